@@ -1,0 +1,1 @@
+"""konspekt shared package: generated stubs (konspekt.v1) and helpers every service uses."""

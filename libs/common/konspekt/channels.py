@@ -1,0 +1,56 @@
+"""Client channels to the stages: retry policy and limits set once, in the service config."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import grpc
+import grpc.aio
+
+from konspekt.logs import JOB_ID_METADATA
+
+# gRPC retries a call transparently while the server is unreachable or restarting
+# (UNAVAILABLE) and no response message has arrived yet; deadlines bound the whole call.
+SERVICE_CONFIG = json.dumps(
+    {
+        "methodConfig": [
+            {
+                "name": [{"service": "konspekt.v1.AudioService"}, {"service": "konspekt.v1.AsrService"},
+                         {"service": "konspekt.v1.SummarizerService"}, {"service": "konspekt.v1.RendererService"}],
+                "retryPolicy": {
+                    "maxAttempts": 5,
+                    "initialBackoff": "0.5s",
+                    "maxBackoff": "8s",
+                    "backoffMultiplier": 2,
+                    "retryableStatusCodes": ["UNAVAILABLE"],
+                },
+            }
+        ]
+    }
+)
+
+
+def channel_options(max_message_mb: int = 4) -> list[tuple[str, Any]]:
+    limit = max_message_mb * 1024 * 1024
+    return [
+        ("grpc.service_config", SERVICE_CONFIG),
+        ("grpc.enable_retries", 1),
+        ("grpc.max_receive_message_length", limit),
+        ("grpc.max_send_message_length", limit),
+        # Balance over every address a headless Service name resolves to (one per replica).
+        ("grpc.lb_policy_name", "round_robin"),
+    ]
+
+
+def open_channel(target: str, max_message_mb: int = 4) -> grpc.Channel:
+    return grpc.insecure_channel(target, options=channel_options(max_message_mb))
+
+
+def open_aio_channel(target: str, max_message_mb: int = 4) -> grpc.aio.Channel:
+    return grpc.aio.insecure_channel(target, options=channel_options(max_message_mb))
+
+
+def job_metadata(job_id: str) -> tuple[tuple[str, str], ...]:
+    """Call metadata that carries the job id, so every service logs it."""
+    return ((JOB_ID_METADATA, job_id),) if job_id else ()

@@ -1,0 +1,186 @@
+"""The gRPC bootstrap every stage uses: health (NOT_SERVING until the model is loaded),
+reflection, message limits, and a graceful stop on SIGTERM."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from concurrent import futures
+from typing import Any, Generic, TypeVar
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from konspekt.errors import StageError, Unavailable
+from konspekt.logs import JOB_ID_METADATA, job_id_var
+from konspekt.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Loader(Generic[T]):
+    """Holds the engine that is loaded after the server starts (so health can say NOT_SERVING)."""
+
+    def __init__(self, load: Callable[[], T]) -> None:
+        self._load = load
+        self._value: T | None = None
+        self._ready = threading.Event()
+
+    def load(self) -> T:
+        value = self._load()
+        self._value = value
+        self._ready.set()
+        return value
+
+    @property
+    def ready(self) -> bool:
+        return self._ready.is_set()
+
+    def get(self) -> T:
+        if self._value is None:
+            raise Unavailable("the model is still loading; try again shortly")
+        return self._value
+
+
+def _bind_job_id(context: grpc.ServicerContext) -> None:
+    for key, value in context.invocation_metadata() or ():
+        if key == JOB_ID_METADATA:
+            job_id_var.set(str(value))
+            return
+    job_id_var.set("")
+
+
+def _abort(context: grpc.ServicerContext, exc: BaseException) -> None:
+    if isinstance(exc, StageError):
+        log.warning("%s: %s", exc.code.name, exc.message)
+        context.abort(exc.code, exc.message)
+    log.exception("unexpected error")
+    context.abort(grpc.StatusCode.INTERNAL, f"internal error ({type(exc).__name__}); see the service log")
+
+
+def rpc(fn: F) -> F:
+    """Servicer method wrapper: binds the job id for logs and turns errors into gRPC statuses.
+
+    StageError subclasses keep their code and message; anything else becomes INTERNAL.
+    Works for unary and server-streaming methods.
+    """
+    if inspect.isgeneratorfunction(fn):
+
+        @functools.wraps(fn)
+        def stream(self: Any, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+            _bind_job_id(context)
+            try:
+                yield from fn(self, request, context)
+            except Exception as exc:  # noqa: BLE001 - translated here, once
+                _abort(context, exc)
+
+        return stream  # type: ignore[return-value]
+
+    @functools.wraps(fn)
+    def unary(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
+        _bind_job_id(context)
+        try:
+            return fn(self, request, context)
+        except Exception as exc:  # noqa: BLE001 - translated here, once
+            _abort(context, exc)
+
+    return unary  # type: ignore[return-value]
+
+
+class StageServer:
+    """A started gRPC server for one stage.
+
+    ``register`` adds the servicer(s); ``service_names`` are the full names (for health and
+    reflection). ``loaders`` run in ``load_and_serve`` before health turns SERVING.
+    """
+
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        service_names: list[str],
+        register: Callable[[grpc.Server], None],
+    ) -> None:
+        self.settings = settings
+        self.service_names = service_names
+        limit = settings.max_message_mb * 1024 * 1024
+        self.server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="rpc"),
+            options=[
+                ("grpc.max_receive_message_length", limit),
+                ("grpc.max_send_message_length", limit),
+                ("grpc.so_reuseport", 0),
+            ],
+            maximum_concurrent_rpcs=settings.workers * 4,
+        )
+        register(self.server)
+        self.health = health.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        reflection.enable_server_reflection(
+            [*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server
+        )
+        self.set_serving(False)
+        self.port = self.server.add_insecure_port(f"{settings.host}:{settings.port}")
+        if not self.port:
+            raise RuntimeError(f"cannot listen on {settings.host}:{settings.port}")
+        self._stopped = threading.Event()
+
+    @property
+    def address(self) -> str:
+        host = self.settings.host
+        if host in {"0.0.0.0", "[::]", "::"}:
+            host = "127.0.0.1"
+        return f"{host}:{self.port}"
+
+    def set_serving(self, serving: bool) -> None:
+        status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        for name in ["", *self.service_names]:
+            self.health.set(name, status)
+
+    def start(self) -> StageServer:
+        self.server.start()
+        log.info("listening on %s:%d", self.settings.host, self.port)
+        return self
+
+    def stop(self, grace: float | None = None) -> None:
+        """Drain: report NOT_SERVING, refuse new RPCs, give running ones ``grace`` seconds."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        self.set_serving(False)
+        self.server.stop(self.settings.grace_seconds if grace is None else grace).wait()
+        log.info("stopped")
+
+    def load_and_serve(self, *loaders: Loader[Any]) -> None:
+        for loader in loaders:
+            loader.load()
+        if not self._stopped.is_set():
+            self.set_serving(True)
+            log.info("serving %s", ", ".join(self.service_names))
+
+    def run_forever(self, *loaders: Loader[Any]) -> int:
+        """For ``main``: start, load the engine(s), serve until SIGTERM/SIGINT, drain, return."""
+
+        def on_signal(signum: int, _frame: object) -> None:
+            log.info("signal %s: draining", signal.Signals(signum).name)
+            threading.Thread(target=self.stop, daemon=True).start()
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        self.start()
+        try:
+            self.load_and_serve(*loaders)
+        except Exception:
+            log.exception("loading failed; exiting")
+            self.stop(0)
+            return 1
+        self.server.wait_for_termination()
+        self._stopped.wait()
+        return 0

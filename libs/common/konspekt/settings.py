@@ -1,0 +1,38 @@
+"""Settings shared by every service. Each service subclasses ServiceSettings with its
+own ``KONSPEKT_<SERVICE>_`` prefix; the object store has one ``KONSPEKT_S3_`` block for all."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class S3Settings(BaseSettings):
+    """The S3-compatible object store (MinIO in production, SeaweedFS locally)."""
+
+    model_config = SettingsConfigDict(env_prefix="KONSPEKT_S3_", extra="ignore")
+
+    endpoint: str = Field("", description="host:port of the S3 API; empty = no object store")
+    access_key: str = ""
+    secret_key: SecretStr = SecretStr("")
+    secure: bool = Field(False, description="use HTTPS")
+    region: str = "us-east-1"
+    bucket: str = Field("konspekt", min_length=3, description="bucket for uploads and results")
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.endpoint)
+
+
+class ServiceSettings(BaseSettings):
+    """Fields every gRPC stage has. Subclasses set ``model_config`` with their env prefix."""
+
+    model_config = SettingsConfigDict(env_prefix="KONSPEKT_", extra="ignore")
+
+    host: str = Field("127.0.0.1", description="address to listen on ([::] in containers)")
+    port: int = Field(50051, ge=0, le=65535, description="gRPC port; 0 picks a free one")
+    workers: int = Field(4, ge=1, description="concurrent RPCs handled")
+    grace_seconds: float = Field(20.0, ge=0, description="time given to running RPCs on SIGTERM")
+    max_message_mb: int = Field(4, ge=1, le=64, description="largest gRPC message accepted")
+    log_level: str = "INFO"
+    log_json: bool = Field(True, description="JSON log lines (False: plain text)")

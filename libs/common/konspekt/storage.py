@@ -1,0 +1,184 @@
+"""The object store every stage reads and writes (S3 API through the minio client)."""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import BinaryIO
+
+import urllib3
+from minio import Minio
+from minio.commonconfig import ENABLED, Filter
+from minio.error import S3Error
+from minio.lifecycleconfig import Expiration, LifecycleConfig, Rule
+
+from konspekt.errors import InvalidInput, NotFound, Unavailable
+from konspekt.settings import S3Settings
+from konspekt.v1 import common_pb2
+
+log = logging.getLogger(__name__)
+
+PART_SIZE = 16 * 1024 * 1024
+_MISSING = {"NoSuchKey", "NoSuchBucket", "NoSuchObject"}
+
+
+class ObjectStore:
+    """A thin wrapper that turns S3 failures into StageErrors with clear messages."""
+
+    def __init__(self, settings: S3Settings, *, timeout: float = 30.0) -> None:
+        if not settings.configured:
+            raise ValueError("object store is not configured (set KONSPEKT_S3_ENDPOINT)")
+        self.settings = settings
+        self.bucket = settings.bucket
+        http = urllib3.PoolManager(
+            timeout=urllib3.Timeout(connect=5.0, read=timeout),
+            maxsize=16,
+            retries=urllib3.Retry(total=3, backoff_factor=0.3, status_forcelist=[500, 502, 503, 504]),
+        )
+        self.client = Minio(
+            settings.endpoint,
+            access_key=settings.access_key or None,
+            secret_key=settings.secret_key.get_secret_value() or None,
+            secure=settings.secure,
+            region=settings.region,
+            http_client=http,
+        )
+
+    # -- bucket -----------------------------------------------------------------------------
+    def ensure_bucket(self, expire_days: int | None = 1) -> None:
+        """Create the bucket if needed and set the expiry rule (the 24 h promise's backstop)."""
+        with _translated(f"bucket {self.bucket}"):
+            if not self.client.bucket_exists(self.bucket):
+                self.client.make_bucket(self.bucket)
+            if expire_days:
+                rule = Rule(
+                    ENABLED,
+                    rule_filter=Filter(prefix=""),
+                    rule_id="konspekt-expire",
+                    expiration=Expiration(days=expire_days),
+                )
+                self.client.set_bucket_lifecycle(self.bucket, LifecycleConfig([rule]))
+
+    def ping(self) -> bool:
+        try:
+            self.client.bucket_exists(self.bucket)
+        except Exception:  # noqa: BLE001 - any failure means "not reachable"
+            return False
+        return True
+
+    # -- write ------------------------------------------------------------------------------
+    def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> common_pb2.ObjectRef:
+        return self.put_stream(key, io.BytesIO(data), len(data), content_type)
+
+    def put_file(self, key: str, path: Path, content_type: str = "application/octet-stream") -> common_pb2.ObjectRef:
+        with _translated(f"{self.bucket}/{key}"):
+            self.client.fput_object(self.bucket, key, str(path), content_type=content_type, part_size=PART_SIZE)
+        return self.ref(key)
+
+    def put_stream(
+        self, key: str, stream: BinaryIO, length: int = -1, content_type: str = "application/octet-stream"
+    ) -> common_pb2.ObjectRef:
+        """Store a stream; length -1 streams it in multipart chunks of PART_SIZE (bounded memory)."""
+        with _translated(f"{self.bucket}/{key}"):
+            self.client.put_object(
+                self.bucket, key, stream, length, content_type=content_type, part_size=PART_SIZE
+            )
+        return self.ref(key)
+
+    # -- read -------------------------------------------------------------------------------
+    def get_bytes(self, ref: common_pb2.ObjectRef | str) -> bytes:
+        bucket, key = self._split(ref)
+        with _translated(f"{bucket}/{key}"):
+            resp = self.client.get_object(bucket, key)
+            try:
+                return resp.read()
+            finally:
+                resp.close()
+                resp.release_conn()
+
+    def iter_chunks(self, ref: common_pb2.ObjectRef | str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        bucket, key = self._split(ref)
+        with _translated(f"{bucket}/{key}"):
+            resp = self.client.get_object(bucket, key)
+        try:
+            yield from resp.stream(chunk_size)
+        finally:
+            resp.close()
+            resp.release_conn()
+
+    def download(self, ref: common_pb2.ObjectRef | str, path: Path) -> Path:
+        bucket, key = self._split(ref)
+        with _translated(f"{bucket}/{key}"):
+            self.client.fget_object(bucket, key, str(path))
+        return path
+
+    def size(self, ref: common_pb2.ObjectRef | str) -> int:
+        bucket, key = self._split(ref)
+        with _translated(f"{bucket}/{key}"):
+            return int(self.client.stat_object(bucket, key).size or 0)
+
+    def exists(self, ref: common_pb2.ObjectRef | str) -> bool:
+        try:
+            self.size(ref)
+        except NotFound:
+            return False
+        return True
+
+    def presigned_get(self, ref: common_pb2.ObjectRef | str, expires: timedelta = timedelta(hours=1)) -> str:
+        bucket, key = self._split(ref)
+        with _translated(f"{bucket}/{key}"):
+            return self.client.presigned_get_object(bucket, key, expires=expires)
+
+    def list_keys(self, prefix: str) -> Iterator[str]:
+        with _translated(f"{self.bucket}/{prefix}"):
+            for obj in self.client.list_objects(self.bucket, prefix=prefix, recursive=True):
+                if obj.object_name:
+                    yield obj.object_name
+
+    # -- delete -----------------------------------------------------------------------------
+    def delete(self, key: str) -> None:
+        with _translated(f"{self.bucket}/{key}"):
+            self.client.remove_object(self.bucket, key)
+
+    def delete_prefix(self, prefix: str) -> int:
+        keys = list(self.list_keys(prefix))
+        for key in keys:
+            self.delete(key)
+        return len(keys)
+
+    # -- refs -------------------------------------------------------------------------------
+    def ref(self, key: str) -> common_pb2.ObjectRef:
+        return common_pb2.ObjectRef(bucket=self.bucket, key=key)
+
+    def _split(self, ref: common_pb2.ObjectRef | str) -> tuple[str, str]:
+        if isinstance(ref, str):
+            return self.bucket, ref
+        if not ref.key:
+            raise InvalidInput("object reference has an empty key")
+        return ref.bucket or self.bucket, ref.key
+
+
+class _translated:
+    """Context manager: S3 and network failures -> NotFound / Unavailable with the object named."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
+        if exc is None:
+            return False
+        if isinstance(exc, S3Error):
+            if exc.code in _MISSING:
+                raise NotFound(f"object {self.what} does not exist") from exc
+            if exc.code in {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"}:
+                raise Unavailable(f"object store refused access to {self.what}: {exc.code}") from exc
+            raise Unavailable(f"object store error for {self.what}: {exc.code} {exc.message}") from exc
+        if isinstance(exc, urllib3.exceptions.HTTPError | OSError):
+            raise Unavailable(f"object store unreachable ({self.what}): {exc}") from exc
+        return False

@@ -1,0 +1,1 @@
+"""konspekt asr stage."""

@@ -1,0 +1,54 @@
+"""Fixtures shared by every test: a real S3 server (SeaweedFS), testdata, models."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from konspekt.devstack import MODELS, ROOT, Seaweed
+from konspekt.settings import S3Settings
+from konspekt.storage import ObjectStore
+
+TESTDATA = Path(os.environ.get("KONSPEKT_TESTDATA", ROOT.parent / "shared" / "testdata"))
+
+
+@pytest.fixture(scope="session")
+def testdata() -> Path:
+    if not (TESTDATA / "MANIFEST.md").exists():
+        pytest.fail(f"testdata not found at {TESTDATA} (set KONSPEKT_TESTDATA)")
+    return TESTDATA
+
+
+@pytest.fixture(scope="session")
+def models_dir() -> Path:
+    if not MODELS.exists():
+        pytest.fail(f"models not found at {MODELS}: run ./dev setup")
+    return MODELS
+
+
+@pytest.fixture(scope="session")
+def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seaweed]:
+    server = Seaweed(tmp_path_factory.mktemp("seaweed")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_settings(seaweed: Seaweed) -> S3Settings:
+    env = seaweed.env()
+    return S3Settings(
+        endpoint=env["KONSPEKT_S3_ENDPOINT"],
+        access_key=env["KONSPEKT_S3_ACCESS_KEY"],
+        secret_key=env["KONSPEKT_S3_SECRET_KEY"],
+        bucket="konspekt-test",
+    )
+
+
+@pytest.fixture(scope="session")
+def store(s3_settings: S3Settings) -> ObjectStore:
+    st = ObjectStore(s3_settings)
+    st.ensure_bucket()
+    return st
