@@ -39,11 +39,13 @@ def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seaweed]:
 @pytest.fixture(scope="session")
 def s3_settings(seaweed: Seaweed) -> S3Settings:
     env = seaweed.env()
-    return S3Settings(
-        endpoint=env["KONSPEKT_S3_ENDPOINT"],
-        access_key=env["KONSPEKT_S3_ACCESS_KEY"],
-        secret_key=env["KONSPEKT_S3_SECRET_KEY"],
-        bucket="konspekt-test",
+    return S3Settings.model_validate(
+        {
+            "endpoint": env["KONSPEKT_S3_ENDPOINT"],
+            "access_key": env["KONSPEKT_S3_ACCESS_KEY"],
+            "secret_key": env["KONSPEKT_S3_SECRET_KEY"],
+            "bucket": "konspekt-test",
+        }
     )
 
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Generate the Python stubs of protos/konspekt/v1 into libs/common/konspekt/v1.
 
-    python tools/gen_protos.py          # (re)generate
-    python tools/gen_protos.py --check  # exit 1 if the committed stubs are stale
+python tools/gen_protos.py          # (re)generate
+python tools/gen_protos.py --check  # exit 1 if the committed stubs are stale
 """
 
 from __future__ import annotations

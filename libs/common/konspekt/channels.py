@@ -16,8 +16,12 @@ SERVICE_CONFIG = json.dumps(
     {
         "methodConfig": [
             {
-                "name": [{"service": "konspekt.v1.AudioService"}, {"service": "konspekt.v1.AsrService"},
-                         {"service": "konspekt.v1.SummarizerService"}, {"service": "konspekt.v1.RendererService"}],
+                "name": [
+                    {"service": "konspekt.v1.AudioService"},
+                    {"service": "konspekt.v1.AsrService"},
+                    {"service": "konspekt.v1.SummarizerService"},
+                    {"service": "konspekt.v1.RendererService"},
+                ],
                 "retryPolicy": {
                     "maxAttempts": 5,
                     "initialBackoff": "0.5s",

@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -30,7 +31,6 @@ log = logging.getLogger("konspekt.devstack")
 ROOT = Path(__file__).resolve().parents[3]
 MODELS = Path(os.environ.get("KONSPEKT_MODELS_DIR", ROOT / ".models"))
 ACCESS_KEY = "konspekt"
-SECRET_KEY = "konspekt-local-secret"  # only for the local, loopback-bound store
 
 STAGES = ("audio", "asr", "summarizer", "renderer")
 
@@ -41,7 +41,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_until(check: Callable[[], bool], timeout: float, what: str, proc: subprocess.Popen[bytes] | None = None) -> None:
+def wait_until(
+    check: Callable[[], bool], timeout: float, what: str, proc: subprocess.Popen[bytes] | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
@@ -95,6 +97,7 @@ class Seaweed:
     data_dir: Path
     s3_port: int = 0
     proc: Proc | None = None
+    secret_key: str = ""
 
     @property
     def endpoint(self) -> str:
@@ -104,7 +107,7 @@ class Seaweed:
         return {
             "KONSPEKT_S3_ENDPOINT": self.endpoint,
             "KONSPEKT_S3_ACCESS_KEY": ACCESS_KEY,
-            "KONSPEKT_S3_SECRET_KEY": SECRET_KEY,
+            "KONSPEKT_S3_SECRET_KEY": self.secret_key,
         }
 
     def start(self, timeout: float = 60.0) -> Seaweed:
@@ -114,24 +117,46 @@ class Seaweed:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.s3_port = self.s3_port or free_port()
         config = self.data_dir / "s3.json"
-        identity = {
-            "name": ACCESS_KEY,
-            "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
-            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-        }
-        config.write_text(json.dumps({"identities": [identity]}))
+        if config.exists():  # keep the credentials of an existing local store
+            self.secret_key = json.loads(config.read_text())["identities"][0]["credentials"][0]["secretKey"]
+        else:  # a random secret per data folder: none is committed anywhere
+            self.secret_key = secrets.token_urlsafe(24)
+            identity = {
+                "name": ACCESS_KEY,
+                "credentials": [{"accessKey": ACCESS_KEY, "secretKey": self.secret_key}],
+                "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+            }
+            config.write_text(json.dumps({"identities": [identity]}))
+            config.chmod(0o600)
         store = self.data_dir / "store"
         store.mkdir(exist_ok=True)
-        ports = {name: free_port() for name in ("master", "volume", "filer", "master.g", "volume.g", "filer.g", "s3.g")}
+        ports = {
+            name: free_port()
+            for name in ("master", "volume", "filer", "master.g", "volume.g", "filer.g", "s3.g")
+        }
         args = [
-            weed, "server", f"-dir={store}", "-s3", f"-s3.port={self.s3_port}", f"-s3.config={config}",
-            f"-master.port={ports['master']}", f"-master.port.grpc={ports['master.g']}",
-            f"-volume.port={ports['volume']}", f"-volume.port.grpc={ports['volume.g']}",
-            f"-filer.port={ports['filer']}", f"-filer.port.grpc={ports['filer.g']}",
-            f"-s3.port.grpc={ports['s3.g']}", "-s3.port.iceberg=0", "-s3.port.lance=0",
-            "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-master.telemetry=false",
-            "-volume.max=0", "-master.volumeSizeLimitMB=1024",
-            f"-filer.localSocket={self.data_dir / 'filer.sock'}", f"-s3.localSocket={self.data_dir / 's3.sock'}",
+            weed,
+            "server",
+            f"-dir={store}",
+            "-s3",
+            f"-s3.port={self.s3_port}",
+            f"-s3.config={config}",
+            f"-master.port={ports['master']}",
+            f"-master.port.grpc={ports['master.g']}",
+            f"-volume.port={ports['volume']}",
+            f"-volume.port.grpc={ports['volume.g']}",
+            f"-filer.port={ports['filer']}",
+            f"-filer.port.grpc={ports['filer.g']}",
+            f"-s3.port.grpc={ports['s3.g']}",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            "-master.telemetry=false",
+            "-volume.max=0",
+            "-master.volumeSizeLimitMB=1024",
+            f"-filer.localSocket={self.data_dir / 'filer.sock'}",
+            f"-s3.localSocket={self.data_dir / 's3.sock'}",
         ]
         self.proc = spawn("seaweedfs", args, self.data_dir / "seaweedfs.log", os.environ.copy())
         wait_until(self._ready, timeout, "SeaweedFS S3", self.proc.popen)
@@ -141,7 +166,7 @@ class Seaweed:
         from konspekt.settings import S3Settings
         from konspekt.storage import ObjectStore
 
-        store = ObjectStore(S3Settings(**_s3_kwargs(self.env())), timeout=2.0)
+        store = ObjectStore(S3Settings.model_validate(_s3_kwargs(self.env())), timeout=2.0)
         store.ensure_bucket()
         return True
 
@@ -249,13 +274,17 @@ def main() -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     try:
-        log.info("starting SeaweedFS, the four stages (loading models) and the gateway; logs in %s", args.data)
+        log.info(
+            "starting SeaweedFS, the four stages (loading models) and the gateway; logs in %s", args.data
+        )
         stack.start()
         log.info("konspekt is up: open %s  (Ctrl-C stops everything)", stack.url)
         while not stop:
             for proc in stack.procs.values():
                 if proc.popen.poll() is not None:
-                    log.error("%s exited with code %s; see %s", proc.name, proc.popen.returncode, proc.log_path)
+                    log.error(
+                        "%s exited with code %s; see %s", proc.name, proc.popen.returncode, proc.log_path
+                    )
                     stop = True
             time.sleep(0.5)
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 from collections.abc import Iterator
@@ -70,12 +71,18 @@ class ObjectStore:
         return True
 
     # -- write ------------------------------------------------------------------------------
-    def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> common_pb2.ObjectRef:
+    def put_bytes(
+        self, key: str, data: bytes, content_type: str = "application/octet-stream"
+    ) -> common_pb2.ObjectRef:
         return self.put_stream(key, io.BytesIO(data), len(data), content_type)
 
-    def put_file(self, key: str, path: Path, content_type: str = "application/octet-stream") -> common_pb2.ObjectRef:
+    def put_file(
+        self, key: str, path: Path, content_type: str = "application/octet-stream"
+    ) -> common_pb2.ObjectRef:
         with _translated(f"{self.bucket}/{key}"):
-            self.client.fput_object(self.bucket, key, str(path), content_type=content_type, part_size=PART_SIZE)
+            self.client.fput_object(
+                self.bucket, key, str(path), content_type=content_type, part_size=PART_SIZE
+            )
         return self.ref(key)
 
     def put_stream(
@@ -161,24 +168,16 @@ class ObjectStore:
         return ref.bucket or self.bucket, ref.key
 
 
-class _translated:
-    """Context manager: S3 and network failures -> NotFound / Unavailable with the object named."""
-
-    def __init__(self, what: str) -> None:
-        self.what = what
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
-        if exc is None:
-            return False
-        if isinstance(exc, S3Error):
-            if exc.code in _MISSING:
-                raise NotFound(f"object {self.what} does not exist") from exc
-            if exc.code in {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"}:
-                raise Unavailable(f"object store refused access to {self.what}: {exc.code}") from exc
-            raise Unavailable(f"object store error for {self.what}: {exc.code} {exc.message}") from exc
-        if isinstance(exc, urllib3.exceptions.HTTPError | OSError):
-            raise Unavailable(f"object store unreachable ({self.what}): {exc}") from exc
-        return False
+@contextlib.contextmanager
+def _translated(what: str) -> Iterator[None]:
+    """S3 and network failures -> NotFound / Unavailable, naming the object."""
+    try:
+        yield
+    except S3Error as exc:
+        if exc.code in _MISSING:
+            raise NotFound(f"object {what} does not exist") from exc
+        if exc.code in {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"}:
+            raise Unavailable(f"object store refused access to {what}: {exc.code}") from exc
+        raise Unavailable(f"object store error for {what}: {exc.code} {exc.message}") from exc
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        raise Unavailable(f"object store unreachable ({what}): {exc}") from exc

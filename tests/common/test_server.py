@@ -1,0 +1,109 @@
+"""The shared gRPC bootstrap: health, reflection, error translation, draining."""
+
+from collections.abc import Iterator
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from konspekt.errors import InvalidInput
+from konspekt.logs import JOB_ID_METADATA, job_id_var
+from konspekt.server import Loader, StageServer, rpc
+from konspekt.settings import ServiceSettings
+from konspekt.v1 import renderer_pb2, renderer_pb2_grpc
+
+SERVICE = renderer_pb2.DESCRIPTOR.services_by_name["RendererService"].full_name
+
+
+class _Servicer(renderer_pb2_grpc.RendererServiceServicer):
+    """Raises what the request's source_name asks for, to exercise the translation."""
+
+    def __init__(self, loader: Loader[str]) -> None:
+        self.loader = loader
+        self.seen_job_ids: list[str] = []
+
+    @rpc
+    def Render(
+        self, request: renderer_pb2.RenderRequest, context: grpc.ServicerContext
+    ) -> renderer_pb2.RenderResponse:
+        self.loader.get()
+        self.seen_job_ids.append(job_id_var.get())
+        if request.source_name == "bad":
+            raise InvalidInput("the file has no audio track")
+        if request.source_name == "bug":
+            raise ZeroDivisionError("secret detail")
+        return renderer_pb2.RenderResponse()
+
+
+@pytest.fixture
+def stage() -> Iterator[tuple[StageServer, Loader[str], _Servicer]]:
+    loader: Loader[str] = Loader(lambda: "engine")
+    servicer = _Servicer(loader)
+    server = StageServer(
+        ServiceSettings(port=0),
+        [SERVICE],
+        lambda s: renderer_pb2_grpc.add_RendererServiceServicer_to_server(servicer, s),
+    ).start()
+    yield server, loader, servicer
+    server.stop(0)
+
+
+def _health(address: str, service: str = "") -> int:
+    with grpc.insecure_channel(address) as ch:
+        return int(
+            health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(service=service)).status
+        )
+
+
+def test_not_serving_until_loaded_then_serving(stage: tuple[StageServer, Loader[str], _Servicer]) -> None:
+    server, loader, _ = stage
+    assert _health(server.address) == health_pb2.HealthCheckResponse.NOT_SERVING
+    with grpc.insecure_channel(server.address) as ch, pytest.raises(grpc.RpcError) as err:
+        renderer_pb2_grpc.RendererServiceStub(ch).Render(renderer_pb2.RenderRequest(), timeout=5)
+    assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert "loading" in (err.value.details() or "")
+    server.load_and_serve(loader)
+    assert _health(server.address) == health_pb2.HealthCheckResponse.SERVING
+    assert _health(server.address, SERVICE) == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_errors_become_statuses_with_human_messages(
+    stage: tuple[StageServer, Loader[str], _Servicer],
+) -> None:
+    server, loader, servicer = stage
+    server.load_and_serve(loader)
+    with grpc.insecure_channel(server.address) as ch:
+        stub = renderer_pb2_grpc.RendererServiceStub(ch)
+        with pytest.raises(grpc.RpcError) as err:
+            stub.Render(
+                renderer_pb2.RenderRequest(source_name="bad"), timeout=5, metadata=((JOB_ID_METADATA, "j1"),)
+            )
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert err.value.details() == "the file has no audio track"
+        with pytest.raises(grpc.RpcError) as err:
+            stub.Render(renderer_pb2.RenderRequest(source_name="bug"), timeout=5)
+        assert err.value.code() == grpc.StatusCode.INTERNAL
+        assert "secret detail" not in (err.value.details() or "")
+    assert servicer.seen_job_ids == ["j1", ""]
+
+
+def test_reflection_lists_the_service(stage: tuple[StageServer, Loader[str], _Servicer]) -> None:
+    server, _, _ = stage
+    with grpc.insecure_channel(server.address) as ch:
+        stub = reflection_pb2_grpc.ServerReflectionStub(ch)
+        responses = stub.ServerReflectionInfo(
+            iter([reflection_pb2.ServerReflectionRequest(list_services="")])
+        )
+        names = {s.name for r in responses for s in r.list_services_response.service}
+    assert {SERVICE, "grpc.health.v1.Health"} <= names
+
+
+def test_stop_reports_not_serving(stage: tuple[StageServer, Loader[str], _Servicer]) -> None:
+    server, loader, _ = stage
+    server.load_and_serve(loader)
+    server.stop(0)
+    # The port is closed now, so read the health servicer's state in-process.
+    assert server.health._server_status[""] == health_pb2.HealthCheckResponse.NOT_SERVING
+    with grpc.insecure_channel(server.address) as ch, pytest.raises(grpc.RpcError):
+        health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=2)
