@@ -39,3 +39,9 @@ class FailedPrecondition(StageError):
 
 class ResourceExhausted(StageError):
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+class Cancelled(StageError):
+    """The caller cancelled the RPC (or its deadline passed) and the work was stopped."""
+
+    code = grpc.StatusCode.CANCELLED

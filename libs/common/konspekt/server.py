@@ -7,6 +7,7 @@ import functools
 import inspect
 import logging
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from concurrent import futures
@@ -15,15 +16,18 @@ from typing import Any, Generic, TypeVar
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from pydantic import ValidationError
 
 from konspekt.errors import StageError, Unavailable
-from konspekt.logs import JOB_ID_METADATA, job_id_var
-from konspekt.settings import ServiceSettings
+from konspekt.logs import JOB_ID_METADATA, job_id_var, setup_logging
+from konspekt.settings import S3Settings, ServiceSettings
+from konspekt.storage import ObjectStore
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
+S = TypeVar("S", bound=ServiceSettings)
 
 
 class Loader(Generic[T]):
@@ -131,6 +135,7 @@ class StageServer:
         if not self.port:
             raise RuntimeError(f"cannot listen on {settings.host}:{settings.port}")
         self._stopped = threading.Event()
+        self._drained = threading.Event()
 
     @property
     def address(self) -> str:
@@ -159,6 +164,7 @@ class StageServer:
         self.set_serving(False)
         self.server.stop(self.settings.grace_seconds if grace is None else grace).wait()
         log.info("stopped")
+        self._drained.set()
 
     def load_and_serve(self, *loaders: Loader[Any]) -> None:
         for loader in loaders:
@@ -184,5 +190,43 @@ class StageServer:
             self.stop(0)
             return 1
         self.server.wait_for_termination()
-        self._stopped.wait()
+        self._drained.wait()
         return 0
+
+
+def explain_settings_error(exc: ValidationError, env_prefix: str) -> str:
+    """One line per invalid setting, naming the environment variable to fix."""
+    lines = []
+    for err in exc.errors():
+        field = ".".join(str(part) for part in err["loc"])
+        where = f"{env_prefix}{field.upper()}" if field else env_prefix.rstrip("_")
+        lines.append(f"  {where}: {err['msg'].removeprefix('Value error, ')}")
+    return "\n".join(lines)
+
+
+def run_stage(
+    service: str,
+    settings_cls: type[S],
+    build_server: Callable[[S, ObjectStore | None], tuple[StageServer, Loader[Any]]],
+) -> int:
+    """The whole ``main`` of a stage: settings (fail fast), logging, object store, serve."""
+    try:
+        settings = settings_cls()
+    except ValidationError as exc:
+        prefix = str(settings_cls.model_config.get("env_prefix", ""))
+        print(
+            f"konspekt-{service}: invalid settings:\n{explain_settings_error(exc, prefix)}", file=sys.stderr
+        )
+        return 2
+    try:
+        s3 = S3Settings()
+    except ValidationError as exc:
+        print(
+            f"konspekt-{service}: invalid settings:\n{explain_settings_error(exc, 'KONSPEKT_S3_')}",
+            file=sys.stderr,
+        )
+        return 2
+    setup_logging(service, settings.log_level, settings.log_json)
+    store = ObjectStore(s3) if s3.configured else None
+    server, loader = build_server(settings, store)
+    return server.run_forever(loader)

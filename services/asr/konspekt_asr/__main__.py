@@ -1,0 +1,3 @@
+from konspekt_asr.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,256 @@
+"""Speech recognition with faster-whisper, and audio loading. No gRPC here.
+
+The audio stage hands us 16 kHz mono 16-bit WAV, which is read directly (``wave`` + numpy);
+anything else (inline clips from standalone clients) goes through ``faster_whisper.decode_audio``
+(PyAV, i.e. the ffmpeg libraries).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import time
+import wave
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+from faster_whisper import BatchedInferencePipeline, WhisperModel, decode_audio
+
+from konspekt.errors import InvalidInput
+from konspekt_asr.settings import AsrSettings
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16000
+
+Audio = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class SegmentData:
+    """One recognised segment; times in seconds from the start of the audio."""
+
+    start: float
+    end: float
+    text: str
+
+
+@dataclass(frozen=True)
+class TranscriptionInfo:
+    language: str
+    language_probability: float
+    #: Seconds of audio given.
+    duration: float
+    #: Seconds left after VAD removed non-speech (0: nothing to recognise).
+    speech_duration: float
+
+
+class Transcriber(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    def transcribe(
+        self, audio: Audio, language: str | None
+    ) -> tuple[TranscriptionInfo, Iterator[SegmentData]]:
+        """Language detection (if ``language`` is None) and VAD run here; the segments are
+        recognised lazily, one decoding window at a time, as the iterator is consumed."""
+        ...
+
+
+# -- hallucinations -------------------------------------------------------------------------
+#: Whole-segment texts Whisper is known to invent on silence/noise (YouTube-subtitle outros).
+_INVENTED_SEGMENTS = frozenset(
+    {
+        "thank you for watching",
+        "thanks for watching",
+        "please subscribe",
+        "продолжение следует",
+        "спасибо за просмотр",
+        "спасибо за внимание подписывайтесь на канал",
+        "подписывайтесь на канал",
+    }
+)
+#: Subtitle credits from Whisper's training data: never real speech in a recording.
+_INVENTED_PARTS = (
+    "dimatorzok",
+    "редактор субтитров",
+    "корректор а егорова",
+    "субтитры создавал",
+    "amara org",
+)
+
+
+def _normalised(text: str) -> str:
+    return " ".join(re.sub(r"[\W_]+", " ", text.lower()).split())
+
+
+def is_hallucination(text: str) -> bool:
+    """True for segments that are obviously not speech: no letters or digits at all ("$%$%",
+    "..."; a lone "4%" may be real), or a known subtitle outro/credit Whisper invents on silence."""
+    if not any(ch.isalnum() for ch in text):
+        return True
+    norm = _normalised(text)
+    return norm in _INVENTED_SEGMENTS or any(part in norm for part in _INVENTED_PARTS)
+
+
+# -- the faster-whisper transcriber ---------------------------------------------------------
+class WhisperTranscriber:
+    """A faster-whisper model, loaded once and shared by all requests (CTranslate2 is thread-safe)."""
+
+    def __init__(self, model: WhisperModel, name: str, *, beam_size: int, batch_size: int, vad: bool) -> None:
+        self.model = model
+        self._name = name
+        self.beam_size = beam_size
+        self.batch_size = batch_size
+        self.vad = vad
+        self.languages = frozenset(model.supported_languages)
+        self.multilingual = bool(model.model.is_multilingual)
+        self._batched = BatchedInferencePipeline(model) if batch_size > 0 else None
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def check_language(self, language: str | None) -> str | None:
+        """The language code to use (None: auto-detect); InvalidInput if the model lacks it."""
+        code = (language or "").strip().lower()
+        if not code:
+            return None
+        if code not in self.languages:
+            if not self.multilingual:
+                raise InvalidInput(
+                    f"language {code!r} is not supported: model {self.name} is English-only ('en')"
+                )
+            raise InvalidInput(
+                f"language {code!r} is not supported by model {self.name}: use an ISO 639-1 code "
+                "such as 'ru' or 'en', or leave it empty to auto-detect"
+            )
+        return code
+
+    def transcribe(
+        self, audio: Audio, language: str | None
+    ) -> tuple[TranscriptionInfo, Iterator[SegmentData]]:
+        code = self.check_language(language)
+        if audio.size == 0:
+            raise InvalidInput("the audio is empty (no samples)")
+        options: dict[str, Any] = {
+            "language": code,
+            "beam_size": self.beam_size,
+            "vad_filter": self.vad,
+            # Each window decoded on its own: no repetition loops carried across windows.
+            "condition_on_previous_text": False,
+        }
+        if self._batched is not None:
+            segments, info = self._batched.transcribe(audio, batch_size=self.batch_size, **options)
+        else:
+            segments, info = self.model.transcribe(audio, **options)
+        result = TranscriptionInfo(
+            language=str(info.language),
+            language_probability=float(info.language_probability),
+            duration=float(info.duration),
+            speech_duration=float(info.duration_after_vad),
+        )
+        return result, self._kept(segments)
+
+    @staticmethod
+    def _kept(segments: Any) -> Iterator[SegmentData]:
+        for seg in segments:
+            text = str(seg.text).strip()
+            if is_hallucination(text):
+                log.info("dropped a hallucinated segment at %.1f s: %r", seg.start, text[:80])
+                continue
+            yield SegmentData(start=float(seg.start), end=float(seg.end), text=text)
+
+    def warm_up(self) -> None:
+        """Run the model (and VAD) once, so a SERVING stage really answers at once."""
+        silent = np.zeros(SAMPLE_RATE, dtype=np.float32)
+        segments, _ = self.model.transcribe(
+            silent,
+            language="en",
+            vad_filter=False,
+            beam_size=1,
+            temperature=0.0,
+            max_new_tokens=4,
+            condition_on_previous_text=False,
+        )
+        for _ in segments:
+            pass
+        if self.vad:
+            segments, _ = self.model.transcribe(silent, language="en", vad_filter=True)
+            for _ in segments:
+                pass
+
+
+def load_transcriber(settings: AsrSettings) -> WhisperTranscriber:
+    started = time.monotonic()
+    model = WhisperModel(
+        settings.model,
+        device=settings.device,
+        compute_type=settings.compute_type,
+        cpu_threads=settings.threads,
+        local_files_only=True,
+    )
+    transcriber = WhisperTranscriber(
+        model,
+        settings.model_name,
+        beam_size=settings.beam_size,
+        batch_size=settings.batch_size,
+        vad=settings.vad,
+    )
+    transcriber.warm_up()
+    log.info(
+        "loaded %s (%s, %s, %d threads%s) in %.1f s",
+        settings.model_name,
+        settings.device,
+        settings.compute_type,
+        settings.threads,
+        f", batch {settings.batch_size}" if settings.batch_size else "",
+        time.monotonic() - started,
+    )
+    return transcriber
+
+
+# -- audio ----------------------------------------------------------------------------------
+def read_wav(source: Path | bytes) -> Audio | None:
+    """16 kHz mono 16-bit PCM WAV -> float32 samples; None for anything else (decode it instead)."""
+    try:
+        with wave.open(str(source) if isinstance(source, Path) else io.BytesIO(source), "rb") as wav:
+            if (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) != (1, 2, SAMPLE_RATE):
+                return None
+            frames = wav.readframes(wav.getnframes())
+    except (wave.Error, EOFError):
+        return None
+    samples = np.frombuffer(frames[: len(frames) // 2 * 2], dtype="<i2")
+    # The same scaling as faster_whisper.decode_audio, so both paths give the same numbers.
+    return samples.astype(np.float32) / np.float32(32768.0)
+
+
+def _decode(source: Path | bytes) -> Audio:
+    try:
+        audio = decode_audio(str(source) if isinstance(source, Path) else io.BytesIO(source), SAMPLE_RATE)
+    except IndexError as exc:  # container.decode(audio=0) on a file without audio streams
+        raise InvalidInput("the file has no audio track") from exc
+    except Exception as exc:  # PyAV raises many types for bad input; all of them mean "bad file"
+        reason = getattr(exc, "strerror", None) or type(exc).__name__
+        raise InvalidInput(
+            f"cannot decode the audio: not a media file ffmpeg can read, or it is corrupt ({reason})"
+        ) from exc
+    return np.asarray(audio, dtype=np.float32)
+
+
+def load_audio(source: Path | bytes) -> Audio:
+    """Samples at 16 kHz mono, from a file or bytes; InvalidInput if there is no usable audio."""
+    size = source.stat().st_size if isinstance(source, Path) else len(source)
+    if size == 0:
+        raise InvalidInput("the audio file is empty (0 bytes)")
+    audio = read_wav(source)
+    if audio is None:
+        audio = _decode(source)
+    if audio.size == 0:
+        raise InvalidInput("the file has no audio samples (empty or truncated audio track)")
+    return audio

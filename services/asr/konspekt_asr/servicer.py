@@ -1,0 +1,125 @@
+"""The AsrService: loads the audio, streams progress and segments as they are recognised,
+then the result; stores the transcript JSON when asked to."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+
+from konspekt.errors import FailedPrecondition, InvalidInput
+from konspekt.server import Loader, rpc
+from konspekt.storage import ObjectStore
+from konspekt.transcripts import to_json
+from konspekt.v1 import asr_pb2, asr_pb2_grpc, common_pb2
+from konspekt_asr.engine import Audio, Transcriber, load_audio
+
+log = logging.getLogger(__name__)
+
+Response = asr_pb2.TranscribeResponse
+
+
+class AsrServicer(asr_pb2_grpc.AsrServiceServicer):
+    def __init__(self, loader: Loader[Transcriber], store: ObjectStore | None) -> None:
+        self.loader = loader
+        self.store = store
+
+    @rpc
+    def Transcribe(
+        self, request: asr_pb2.TranscribeRequest, context: grpc.ServicerContext
+    ) -> Iterator[Response]:
+        transcriber = self.loader.get()
+        started = time.monotonic()
+        output = self._output(request)
+        audio = self._audio(request)
+        yield Response(progress=common_pb2.Progress(fraction=0.0, message="recognising"))
+
+        info, segments = transcriber.transcribe(audio, request.language or None)
+        del audio  # the model holds what it needs; free the samples for long recordings
+        transcript = common_pb2.Transcript(
+            language=info.language,
+            language_probability=info.language_probability,
+            duration=info.duration,
+        )
+        try:
+            for seg in segments:
+                if not context.is_active():  # cancelled or past its deadline while we decoded
+                    log.info("cancelled by the caller after %d segments", len(transcript.segments))
+                    return
+                segment = transcript.segments.add(
+                    index=len(transcript.segments), start=seg.start, end=seg.end, text=seg.text
+                )
+                yield Response(segment=segment)
+                fraction = min(seg.end / info.duration, 1.0) if info.duration > 0 else 1.0
+                yield Response(
+                    progress=common_pb2.Progress(
+                        fraction=fraction, message=f"{seg.end:.0f} s of {info.duration:.0f} s"
+                    )
+                )
+        except GeneratorExit:
+            # gRPC stops pulling responses once the call is cancelled and closes this generator.
+            log.info("cancelled by the caller after %d segments", len(transcript.segments))
+            raise
+
+        count = len(transcript.segments)
+        if count == 0:
+            # A language "detected" on silence is noise: report only what the caller asked for.
+            transcript.language = request.language.strip().lower()
+            transcript.language_probability = 0.0
+        result = asr_pb2.TranscribeResult(
+            language=transcript.language,
+            language_probability=transcript.language_probability,
+            duration=transcript.duration,
+            segment_count=count,
+            no_speech=count == 0,
+            model=transcriber.name,
+        )
+        if output is not None:
+            store = self._require_store("output")
+            result.transcript.CopyFrom(store.put_bytes(output.key, to_json(transcript), "application/json"))
+        log.info(
+            "transcribed %.1f s (%s, p=%.2f): %d segments in %.1f s",
+            info.duration,
+            transcript.language or "no speech",
+            transcript.language_probability,
+            count,
+            time.monotonic() - started,
+        )
+        yield Response(progress=common_pb2.Progress(fraction=1.0, message="done"))
+        yield Response(result=result)
+
+    def _require_store(self, field: str) -> ObjectStore:
+        if self.store is None:
+            raise FailedPrecondition(
+                f"the request has {field} but this ASR stage has no object store configured "
+                "(set KONSPEKT_S3_ENDPOINT and credentials, or send the audio inline)"
+            )
+        return self.store
+
+    def _output(self, request: asr_pb2.TranscribeRequest) -> common_pb2.ObjectRef | None:
+        """Checked before any work: a bad output ref should not cost a whole transcription."""
+        if not request.HasField("output") or not (request.output.key or request.output.bucket):
+            return None
+        store = self._require_store("output")
+        if not request.output.key:
+            raise InvalidInput("output has an empty key")
+        if request.output.bucket and request.output.bucket != store.bucket:
+            raise InvalidInput(
+                f"output bucket {request.output.bucket!r} is not this stage's bucket {store.bucket!r}"
+            )
+        return request.output
+
+    def _audio(self, request: asr_pb2.TranscribeRequest) -> Audio:
+        source = request.audio.WhichOneof("source")
+        if source == "inline":
+            return load_audio(request.audio.inline)
+        if source == "ref":
+            store = self._require_store("audio.ref")
+            with tempfile.TemporaryDirectory(prefix="konspekt-asr-") as tmp:
+                path = store.download(request.audio.ref, Path(tmp) / "audio")
+                return load_audio(path)
+        raise InvalidInput("the request has no audio: set audio.ref or audio.inline")

@@ -1,0 +1,89 @@
+"""Settings of the ASR stage (``KONSPEKT_ASR_*``).
+
+``model`` must be a local folder with a CTranslate2-converted Whisper model (``model.bin``,
+``tokenizer.json``...): the service runs offline, so Hugging Face names such as "base" that
+faster-whisper would download are refused at start-up instead of failing on the first request.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from konspekt.settings import ServiceSettings
+
+ComputeType = Literal[
+    "default",
+    "auto",
+    "int8",
+    "int8_float32",
+    "int8_float16",
+    "int8_bfloat16",
+    "int16",
+    "float16",
+    "bfloat16",
+    "float32",
+]
+
+
+def available_cores() -> int:
+    """Cores this process may run on (the container's CPU set, not the host's)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+class AsrSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="KONSPEKT_ASR_", extra="ignore")
+
+    port: int = Field(50052, ge=0, le=65535, description="gRPC port; 0 picks a free one")
+    model: str = Field(
+        "/models/whisper-base",
+        description="local folder of a CTranslate2 Whisper model (with model.bin); no hub names",
+    )
+    device: Literal["cpu", "cuda", "auto"] = Field("cpu", description="where the model runs")
+    compute_type: ComputeType = Field("int8", description='weights/compute type; "float16" on cuda')
+    cpu_threads: int = Field(0, ge=0, description="CPU threads for the model; 0 = cores available")
+    beam_size: int = Field(5, ge=1, le=20)
+    batch_size: int = Field(
+        0, ge=0, description="0 = sequential decoding; >0 = BatchedInferencePipeline with this batch"
+    )
+    vad: bool = Field(True, description="skip non-speech with Silero VAD (prevents hallucinations)")
+
+    @field_validator("model")
+    @classmethod
+    def _check_model(cls, value: str) -> str:
+        path = Path(value)
+        if not path.is_dir():
+            raise ValueError(
+                f"model folder {value} does not exist: set KONSPEKT_ASR_MODEL to a local folder "
+                "with a CTranslate2 Whisper model (hub names cannot be downloaded offline)"
+            )
+        if not (path / "model.bin").is_file():
+            raise ValueError(
+                f"model folder {value} has no model.bin: it must hold a CTranslate2-converted "
+                "Whisper model (e.g. Systran/faster-whisper-base)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _check_batching(self) -> AsrSettings:
+        if self.batch_size > 0 and not self.vad:
+            raise ValueError(
+                "batch_size > 0 needs vad=true: the batched pipeline cuts the audio at VAD pauses"
+            )
+        return self
+
+    @property
+    def threads(self) -> int:
+        return self.cpu_threads or available_cores()
+
+    @property
+    def model_name(self) -> str:
+        """Reported in results: the model folder's name, e.g. "whisper-base"."""
+        return Path(self.model).resolve().name

@@ -1,0 +1,3 @@
+from konspekt_audio.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,3 @@
+from konspekt_renderer.main import main
+
+raise SystemExit(main())

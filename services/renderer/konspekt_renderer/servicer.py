@@ -1,0 +1,113 @@
+"""The RendererService: loads the transcript, renders, returns the files inline or stores them."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import grpc
+
+from konspekt.errors import FailedPrecondition, InvalidInput, ResourceExhausted
+from konspekt.server import Loader, rpc
+from konspekt.storage import ObjectStore
+from konspekt.transcripts import transcript_from_json
+from konspekt.v1 import common_pb2, renderer_pb2, renderer_pb2_grpc
+from konspekt_renderer.engine import Engine, RenderedFile
+
+log = logging.getLogger(__name__)
+
+#: Room left in a response for everything but the files' bytes (names, types, framing).
+_OVERHEAD_PER_FILE = 256
+_MARGIN = 64 * 1024
+
+
+class RendererServicer(renderer_pb2_grpc.RendererServiceServicer):
+    def __init__(
+        self,
+        loader: Loader[Engine],
+        store: ObjectStore | None,
+        max_message_bytes: int = 4 * 1024 * 1024,
+    ) -> None:
+        self.loader = loader
+        self.store = store
+        self.max_message_bytes = max_message_bytes
+
+    @rpc
+    def Render(
+        self, request: renderer_pb2.RenderRequest, context: grpc.ServicerContext
+    ) -> renderer_pb2.RenderResponse:
+        engine = self.loader.get()
+        started = time.monotonic()
+        transcript = self._transcript(request)
+        out = self._output_store(request.output_prefix)  # checked before any work is done
+        files = engine.render(request.konspekt, transcript, list(request.formats), request.source_name)
+        response = self._inline(files) if out is None else self._store(out, files, request.output_prefix)
+        log.info(
+            "rendered %s (%d segments) in %.0f ms",
+            ", ".join(f.name for f in files),
+            len(transcript.segments),
+            (time.monotonic() - started) * 1000,
+        )
+        return response
+
+    def _require_store(self, field: str) -> ObjectStore:
+        if self.store is None:
+            raise FailedPrecondition(
+                f"the request has {field} but this renderer has no object store configured "
+                "(set KONSPEKT_S3_ENDPOINT and credentials, or send the data inline)"
+            )
+        return self.store
+
+    def _transcript(self, request: renderer_pb2.RenderRequest) -> common_pb2.Transcript:
+        source = request.WhichOneof("transcript_source")
+        if source == "transcript":
+            return request.transcript
+        if source == "transcript_ref":
+            store = self._require_store("transcript_ref")
+            return transcript_from_json(store.get_bytes(request.transcript_ref))
+        raise InvalidInput("the request has no transcript: set transcript or transcript_ref")
+
+    def _output_store(self, prefix: common_pb2.ObjectRef) -> ObjectStore | None:
+        """The store to write to, or None for inline results (output_prefix without a bucket)."""
+        if not prefix.bucket:
+            return None
+        if not prefix.key:
+            raise InvalidInput(
+                "output_prefix has a bucket but no key (e.g. 'jobs/<id>/'): files would collide"
+            )
+        store = self._require_store("output_prefix")
+        if prefix.bucket != store.bucket:
+            raise InvalidInput(
+                f"output_prefix bucket {prefix.bucket!r} is not this renderer's bucket {store.bucket!r}"
+            )
+        return store
+
+    def _store(
+        self, store: ObjectStore, files: list[RenderedFile], prefix: common_pb2.ObjectRef
+    ) -> renderer_pb2.RenderResponse:
+        response = renderer_pb2.RenderResponse()
+        for f in files:
+            ref = store.put_bytes(prefix.key + f.name, f.data, f.content_type)
+            response.files.add(
+                format=f.format, name=f.name, content_type=f.content_type, size_bytes=len(f.data), ref=ref
+            )
+        return response
+
+    def _inline(self, files: list[RenderedFile]) -> renderer_pb2.RenderResponse:
+        total = sum(len(f.data) + _OVERHEAD_PER_FILE for f in files)
+        limit = self.max_message_bytes - _MARGIN
+        if total > limit:
+            raise ResourceExhausted(
+                f"the rendered files total {total / 2**20:.1f} MiB, over the {limit / 2**20:.1f} MiB "
+                "that fit in one response: pass output_prefix to store them, or ask for fewer formats"
+            )
+        response = renderer_pb2.RenderResponse()
+        for f in files:
+            response.files.add(
+                format=f.format,
+                name=f.name,
+                content_type=f.content_type,
+                size_bytes=len(f.data),
+                inline=f.data,
+            )
+        return response

@@ -1,0 +1,155 @@
+"""The faster-whisper transcriber and audio loading, on real models and real recordings."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from faster_whisper import decode_audio
+from pydantic import ValidationError
+
+from konspekt.errors import InvalidInput
+from konspekt_asr.engine import (
+    SAMPLE_RATE,
+    WhisperTranscriber,
+    is_hallucination,
+    load_audio,
+    load_transcriber,
+    read_wav,
+)
+from konspekt_asr.settings import AsrSettings
+from tests.asr.conftest import WavMaker, asr_settings
+
+
+def words(text: str) -> str:
+    """Lower case, punctuation removed: what "contains" checks compare."""
+    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
+
+
+def transcribe(transcriber: WhisperTranscriber, path: Path, language: str | None = None):
+    info, segments = transcriber.transcribe(load_audio(path), language)
+    return info, list(segments)
+
+
+def test_english_on_tiny_en(tiny_en: WhisperTranscriber, wav: WavMaker) -> None:
+    info, segments = transcribe(tiny_en, wav("audio/jfk.flac"))
+    text = words(" ".join(s.text for s in segments))
+    assert "ask not what your country can do for you" in text
+    assert info.language == "en"
+    assert info.duration == pytest.approx(11.0, abs=0.1)
+    assert all(s.text == s.text.strip() and s.text for s in segments)
+    assert all(0 <= s.start < s.end <= info.duration + 0.5 for s in segments)
+    assert [s.start for s in segments] == sorted(s.start for s in segments)
+
+
+def test_batched_pipeline(tiny_en_model: Path, wav: WavMaker) -> None:
+    batched = load_transcriber(asr_settings(tiny_en_model, batch_size=4))
+    assert batched._batched is not None
+    _, segments = transcribe(batched, wav("audio/jfk.flac"))
+    assert "ask not what your country can do for you" in words(" ".join(s.text for s in segments))
+
+
+@pytest.mark.slow
+def test_russian_on_base_is_detected(base: WhisperTranscriber, wav: WavMaker) -> None:
+    info, segments = transcribe(base, wav("video/short_ru_6s.mov"))
+    assert info.language == "ru"
+    assert info.language_probability > 0.5
+    assert "бригада" in words(" ".join(s.text for s in segments))
+
+
+@pytest.mark.slow
+def test_silence_gives_no_segments(base: WhisperTranscriber, wav: WavMaker) -> None:
+    info, segments = transcribe(base, wav("bad/silence_20s.mp4"))
+    assert segments == []
+    assert info.speech_duration == 0.0
+    assert info.duration == pytest.approx(20.0, abs=0.1)
+
+
+def test_tones_give_no_segments(tiny_en: WhisperTranscriber, wav: WavMaker) -> None:
+    _, segments = transcribe(tiny_en, wav("bad/tones_only_20s.mp4"))
+    assert segments == []
+
+
+def test_wav_reader_and_decoder_agree(wav: WavMaker) -> None:
+    path = wav("audio/jfk.flac")
+    fast = read_wav(path)
+    assert fast is not None
+    decoded = decode_audio(str(path), sampling_rate=SAMPLE_RATE)
+    assert fast.dtype == np.float32
+    assert fast.shape == decoded.shape
+    assert np.abs(fast - decoded).max() < 1e-4
+    assert np.array_equal(read_wav(path.read_bytes()), fast)  # type: ignore[arg-type]
+
+
+def test_other_formats_are_decoded_to_16k_mono(testdata: Path) -> None:
+    eight_khz = testdata / "audio" / "silero_aepyx_8k.wav"
+    assert read_wav(eight_khz) is None  # not our format: goes through the decoder
+    audio = load_audio(eight_khz)
+    assert audio.shape[0] / SAMPLE_RATE == pytest.approx(169.2, abs=0.2)
+    inline = load_audio((testdata / "video" / "short_ru_6s.mov").read_bytes())
+    assert inline.shape[0] / SAMPLE_RATE == pytest.approx(6.4, abs=0.1)
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("empty.mp4", "empty"),
+        ("text_renamed.mp4", "cannot decode"),
+        ("truncated_30pct.mp4", "cannot decode"),
+        ("no_audio_10s.mp4", "no audio track"),
+    ],
+)
+def test_undecodable_files_are_invalid_input(testdata: Path, name: str, message: str) -> None:
+    path = testdata / "bad" / name
+    for source in (path, path.read_bytes()):
+        with pytest.raises(InvalidInput, match=message):
+            load_audio(source)
+
+
+def test_unknown_language_is_invalid_input(tiny_en: WhisperTranscriber, base: WhisperTranscriber) -> None:
+    audio = np.zeros(SAMPLE_RATE, dtype=np.float32)
+    with pytest.raises(InvalidInput, match="'xx' is not supported"):
+        base.transcribe(audio, "xx")
+    with pytest.raises(InvalidInput, match="English-only"):
+        tiny_en.transcribe(audio, "ru")
+    info, _ = base.transcribe(audio, " RU ")  # normalised, accepted
+    assert info.language == "ru"
+
+
+def test_empty_audio_is_invalid_input(tiny_en: WhisperTranscriber) -> None:
+    with pytest.raises(InvalidInput, match="empty"):
+        tiny_en.transcribe(np.zeros(0, dtype=np.float32), None)
+
+
+@pytest.mark.parametrize(
+    ("text", "dropped"),
+    [
+        ("$%$%$%$%", True),
+        ("...", True),
+        ("Продолжение следует...", True),
+        ("Thank you for watching!", True),
+        ("Субтитры создавал DimaTorzok", True),
+        ("And so my fellow Americans", False),
+        ("Ну, сейчас у тебя приедет бригада.", False),
+        ("Thank you for watching the demo, now the numbers.", False),
+        ("4%", False),
+    ],
+)
+def test_hallucination_filter(text: str, dropped: bool) -> None:
+    assert is_hallucination(text) is dropped
+
+
+def test_settings_need_a_local_model_folder(tmp_path: Path, tiny_en_model: Path) -> None:
+    with pytest.raises(ValidationError, match="does not exist"):
+        AsrSettings.model_validate({"model": "base"})
+    with pytest.raises(ValidationError, match=r"no model\.bin"):
+        AsrSettings.model_validate({"model": str(tmp_path)})
+    with pytest.raises(ValidationError, match="needs vad"):
+        asr_settings(tiny_en_model, batch_size=4, vad=False)
+    settings = asr_settings(tiny_en_model, cpu_threads=0)
+    assert settings.port == 0
+    assert settings.threads >= 1
+    assert settings.model_name == "whisper-tiny-en"
+    assert AsrSettings.model_fields["port"].default == 50052
