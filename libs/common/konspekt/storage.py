@@ -86,12 +86,26 @@ class ObjectStore:
         return self.ref(key)
 
     def put_stream(
-        self, key: str, stream: BinaryIO, length: int = -1, content_type: str = "application/octet-stream"
+        self,
+        key: str,
+        stream: BinaryIO,
+        length: int = -1,
+        content_type: str = "application/octet-stream",
+        parallel: int = 3,
     ) -> common_pb2.ObjectRef:
-        """Store a stream; length -1 streams it in multipart chunks of PART_SIZE (bounded memory)."""
+        """Store a stream; length -1 streams it in multipart chunks of PART_SIZE.
+
+        Memory in use is about PART_SIZE x (1 + ``parallel``) part buffers.
+        """
         with _translated(f"{self.bucket}/{key}"):
             self.client.put_object(
-                self.bucket, key, stream, length, content_type=content_type, part_size=PART_SIZE
+                self.bucket,
+                key,
+                stream,
+                length,
+                content_type=content_type,
+                part_size=PART_SIZE,
+                num_parallel_uploads=parallel,
             )
         return self.ref(key)
 

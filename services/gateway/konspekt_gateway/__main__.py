@@ -1,0 +1,3 @@
+from konspekt_gateway.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,497 @@
+"""The orchestrator: a FIFO queue of jobs and ``concurrent_jobs`` workers that call the four
+stages over gRPC (audio → asr → summarizer → renderer), persisting every state change."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterable, Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+import grpc.aio
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from konspekt.channels import job_metadata, open_aio_channel
+from konspekt.errors import StageError
+from konspekt.logs import job_id_var
+from konspekt.storage import ObjectStore
+from konspekt.transcripts import konspekt_from_json
+from konspekt.v1 import (
+    asr_pb2,
+    asr_pb2_grpc,
+    audio_pb2,
+    audio_pb2_grpc,
+    common_pb2,
+    renderer_pb2,
+    renderer_pb2_grpc,
+    summarizer_pb2,
+    summarizer_pb2_grpc,
+)
+from konspekt_gateway.jobs import DOWNLOADS, Job, JobState, JobStore, MediaFacts, utcnow
+from konspekt_gateway.settings import STAGES, GatewaySettings, Stage
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: The stage said the input is bad: retrying cannot help, its message goes to the user.
+PERMANENT = frozenset(
+    {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND}
+)
+#: Transient trouble: the call is retried (stage outputs are keyed by job, so retries are idempotent).
+RETRYABLE = frozenset(
+    {
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.INTERNAL,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.StatusCode.UNKNOWN,
+    }
+)
+STAGE_NAMES: dict[Stage, str] = {
+    "audio": "audio extraction",
+    "asr": "speech recognition",
+    "summarizer": "summarizer",
+    "renderer": "document rendering",
+}
+STAGE_STATES: dict[Stage, JobState] = {
+    "audio": JobState.EXTRACTING_AUDIO,
+    "asr": JobState.TRANSCRIBING,
+    "summarizer": JobState.SUMMARIZING,
+    "renderer": JobState.RENDERING,
+}
+#: Upper bound on the media duration when the audio stage cannot probe it (8 kbit/s, ≤ 24 h).
+_MIN_BYTES_PER_SECOND = 1000
+_MAX_GUESSED_DURATION = 24 * 3600.0
+
+
+class JobFailed(Exception):
+    def __init__(self, stage: Stage, message: str) -> None:
+        super().__init__(message)
+        self.stage = stage
+        self.message = message
+
+
+class _CallFailed(Exception):
+    """A failed stage call reduced to a status code and a message."""
+
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class StageClients:
+    """One aio channel and stub per stage (the channel carries the retry service config)."""
+
+    def __init__(self, settings: GatewaySettings) -> None:
+        self.settings = settings
+        self.channels = {
+            stage: open_aio_channel(settings.target(stage), settings.max_message_mb) for stage in STAGES
+        }
+        self.audio = audio_pb2_grpc.AudioServiceStub(self.channels["audio"])
+        self.asr = asr_pb2_grpc.AsrServiceStub(self.channels["asr"])
+        self.summarizer = summarizer_pb2_grpc.SummarizerServiceStub(self.channels["summarizer"])
+        self.renderer = renderer_pb2_grpc.RendererServiceStub(self.channels["renderer"])
+
+    async def health(self) -> dict[str, str]:
+        """Each stage's gRPC health status name, or why it could not be asked."""
+
+        async def check(stage: Stage) -> str:
+            stub = health_pb2_grpc.HealthStub(self.channels[stage])
+            try:
+                resp = await stub.Check(
+                    health_pb2.HealthCheckRequest(service=""), timeout=self.settings.health_timeout_seconds
+                )
+            except grpc.aio.AioRpcError as exc:
+                return f"{exc.code().name}: {exc.details() or ''}".strip()
+            return str(health_pb2.HealthCheckResponse.ServingStatus.Name(resp.status))
+
+        results = await asyncio.gather(*(check(stage) for stage in STAGES))
+        return dict(zip(STAGES, results, strict=True))
+
+    async def close(self) -> None:
+        await asyncio.gather(*(ch.close(None) for ch in self.channels.values()))
+
+
+class Orchestrator:
+    """Owns the in-memory view of every job (loaded at start, persisted on each change)."""
+
+    def __init__(
+        self, settings: GatewaySettings, store: ObjectStore, jobs: JobStore, clients: StageClients
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.jobstore = jobs
+        self.clients = clients
+        self._jobs: dict[str, Job] = {}
+        self._waiting: collections.deque[str] = collections.deque()
+        self._wakeup = asyncio.Condition()
+        self._workers: list[asyncio.Task[None]] = []
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._saves: dict[str, set[asyncio.Future[None]]] = collections.defaultdict(set)
+        self._saved_at: dict[str, float] = {}
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Load every record; unfinished jobs go back in the queue in creation order."""
+        for job in await asyncio.to_thread(self.jobstore.list):
+            self._jobs[job.id] = job
+            if not job.state.terminal:
+                if job.state is not JobState.QUEUED:
+                    job.message = "waiting to resume after a restart"
+                self._waiting.append(job.id)
+        if self._waiting:
+            log.info("resuming %d unfinished job(s)", len(self._waiting))
+        self._workers = [
+            asyncio.create_task(self._worker(), name=f"konspekt-worker-{i}")
+            for i in range(self.settings.concurrent_jobs)
+        ]
+
+    async def stop(self) -> None:
+        """Stop the workers; running jobs keep their persisted state and resume on next start."""
+        for task in self._workers:
+            task.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
+        self._workers = []
+        pending = [f for saves in self._saves.values() for f in saves]
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    # -- queries ------------------------------------------------------------------------------
+    def get(self, job_id: str) -> Job | None:
+        return self._jobs.get(job_id)
+
+    def list(self) -> list[Job]:
+        """Newest first."""
+        return sorted(self._jobs.values(), key=lambda j: j.created_at, reverse=True)
+
+    def position(self, job_id: str) -> int | None:
+        """1-based place in the queue, None when not waiting."""
+        try:
+            return self._waiting.index(job_id) + 1
+        except ValueError:
+            return None
+
+    # -- commands -----------------------------------------------------------------------------
+    async def submit(self, job: Job) -> None:
+        self._jobs[job.id] = job
+        await self._save(job)
+        async with self._wakeup:
+            self._waiting.append(job.id)
+            self._wakeup.notify()
+
+    async def delete(self, job_id: str) -> bool:
+        """Stop the job if it runs, then remove its record and every object."""
+        job = self._jobs.pop(job_id, None)
+        with contextlib.suppress(ValueError):
+            self._waiting.remove(job_id)
+        task = self._running.get(job_id)
+        if task is not None:
+            task.cancel()
+            await asyncio.wait({task})
+        await asyncio.gather(*self._saves.pop(job_id, set()), return_exceptions=True)
+        self._saved_at.pop(job_id, None)
+        removed = await asyncio.to_thread(self.jobstore.delete, job_id)
+        return job is not None or removed > 0
+
+    # -- workers ------------------------------------------------------------------------------
+    async def _next(self) -> str:
+        async with self._wakeup:
+            await self._wakeup.wait_for(lambda: bool(self._waiting))
+            return self._waiting.popleft()
+
+    async def _worker(self) -> None:
+        while True:
+            job_id = await self._next()
+            job = self._jobs.get(job_id)
+            if job is None:
+                continue
+            task = asyncio.create_task(self._run(job), name=f"konspekt-job-{job.short_id}")
+            self._running[job_id] = task
+            try:
+                await asyncio.wait({task})
+            except asyncio.CancelledError:
+                task.cancel()
+                await asyncio.wait({task})
+                raise
+            finally:
+                self._running.pop(job_id, None)
+
+    async def _run(self, job: Job) -> None:
+        job_id_var.set(job.id)
+        job.started_at = job.started_at or utcnow()
+        log.info("job %s (%s) started", job.short_id, job.filename)
+        try:
+            if "audio" not in job.files:
+                await self._audio(job)
+            if "transcript" not in job.files:
+                await self._transcribe(job)
+            if "konspekt" not in job.files:
+                await self._summarize(job)
+            if not job.downloads:
+                await self._render(job)
+        except JobFailed as exc:
+            log.warning("job %s failed in %s: %s", job.short_id, exc.stage, exc.message)
+            self._finish(job, JobState.FAILED, error=exc.message, failed_stage=exc.stage)
+        except asyncio.CancelledError:
+            log.info("job %s interrupted in state %s", job.short_id, job.state)
+            raise
+        except Exception:
+            log.exception("job %s: unexpected gateway error", job.short_id)
+            stage = next((s for s, st in STAGE_STATES.items() if st is job.state), "")
+            self._finish(job, JobState.FAILED, error="internal error in the gateway; see its log")
+            job.failed_stage = stage
+        else:
+            log.info("job %s done", job.short_id)
+            self._finish(job, JobState.DONE)
+        await self._save(job)
+
+    @staticmethod
+    def _finish(job: Job, state: JobState, error: str = "", failed_stage: str = "") -> None:
+        job.state = state
+        job.error = error
+        job.failed_stage = failed_stage
+        job.message = ""
+        if state is JobState.DONE:
+            job.progress = 1.0
+        job.finished_at = utcnow()
+
+    # -- stages -------------------------------------------------------------------------------
+    def _duration(self, job: Job) -> float:
+        if job.audio_duration > 0:
+            return job.audio_duration
+        if job.media and job.media.duration > 0:
+            return job.media.duration
+        return min(job.size / _MIN_BYTES_PER_SECOND, _MAX_GUESSED_DURATION)
+
+    async def _audio(self, job: Job) -> None:
+        await self._enter(job, "audio", "reading the media")
+        upload = common_pb2.Blob(ref=self.store.ref(job.files["upload"]))
+        meta = job_metadata(job.id)
+        if job.media is None:
+
+            async def probe(deadline: float) -> audio_pb2.MediaInfo:
+                return await self.clients.audio.Probe(
+                    audio_pb2.ProbeRequest(input=upload), timeout=deadline, metadata=meta
+                )
+
+            try:
+                info = await self._attempts(
+                    job, "audio", probe, lambda: self.settings.probe_deadline, probe=True
+                )
+            except _CallFailed:  # UNIMPLEMENTED: guess the duration from the size instead
+                log.warning("the audio stage cannot probe; deadline from the file size")
+            else:
+                job.media = _media(info)
+
+        key = job.key("audio.wav")
+
+        async def extract(deadline: float) -> audio_pb2.ExtractResult:
+            call = self.clients.audio.Extract(
+                audio_pb2.ExtractRequest(input=upload, output=self.store.ref(key)),
+                timeout=deadline,
+                metadata=meta,
+            )
+            result: audio_pb2.ExtractResult = await self._consume(job, call, "result")
+            return result
+
+        result = await self._attempts(
+            job, "audio", extract, lambda: self.settings.deadline("audio", self._duration(job))
+        )
+        if result.HasField("media"):
+            job.media = _media(result.media)
+        job.audio_duration = result.audio_duration
+        job.warnings.extend(w for w in result.warnings if w not in job.warnings)
+        job.files["audio"] = result.audio.key or key
+
+    async def _transcribe(self, job: Job) -> None:
+        await self._enter(job, "asr", "recognising speech")
+        key = job.key("transcript.json")
+        request = asr_pb2.TranscribeRequest(
+            audio=common_pb2.Blob(ref=self.store.ref(job.files["audio"])),
+            language=job.language,
+            output=self.store.ref(key),
+        )
+
+        async def transcribe(deadline: float) -> asr_pb2.TranscribeResult:
+            call = self.clients.asr.Transcribe(request, timeout=deadline, metadata=job_metadata(job.id))
+            result: asr_pb2.TranscribeResult = await self._consume(job, call, "result")
+            return result
+
+        result = await self._attempts(
+            job, "asr", transcribe, lambda: self.settings.deadline("asr", self._duration(job))
+        )
+        job.detected_language = result.language
+        job.no_speech = result.no_speech
+        if result.duration > 0 and job.audio_duration <= 0:
+            job.audio_duration = result.duration
+        if result.no_speech and "no speech was found in the recording" not in job.warnings:
+            job.warnings.append("no speech was found in the recording")
+        job.files["transcript"] = result.transcript.key or key
+
+    async def _summarize(self, job: Job) -> None:
+        await self._enter(job, "summarizer", "writing the konspekt")
+        key = job.key("konspekt.json")
+        style = common_pb2.STYLE_LECTURE if job.style == "lecture" else common_pb2.STYLE_MEETING
+        request = summarizer_pb2.SummarizeRequest(
+            transcript_ref=self.store.ref(job.files["transcript"]), style=style, output=self.store.ref(key)
+        )
+
+        async def summarize(deadline: float) -> summarizer_pb2.SummarizeResult:
+            call = self.clients.summarizer.Summarize(request, timeout=deadline, metadata=job_metadata(job.id))
+            result: summarizer_pb2.SummarizeResult = await self._consume(job, call, "result")
+            return result
+
+        result = await self._attempts(
+            job, "summarizer", summarize, lambda: self.settings.deadline("summarizer", self._duration(job))
+        )
+        job.warnings.extend(w for w in result.warnings if w not in job.warnings)
+        job.files["konspekt"] = result.stored.key or key
+
+    async def _render(self, job: Job) -> None:
+        await self._enter(job, "renderer", "rendering the documents")
+
+        async def render(deadline: float) -> renderer_pb2.RenderResponse:
+            data = await asyncio.to_thread(self.store.get_bytes, job.files["konspekt"])
+            request = renderer_pb2.RenderRequest(
+                konspekt=konspekt_from_json(data),
+                transcript_ref=self.store.ref(job.files["transcript"]),
+                output_prefix=self.store.ref(job.key("out/")),
+                source_name=job.filename,
+            )
+            return await self.clients.renderer.Render(
+                request, timeout=deadline, metadata=job_metadata(job.id)
+            )
+
+        response = await self._attempts(
+            job, "renderer", render, lambda: self.settings.deadline("renderer", self._duration(job))
+        )
+        for file in response.files:
+            if file.name in DOWNLOADS and file.ref.key:
+                job.files[file.name] = file.ref.key
+        if not job.downloads:
+            raise JobFailed("renderer", "the renderer stored no files")
+
+    # -- calls --------------------------------------------------------------------------------
+    async def _enter(self, job: Job, stage: Stage, message: str) -> None:
+        job.state = STAGE_STATES[stage]
+        job.progress = 0.0
+        job.message = message
+        job.touch()
+        await self._save(job)
+
+    async def _consume(self, job: Job, call: AsyncIterable[Any], result_field: str) -> Any:
+        """Read a stage's event stream: progress updates the job, the result is returned."""
+        result = None
+        async for event in call:
+            which = event.WhichOneof("event")
+            if which == "progress":
+                await self._progress(job, event.progress)
+            elif which == result_field:
+                result = getattr(event, result_field)
+        if result is None:
+            raise _CallFailed(grpc.StatusCode.INTERNAL, "the stage ended its reply without a result")
+        return result
+
+    async def _progress(self, job: Job, progress: common_pb2.Progress) -> None:
+        job.progress = min(max(float(progress.fraction), 0.0), 1.0)
+        if progress.message:
+            job.message = progress.message
+        job.touch()
+        if time.monotonic() - self._saved_at.get(job.id, 0.0) >= self.settings.progress_save_seconds:
+            await self._save(job)
+
+    async def _attempts(
+        self,
+        job: Job,
+        stage: Stage,
+        call: Callable[[float], Awaitable[T]],
+        deadline: Callable[[], float],
+        *,
+        probe: bool = False,
+    ) -> T:
+        """Run ``call`` with a deadline, retrying transient failures with backoff.
+
+        Raises JobFailed with words for people. A probe counts its tries apart and raises
+        _CallFailed for UNIMPLEMENTED (the probe is optional).
+        """
+        started = time.monotonic()
+        attempts = self.settings.stage_attempts
+        try:
+            for attempt in range(1, attempts + 1):
+                counter = "probe" if probe else stage
+                job.attempts[counter] = job.attempts.get(counter, 0) + 1
+                seconds = deadline()
+                try:
+                    return await call(seconds)
+                except grpc.aio.AioRpcError as exc:
+                    failure = _CallFailed(exc.code(), exc.details() or "")
+                except StageError as exc:  # the gateway's own object store access
+                    failure = _CallFailed(exc.code, exc.message)
+                except _CallFailed as exc:
+                    failure = exc
+                name = STAGE_NAMES[stage]
+                if failure.code in PERMANENT:
+                    raise JobFailed(stage, failure.message or f"the {name} stage rejected the file")
+                if failure.code is grpc.StatusCode.UNIMPLEMENTED and probe:
+                    raise failure
+                reason = _reason(name, failure, seconds)
+                if failure.code not in RETRYABLE:
+                    raise JobFailed(stage, reason)
+                if attempt == attempts:
+                    raise JobFailed(stage, f"{reason} (tried {attempts} times)")
+                wait = self.settings.backoff(attempt)
+                log.warning("job %s: %s; retrying in %.1f s", job.short_id, reason, wait)
+                job.message = f"{reason}; retrying (try {attempt + 1} of {attempts})"
+                job.progress = 0.0
+                job.touch()
+                await self._save(job)
+                await asyncio.sleep(wait)
+            raise AssertionError("unreachable")
+        finally:
+            job.stage_seconds[stage] = round(
+                job.stage_seconds.get(stage, 0.0) + time.monotonic() - started, 3
+            )
+
+    async def _save(self, job: Job) -> None:
+        """Persist the record. A save that is under way finishes even if the job is
+        cancelled, and delete/stop wait for it (no record reappears after a delete)."""
+        job.touch()
+        self._saved_at[job.id] = time.monotonic()
+        snapshot = job.model_copy(deep=True)
+        future = asyncio.ensure_future(asyncio.to_thread(self.jobstore.save, snapshot))
+        saves = self._saves[job.id]
+        saves.add(future)
+        future.add_done_callback(saves.discard)
+        try:
+            await asyncio.shield(future)
+        except StageError as exc:
+            log.warning("job %s: could not save the record: %s", job.short_id, exc.message)
+
+
+def _media(info: audio_pb2.MediaInfo) -> MediaFacts:
+    return MediaFacts(
+        duration=info.duration,
+        container=info.container,
+        has_audio=info.has_audio,
+        has_video=info.has_video,
+        audio_codec=info.audio_codec,
+        video_codec=info.video_codec,
+    )
+
+
+def _reason(name: str, failure: _CallFailed, deadline: float) -> str:
+    code = failure.code
+    detail = f": {failure.message}" if failure.message else ""
+    if code is grpc.StatusCode.DEADLINE_EXCEEDED:
+        shown = f"{deadline:.1f}" if deadline < 10 else f"{deadline:.0f}"
+        return f"the {name} stage did not finish within {shown} s"
+    if code is grpc.StatusCode.UNAVAILABLE:
+        return f"the {name} service is unavailable{detail}"
+    if code is grpc.StatusCode.RESOURCE_EXHAUSTED:
+        return f"the {name} service is overloaded{detail}"
+    return f"the {name} service failed{detail}"

@@ -1,0 +1,89 @@
+"""Gateway settings (env ``KONSPEKT_GATEWAY_*``); the object store is configured by S3Settings."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Stage = Literal["audio", "asr", "summarizer", "renderer"]
+STAGES: tuple[Stage, ...] = ("audio", "asr", "summarizer", "renderer")
+
+_TARGET = re.compile(r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):\d{1,5}$|^(dns|unix|ipv4|ipv6):.+$")
+
+
+class GatewaySettings(BaseSettings):
+    """Everything the gateway needs besides the object store. Invalid values fail at start-up."""
+
+    model_config = SettingsConfigDict(env_prefix="KONSPEKT_GATEWAY_", extra="ignore")
+
+    host: str = Field("127.0.0.1", description="address to listen on (0.0.0.0 in containers)")
+    port: int = Field(8000, ge=0, le=65535)
+
+    audio_target: str = Field("127.0.0.1:50051", description="host:port of the audio stage")
+    asr_target: str = Field("127.0.0.1:50052", description="host:port of the ASR stage")
+    summarizer_target: str = Field("127.0.0.1:50053", description="host:port of the summarizer stage")
+    renderer_target: str = Field("127.0.0.1:50054", description="host:port of the renderer stage")
+    max_message_mb: int = Field(4, ge=1, le=64, description="largest gRPC message to or from a stage")
+
+    max_upload_mb: int = Field(4096, ge=1, description="largest accepted upload")
+    max_concurrent_uploads: int = Field(
+        4, ge=1, le=256, description="uploads streamed at once (each holds up to ~80 MB of S3 parts)"
+    )
+    concurrent_jobs: int = Field(2, ge=1, le=64, description="jobs processed at once")
+
+    # Deadline of one stage call = base + per_second × media duration (seconds).
+    probe_deadline: float = Field(30.0, gt=0, description="deadline of the media probe")
+    audio_deadline_base: float = Field(60.0, gt=0)
+    audio_deadline_per_second: float = Field(0.5, ge=0)
+    asr_deadline_base: float = Field(120.0, gt=0)
+    asr_deadline_per_second: float = Field(2.0, ge=0)
+    summarizer_deadline_base: float = Field(300.0, gt=0)
+    summarizer_deadline_per_second: float = Field(1.0, ge=0)
+    renderer_deadline_base: float = Field(60.0, gt=0)
+    renderer_deadline_per_second: float = Field(0.0, ge=0)
+
+    stage_attempts: int = Field(3, ge=1, le=10, description="tries per stage on retryable errors")
+    retry_backoff_seconds: float = Field(2.0, ge=0, description="wait before the 2nd try; doubles")
+    retry_backoff_max_seconds: float = Field(30.0, ge=0)
+    progress_save_seconds: float = Field(2.0, ge=0, description="how often progress is persisted")
+    health_timeout_seconds: float = Field(2.0, gt=0, description="per check in /readyz")
+
+    log_level: str = "INFO"
+    log_json: bool = Field(True, description="JSON log lines (False: plain text)")
+
+    @field_validator("audio_target", "asr_target", "summarizer_target", "renderer_target")
+    @classmethod
+    def _check_target(cls, value: str) -> str:
+        value = value.strip()
+        if not _TARGET.match(value):
+            raise ValueError(f"{value!r} is not a gRPC target like host:port")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if not isinstance(logging.getLevelName(level), int):
+            raise ValueError(f"unknown log level {value!r}")
+        return level
+
+    def target(self, stage: Stage) -> str:
+        return str(getattr(self, f"{stage}_target"))
+
+    def deadline(self, stage: Stage, duration: float) -> float:
+        """Seconds allowed for one call of ``stage`` on media of ``duration`` seconds."""
+        base = float(getattr(self, f"{stage}_deadline_base"))
+        per_second = float(getattr(self, f"{stage}_deadline_per_second"))
+        return base + per_second * max(duration, 0.0)
+
+    def backoff(self, attempt: int) -> float:
+        """Wait after failed try number ``attempt`` (1-based)."""
+        return float(min(self.retry_backoff_seconds * 2 ** (attempt - 1), self.retry_backoff_max_seconds))
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return self.max_upload_mb * 1024 * 1024

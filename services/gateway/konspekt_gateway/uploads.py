@@ -1,0 +1,257 @@
+"""Streaming uploads with bounded memory: request body → bounded queue → ``put_stream`` in a
+thread (multipart to the object store). Nothing is spooled to RAM or to local disk."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from concurrent.futures import Executor
+from typing import Any, BinaryIO, cast
+
+from python_multipart.exceptions import FormParserError
+from python_multipart.multipart import MultipartParser, parse_options_header
+
+from konspekt.errors import StageError
+from konspekt.storage import ObjectStore
+
+log = logging.getLogger(__name__)
+
+#: Chunks waiting between the request and the store writer (each at most ~64 KiB from uvicorn).
+QUEUE_CHUNKS = 32
+#: Most bytes one read() returns. The store asks for 16 MiB parts and appends what each read
+#: returns; handing them over in 4 MiB pieces keeps fewer 16 MiB copies alive at once.
+READ_MAX = 4 * 1024 * 1024
+#: A reader thread gives up if no data arrives for this long (a stalled client).
+IDLE_SECONDS = 600.0
+#: Form fields other than the file are short; anything longer is cut.
+MAX_FIELD_BYTES = 1024
+
+
+class UploadError(Exception):
+    """Rejects an upload with an HTTP status, an error code and words for people."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def too_large(limit_mb: int) -> UploadError:
+    return UploadError(413, "too_large", f"the file is larger than the limit of {limit_mb} MB")
+
+
+class Aborted(Exception):
+    """Raised inside the writer thread to stop an upload (deliberately not an OSError, which
+    the object store would translate)."""
+
+
+_Item = bytes | BaseException | None
+
+
+class ChunkPipe:
+    """Async producer, blocking consumer: ``read`` runs in the writer thread and blocks until
+    the event loop has put enough data (the queue is bounded: back-pressure on the client)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, maxsize: int = QUEUE_CHUNKS) -> None:
+        self._loop = loop
+        self._queue: asyncio.Queue[_Item] = asyncio.Queue(maxsize)
+        self._chunks: collections.deque[bytes] = collections.deque()
+        self._buffered = 0
+        self._eof = False
+
+    # -- event loop side ----------------------------------------------------------------------
+    async def put(self, chunk: bytes, writer: asyncio.Future[Any]) -> None:
+        """Queue a chunk; returns early if the writer has died (so it cannot block forever)."""
+        if not self._queue.full():
+            self._queue.put_nowait(chunk)
+            return
+        put = asyncio.ensure_future(self._queue.put(chunk))
+        await asyncio.wait({put, writer}, return_when=asyncio.FIRST_COMPLETED)
+        if not put.done():
+            put.cancel()
+
+    async def close(self) -> None:
+        await self._queue.put(None)
+
+    def abort(self, reason: str) -> None:
+        while not self._queue.empty():
+            self._queue.get_nowait()
+        self._queue.put_nowait(Aborted(reason))
+
+    async def _take(self) -> list[_Item]:
+        items = [await self._queue.get()]
+        while not self._queue.empty():
+            items.append(self._queue.get_nowait())
+        return items
+
+    # -- writer thread side -------------------------------------------------------------------
+    def read(self, size: int = -1) -> bytes:
+        size = READ_MAX if size < 0 else min(size, READ_MAX)
+        while not self._eof and self._buffered < size:
+            future = asyncio.run_coroutine_threadsafe(self._take(), self._loop)
+            try:
+                items = future.result(IDLE_SECONDS)
+            except TimeoutError as exc:
+                future.cancel()
+                raise Aborted("no data arrived for too long") from exc
+            for item in items:
+                if item is None:
+                    self._eof = True
+                elif isinstance(item, BaseException):
+                    raise item
+                else:
+                    self._chunks.append(item)
+                    self._buffered += len(item)
+        want = min(size, self._buffered)
+        pieces = []
+        taken = 0
+        while taken < want:
+            chunk = self._chunks.popleft()
+            if taken + len(chunk) > want:
+                cut = want - taken
+                self._chunks.appendleft(chunk[cut:])
+                chunk = chunk[:cut]
+            pieces.append(chunk)
+            taken += len(chunk)
+        self._buffered -= taken
+        return b"".join(pieces)
+
+
+async def store_stream(
+    store: ObjectStore,
+    key: str,
+    chunks: AsyncIterator[bytes],
+    *,
+    limit: int,
+    limit_mb: int,
+    content_type: str,
+    executor: Executor,
+) -> int:
+    """Stream ``chunks`` into ``key``; returns the size. On any failure (too large, client gone,
+    store down) the partial object is removed and the error re-raised."""
+    loop = asyncio.get_running_loop()
+    pipe = ChunkPipe(loop)
+    writer: asyncio.Future[Any] = asyncio.ensure_future(
+        loop.run_in_executor(executor, store.put_stream, key, cast(BinaryIO, pipe), -1, content_type, 1)
+    )
+    size = 0
+    try:
+        async for chunk in chunks:
+            if not chunk:
+                continue
+            size += len(chunk)
+            if size > limit:
+                raise too_large(limit_mb)
+            if writer.done():
+                break
+            await pipe.put(chunk, writer)
+        if not writer.done():
+            await pipe.close()
+        await writer
+    except BaseException as exc:
+        pipe.abort(f"upload stopped: {type(exc).__name__}")
+        with contextlib.suppress(Exception):
+            await writer
+        await _remove(store, key)
+        if isinstance(exc, Aborted):
+            raise UploadError(400, "upload_stalled", str(exc)) from exc
+        raise
+    if size == 0:
+        await _remove(store, key)
+        raise UploadError(400, "empty_file", "the file is empty")
+    return size
+
+
+async def _remove(store: ObjectStore, key: str) -> None:
+    try:
+        await asyncio.to_thread(store.delete, key)
+    except StageError as exc:
+        log.warning("could not remove the partial upload %s: %s", key, exc.message)
+
+
+class FormFile:
+    """Pulls the ``file`` field out of a multipart/form-data body with python-multipart's
+    push parser, chunk by chunk. Other fields (language, style) land in ``fields``."""
+
+    def __init__(self, content_type: str, file_field: str = "file") -> None:
+        _ctype, params = parse_options_header(content_type)
+        boundary = params.get(b"boundary")
+        if not boundary:
+            raise UploadError(400, "invalid_request", "the multipart body has no boundary")
+        self.file_field = file_field
+        self.fields: dict[str, str] = {}
+        self.filename = ""
+        self.content_type = "application/octet-stream"
+        self.found = False
+        self._out: list[bytes] = []
+        self._headers: dict[str, bytes] = {}
+        self._field = b""
+        self._value = b""
+        self._name = ""
+        self._is_file = False
+        self._field_value = bytearray()
+        self._parser = MultipartParser(
+            boundary,
+            {
+                "on_part_begin": self._part_begin,
+                "on_header_field": self._header_field,
+                "on_header_value": self._header_value,
+                "on_header_end": self._header_end,
+                "on_headers_finished": self._headers_finished,
+                "on_part_data": self._part_data,
+                "on_part_end": self._part_end,
+            },
+        )
+
+    async def chunks(self, body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        async for chunk in body:
+            try:
+                self._parser.write(chunk)
+            except FormParserError as exc:
+                raise UploadError(400, "invalid_request", f"malformed multipart body: {exc}") from exc
+            out, self._out = self._out, []
+            for piece in out:
+                yield piece
+        self._parser.finalize()
+        if not self.found:
+            raise UploadError(400, "invalid_request", f"the form has no '{self.file_field}' file field")
+
+    # -- parser callbacks ---------------------------------------------------------------------
+    def _part_begin(self) -> None:
+        self._headers = {}
+        self._name = ""
+        self._is_file = False
+        self._field_value = bytearray()
+
+    def _header_field(self, data: bytes, start: int, end: int) -> None:
+        self._field += data[start:end]
+
+    def _header_value(self, data: bytes, start: int, end: int) -> None:
+        self._value += data[start:end]
+
+    def _header_end(self) -> None:
+        self._headers[self._field.decode("latin-1").lower()] = self._value
+        self._field = self._value = b""
+
+    def _headers_finished(self) -> None:
+        _disp, params = parse_options_header(self._headers.get("content-disposition", b""))
+        self._name = params.get(b"name", b"").decode("utf-8", "replace")
+        if self._name == self.file_field and not self.found:
+            self.found = self._is_file = True
+            self.filename = params.get(b"filename", b"").decode("utf-8", "replace")
+            ctype = self._headers.get("content-type", b"").decode("latin-1").strip()
+            self.content_type = ctype or self.content_type
+
+    def _part_data(self, data: bytes, start: int, end: int) -> None:
+        if self._is_file:
+            self._out.append(bytes(data[start:end]))
+        elif len(self._field_value) < MAX_FIELD_BYTES:
+            self._field_value += data[start:end]
+
+    def _part_end(self) -> None:
+        if not self._is_file and self._name:
+            self.fields[self._name] = self._field_value[:MAX_FIELD_BYTES].decode("utf-8", "replace")
