@@ -1,6 +1,9 @@
 """The shared gRPC bootstrap: health, reflection, error translation, draining."""
 
+import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import pytest
@@ -22,6 +25,8 @@ class _Servicer(renderer_pb2_grpc.RendererServiceServicer):
     def __init__(self, loader: Loader[str]) -> None:
         self.loader = loader
         self.seen_job_ids: list[str] = []
+        self.release = threading.Event()
+        self.entered = threading.Semaphore(0)
 
     @rpc
     def Render(
@@ -31,6 +36,9 @@ class _Servicer(renderer_pb2_grpc.RendererServiceServicer):
         self.seen_job_ids.append(job_id_var.get())
         if request.source_name == "bad":
             raise InvalidInput("the file has no audio track")
+        if request.source_name == "block":
+            self.entered.release()
+            self.release.wait(30)
         if request.source_name == "bug":
             raise ZeroDivisionError("secret detail")
         return renderer_pb2.RenderResponse()
@@ -41,7 +49,7 @@ def stage() -> Iterator[tuple[StageServer, Loader[str], _Servicer]]:
     loader: Loader[str] = Loader(lambda: "engine")
     servicer = _Servicer(loader)
     server = StageServer(
-        ServiceSettings(port=0),
+        ServiceSettings(port=0, workers=1, queue=1),
         [SERVICE],
         lambda s: renderer_pb2_grpc.add_RendererServiceServicer_to_server(servicer, s),
     ).start()
@@ -107,3 +115,26 @@ def test_stop_reports_not_serving(stage: tuple[StageServer, Loader[str], _Servic
     assert server.health._server_status[""] == health_pb2.HealthCheckResponse.NOT_SERVING
     with grpc.insecure_channel(server.address) as ch, pytest.raises(grpc.RpcError):
         health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=2)
+
+
+def test_busy_stage_still_answers_health_and_refuses_overflow(
+    stage: tuple[StageServer, Loader[str], _Servicer],
+) -> None:
+    server, loader, servicer = stage
+    server.load_and_serve(loader)
+    with grpc.insecure_channel(server.address) as ch, ThreadPoolExecutor(2) as pool:
+        stub = renderer_pb2_grpc.RendererServiceStub(ch)
+        blocked = renderer_pb2.RenderRequest(source_name="block")
+        running = pool.submit(stub.Render, blocked, timeout=30)
+        assert servicer.entered.acquire(timeout=10)  # one call is running...
+        waiting = pool.submit(stub.Render, renderer_pb2.RenderRequest(), timeout=30)  # ...one queued
+        time.sleep(0.3)
+        assert not waiting.done()
+        with pytest.raises(grpc.RpcError) as err:  # a third is over workers + queue
+            stub.Render(renderer_pb2.RenderRequest(), timeout=5, wait_for_ready=False)
+        assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert "busy" in (err.value.details() or "")
+        assert _health(server.address) == health_pb2.HealthCheckResponse.SERVING
+        servicer.release.set()
+        running.result(timeout=10)
+        waiting.result(timeout=10)

@@ -11,7 +11,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from concurrent import futures
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -99,6 +99,73 @@ def rpc(fn: F) -> F:
     return unary  # type: ignore[return-value]
 
 
+if TYPE_CHECKING:  # generic only in grpc-stubs
+    _Interceptor = grpc.ServerInterceptor[Any, Any]
+else:
+    _Interceptor = grpc.ServerInterceptor
+
+#: Threads kept free of stage work, so health and reflection answer during long calls.
+RESERVED_THREADS = 2
+
+
+class _Admission(_Interceptor):
+    """Bounds a stage's own RPCs: ``running`` at once, ``waiting`` more queued in threads;
+    beyond that UNAVAILABLE ("busy"), which clients retry, perhaps on another replica.
+
+    Health and reflection bypass it, and the pool has RESERVED_THREADS beyond these, so a
+    long transcription never makes a readiness probe time out.
+    """
+
+    def __init__(self, service_names: list[str], running: int, waiting: int) -> None:
+        self.prefixes = tuple(f"/{name}/" for name in service_names)
+        self.running = threading.Semaphore(running)
+        self.admitted = threading.BoundedSemaphore(running + waiting)
+
+    def intercept_service(self, continuation: Callable[[Any], Any], details: grpc.HandlerCallDetails) -> Any:
+        handler = continuation(details)
+        if handler is None or not str(details.method).startswith(self.prefixes):
+            return handler
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(
+                self._stream(handler.unary_stream),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(
+                self._unary(handler.unary_unary),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler
+
+    def _admit(self, context: grpc.ServicerContext) -> None:
+        if not self.admitted.acquire(blocking=False):
+            context.abort(grpc.StatusCode.UNAVAILABLE, "the stage is busy with other requests; retry later")
+
+    def _stream(self, behavior: Callable[[Any, Any], Iterator[Any]]) -> Callable[[Any, Any], Iterator[Any]]:
+        def wrapped(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+            self._admit(context)
+            try:
+                with self.running:
+                    yield from behavior(request, context)
+            finally:
+                self.admitted.release()
+
+        return wrapped
+
+    def _unary(self, behavior: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+        def wrapped(request: Any, context: grpc.ServicerContext) -> Any:
+            self._admit(context)
+            try:
+                with self.running:
+                    return behavior(request, context)
+            finally:
+                self.admitted.release()
+
+        return wrapped
+
+
 class StageServer:
     """A started gRPC server for one stage.
 
@@ -115,14 +182,17 @@ class StageServer:
         self.settings = settings
         self.service_names = service_names
         limit = settings.max_message_mb * 1024 * 1024
+        running, waiting = settings.workers, settings.queue
         self.server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="rpc"),
+            futures.ThreadPoolExecutor(
+                max_workers=running + waiting + RESERVED_THREADS, thread_name_prefix="rpc"
+            ),
+            interceptors=[_Admission(service_names, running, waiting)],
             options=[
                 ("grpc.max_receive_message_length", limit),
                 ("grpc.max_send_message_length", limit),
                 ("grpc.so_reuseport", 0),
             ],
-            maximum_concurrent_rpcs=settings.workers * 4,
         )
         register(self.server)
         self.health = health.HealthServicer()

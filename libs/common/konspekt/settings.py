@@ -31,7 +31,8 @@ class ServiceSettings(BaseSettings):
 
     host: str = Field("127.0.0.1", description="address to listen on ([::] in containers)")
     port: int = Field(50051, ge=0, le=65535, description="gRPC port; 0 picks a free one")
-    workers: int = Field(4, ge=1, description="concurrent RPCs handled")
+    workers: int = Field(2, ge=1, description="stage RPCs processed at once")
+    queue: int = Field(4, ge=0, description="stage RPCs waiting beyond that; more get UNAVAILABLE (busy)")
     grace_seconds: float = Field(20.0, ge=0, description="time given to running RPCs on SIGTERM")
     max_message_mb: int = Field(4, ge=1, le=64, description="largest gRPC message accepted")
     log_level: str = "INFO"

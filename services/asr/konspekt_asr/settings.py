@@ -42,6 +42,7 @@ class AsrSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="KONSPEKT_ASR_", extra="ignore")
 
     port: int = Field(50052, ge=0, le=65535, description="gRPC port; 0 picks a free one")
+    workers: int = Field(1, ge=1, description="transcriptions at once (each uses all its threads)")
     model: str = Field(
         "/models/whisper-base",
         description="local folder of a CTranslate2 Whisper model (with model.bin); no hub names",

@@ -1,0 +1,3 @@
+from konspekt_summarizer.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,129 @@
+"""gRPC servicer: transcript in (inline or from the object store), progress + konspekt out."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import grpc
+
+from konspekt.errors import Cancelled, FailedPrecondition, InvalidInput
+from konspekt.server import Loader, rpc
+from konspekt.storage import ObjectStore
+from konspekt.transcripts import to_json, transcript_from_json
+from konspekt.v1 import common_pb2, summarizer_pb2, summarizer_pb2_grpc
+from konspekt_summarizer.konspekt import Summarizer
+
+log = logging.getLogger(__name__)
+
+#: How often the streaming loop looks at whether the client is still there, seconds.
+POLL_SECONDS = 0.5
+
+
+class SummarizerServicer(summarizer_pb2_grpc.SummarizerServiceServicer):
+    def __init__(self, loader: Loader[Summarizer], store: ObjectStore | None = None) -> None:
+        self.loader = loader
+        self.store = store
+
+    @rpc
+    def Summarize(
+        self, request: summarizer_pb2.SummarizeRequest, context: grpc.ServicerContext
+    ) -> Iterator[summarizer_pb2.SummarizeResponse]:
+        yield from self._summarize(self.loader.get(), request, context)
+
+    def _summarize(
+        self,
+        summarizer: Summarizer,
+        request: summarizer_pb2.SummarizeRequest,
+        context: grpc.ServicerContext,
+    ) -> Iterator[summarizer_pb2.SummarizeResponse]:
+        transcript = self._transcript(request)
+        output = request.output if request.HasField("output") and request.output.key else None
+        if output is not None:
+            self._check_output(output)
+        log.info(
+            "summarize: %d segments, language %r, style %s",
+            len(transcript.segments),
+            request.language or transcript.language,
+            common_pb2.Style.Name(request.style),
+        )
+
+        events: queue.Queue[tuple[str, Any]] = queue.Queue()
+        cancelled = threading.Event()
+        context.add_callback(cancelled.set)
+
+        def on_progress(fraction: float, message: str) -> None:
+            if cancelled.is_set():
+                raise Cancelled("the call was cancelled")
+            events.put(("progress", common_pb2.Progress(fraction=fraction, message=message)))
+
+        def work() -> None:
+            try:
+                result = summarizer.summarize(transcript, request.style, request.language, on_progress)
+                events.put(("result", result))
+            except BaseException as exc:  # noqa: BLE001 - handed to the RPC thread
+                events.put(("error", exc))
+
+        threading.Thread(target=work, name="summarize", daemon=True).start()
+        while True:
+            try:
+                kind, value = events.get(timeout=POLL_SECONDS)
+            except queue.Empty:
+                if not context.is_active():
+                    cancelled.set()
+                    log.info("client went away; stopping the generation")
+                    return
+                continue
+            if kind == "progress":
+                yield summarizer_pb2.SummarizeResponse(progress=value)
+            elif kind == "error":
+                raise value
+            else:
+                konspekt, usage, warnings = value
+                break
+
+        stored = None
+        if output is not None and self.store is not None:
+            stored = self.store.put_bytes(output.key, to_json(konspekt), content_type="application/json")
+        for warning in warnings:
+            log.warning("%s", warning)
+        log.info(
+            "konspekt: %d key points, %d decisions, %d action items; %d calls, %.1f s",
+            len(konspekt.key_points),
+            len(konspekt.decisions),
+            len(konspekt.action_items),
+            usage.calls,
+            usage.seconds,
+        )
+        yield summarizer_pb2.SummarizeResponse(
+            result=summarizer_pb2.SummarizeResult(
+                konspekt=konspekt, stored=stored, usage=usage.to_proto(), warnings=warnings
+            )
+        )
+
+    def _transcript(self, request: summarizer_pb2.SummarizeRequest) -> common_pb2.Transcript:
+        source = request.WhichOneof("transcript_source")
+        if source == "transcript":
+            transcript = request.transcript
+        elif source == "transcript_ref":
+            store = self._store()
+            transcript = transcript_from_json(store.get_bytes(request.transcript_ref))
+        else:
+            raise InvalidInput("no transcript given (set transcript_ref or transcript)")
+        for i, seg in enumerate(transcript.segments):
+            if seg.start < 0 or seg.end < seg.start:
+                raise InvalidInput(f"segment {i} has invalid times: start {seg.start}, end {seg.end}")
+        return transcript
+
+    def _check_output(self, output: common_pb2.ObjectRef) -> None:
+        store = self._store()
+        if output.bucket and output.bucket != store.bucket:
+            raise InvalidInput(f"output bucket {output.bucket!r} is not this stage's bucket {store.bucket!r}")
+
+    def _store(self) -> ObjectStore:
+        if self.store is None:
+            raise FailedPrecondition("this stage has no object store configured (KONSPEKT_S3_ENDPOINT)")
+        return self.store

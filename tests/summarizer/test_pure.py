@@ -1,0 +1,226 @@
+"""Pure functions of the konspekt logic: no model involved."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from konspekt.v1 import common_pb2
+from konspekt_summarizer.cli import guess_language, transcript_from_text
+from konspekt_summarizer.konspekt import (
+    ACTION_ITEMS_MAX,
+    KEY_POINTS_MAX,
+    SUMMARY_MAX,
+    TIME_PATTERN,
+    TITLE_MAX,
+    KonspektOut,
+    Line,
+    clean_field,
+    dedupe,
+    konspekt_schema,
+    locate,
+    parse_answer,
+    parse_time,
+    split_windows,
+    transcript_lines,
+)
+from konspekt_summarizer.prompts import prompts_for
+
+from .conftest import load_transcript
+
+
+def seg(start: float, end: float, text: str) -> common_pb2.Segment:
+    return common_pb2.Segment(start=start, end=end, text=text)
+
+
+SEGMENTS = [
+    seg(0.0, 5.5, "Welcome everyone to the budget review."),
+    seg(5.5, 12.7, "Marketing spent forty thousand on ads."),
+    seg(12.7, 20.0, "Boris will send the invoice by Friday."),
+    seg(20.0, 30.0, "We decided to cut the travel budget."),
+    seg(95.0, 101.0, "Thanks, that is all."),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("00:12", 12.0),
+        ("1:05", 65.0),
+        ("[03:20]", 200.0),
+        ("1:02:03", 3723.0),
+        ("75:00", 4500.0),
+        ("42", 42.0),
+        ("12.5", 12.5),
+        ("00:61", None),
+        ("soon", None),
+        ("", None),
+    ],
+)
+def test_parse_time(text: str, seconds: float | None) -> None:
+    assert parse_time(text) == seconds
+
+
+def test_locate_prefers_the_cited_line_label() -> None:
+    # 12.7 is cited as "00:12": the label of segment 2, although 12 s lies inside segment 1.
+    assert locate("00:12", "invoice", SEGMENTS) == 2
+    assert locate("00:05", "forty thousand on ads", SEGMENTS) == 1  # 5.5 s is labelled 00:05
+    assert locate("00:00", "welcome", SEGMENTS) == 0
+
+
+def test_locate_containing_then_nearest() -> None:
+    assert locate("00:25", "", SEGMENTS) == 3  # inside [20, 30]
+    assert locate("01:00", "", SEGMENTS) == 4  # in a gap: start 95 is nearer than 20
+    assert locate("01:30", "", SEGMENTS) == 4
+    assert locate("10:00", "", SEGMENTS) == 4
+
+
+def test_locate_neighbour_only_when_clearly_better() -> None:
+    # cited one line too late; the text matches the line before
+    assert locate("00:20", "Boris sends the invoice", SEGMENTS) == 2
+    # cited line shares as many words as the neighbour: the cited line stays
+    assert locate("00:20", "budget", SEGMENTS) == 3
+
+
+def test_locate_without_time_uses_word_overlap() -> None:
+    assert locate("", "cut the travel budget", SEGMENTS) == 3
+    assert locate("later", "invoice from Boris", SEGMENTS) == 2
+    assert locate("", "quantum chromodynamics", SEGMENTS) == -1
+    assert locate("00:10", "anything", []) == -1
+
+
+def test_locate_russian_word_forms() -> None:
+    segments = [
+        seg(0, 5, "Начинаем встречу."),
+        seg(5, 10, "Дмитрий подготовит выгрузку клиентов до пятницы."),
+    ]
+    assert locate("", "Выгрузка клиентов", segments) == 1
+
+
+def test_dedupe_drops_empty_and_near_duplicates() -> None:
+    items = [
+        "Move the release to March 17th.",
+        "move the release to March 17th",
+        "Move the release to March 17",
+        "   ",
+        "Stay with Mixpanel",
+        "...",
+    ]
+    assert dedupe(items, lambda s: s) == ["Move the release to March 17th.", "Stay with Mixpanel"]
+
+
+def test_clean_field_keeps_only_what_was_said() -> None:
+    said = {"boris", "will", "send", "invoice", "friday", "среды", "дмитрий", "пятницы"}
+    assert clean_field("Boris", said) == "Boris"
+    assert clean_field("Friday.", said) == "Friday"
+    assert clean_field("Not specified", said) == ""
+    assert clean_field("не указан", said) == ""
+    assert clean_field("Alice", said) == ""  # nobody said Alice
+    assert clean_field("2024-03-15", said) == ""  # invented date
+    assert clean_field("среда", said) == "среда"  # "до среды" was said
+    assert clean_field("Дмитрию", said) == "Дмитрию"
+
+
+def test_schema_bounds_every_string_and_array() -> None:
+    def walk(node: object, path: str) -> None:
+        if isinstance(node, dict):
+            kind = node.get("type")
+            if kind == "array":
+                assert "maxItems" in node, path
+            if kind == "string":
+                assert "maxLength" in node or "pattern" in node, path
+            for key, value in node.items():
+                walk(value, f"{path}.{key}")
+
+    for style in (common_pb2.STYLE_MEETING, common_pb2.STYLE_LECTURE):
+        schema = konspekt_schema(style)
+        walk(schema, "")
+        props = schema["properties"]
+        assert props["title"]["maxLength"] == TITLE_MAX
+        assert props["summary"]["maxLength"] == SUMMARY_MAX
+        assert props["key_points"]["maxItems"] == KEY_POINTS_MAX
+        assert props["action_items"]["maxItems"] == ACTION_ITEMS_MAX
+        assert set(schema["required"]) == set(props)
+    assert list(konspekt_schema(common_pb2.STYLE_MEETING)["properties"])[1] == "decisions"
+    assert list(konspekt_schema(common_pb2.STYLE_LECTURE)["properties"])[1] == "key_points"
+    assert re.match(TIME_PATTERN, "01:02:03") and re.match(TIME_PATTERN, "12:30")
+    assert not re.match(TIME_PATTERN, "12:3")
+
+
+def test_parse_answer() -> None:
+    good = {
+        "title": " Sync ",
+        "summary": "We met.",
+        "key_points": [{"text": "x" * 1000, "time": "00:01"}] * 20,
+        "decisions": [],
+        "action_items": [{"task": "Send", "owner": None, "due": "", "time": "00:02"}],
+    }
+    out = parse_answer(json.dumps(good), KonspektOut)
+    assert out.title == "Sync"
+    assert len(out.key_points) == KEY_POINTS_MAX
+    assert out.action_items[0].owner == ""
+    with pytest.raises(ValueError, match="not valid JSON"):
+        parse_answer('{"title": "cut off', KonspektOut)
+    with pytest.raises(ValueError, match="summary"):
+        parse_answer(json.dumps({**good, "summary": "  "}), KonspektOut)
+    with pytest.raises(ValueError, match="title"):
+        parse_answer(json.dumps({"summary": "x"}), KonspektOut)
+
+
+def test_transcript_lines_skip_empty_segments_and_keep_indexes() -> None:
+    t = common_pb2.Transcript(
+        segments=[seg(0, 1, " hello "), seg(1, 2, "  "), seg(3725.2, 3727, "late  words")]
+    )
+    lines = transcript_lines(t)
+    assert [(ln.index, ln.render()) for ln in lines] == [(0, "[00:00] hello"), (2, "[1:02:05] late words")]
+
+
+def words(text: str) -> int:
+    return len(text.split())
+
+
+def test_split_windows_on_segment_boundaries_without_losing_anything() -> None:
+    lines = [Line(i, f"00:{i:02d}", f"segment {i} has five words") for i in range(20)]
+    # each rendered line: 6 words + 1 for the newline = 7 "tokens"
+    windows = split_windows(lines, words, budget=30)
+    assert len(windows) == 5
+    assert all(sum(words(ln.render()) + 1 for ln in w) <= 30 for w in windows)
+    assert [ln for w in windows for ln in w] == lines
+    assert split_windows(lines, words, budget=10_000) == [lines]
+
+
+def test_split_windows_cuts_an_oversized_line_into_pieces() -> None:
+    long = Line(3, "00:09", " ".join(f"w{i}" for i in range(100)))
+    windows = split_windows([Line(0, "00:00", "short"), long], words, budget=20)
+    pieces = [ln for w in windows for ln in w if ln.index == 3]
+    assert len(pieces) > 1
+    assert " ".join(p.text for p in pieces) == long.text
+    assert all(words(ln.render()) + 1 <= 20 for w in windows for ln in w)
+
+
+def test_prompts_are_in_the_language_of_the_meeting() -> None:
+    ru = prompts_for("ru")
+    cyr = len(re.findall(r"[а-яё]", ru.system_meeting, re.I))
+    assert cyr > 0.8 * len(re.findall(r"[a-zа-яё]", ru.system_meeting, re.I))
+    assert "English" in prompts_for("en").system_meeting
+    assert "German" in prompts_for("de").system_meeting
+    assert "German" in prompts_for("de").user
+    assert "lecture" in prompts_for("en").system_lecture
+
+
+def test_text_files_become_transcripts() -> None:
+    t = transcript_from_text("Привет всем.\n\nСегодня обсуждаем бюджет на следующий квартал.\n")
+    assert t.language == "ru"
+    assert [s.text for s in t.segments] == ["Привет всем.", "Сегодня обсуждаем бюджет на следующий квартал."]
+    assert t.segments[1].start == t.segments[0].end > 0
+    assert guess_language("Hello there") == "en"
+
+
+def test_scripted_meetings_are_well_formed(facts: dict[str, object]) -> None:
+    for name in ("meeting_en.json", "meeting_ru.json"):
+        t = load_transcript(name)
+        assert 10 <= len(t.segments) <= 20
+        assert all(s.end > s.start for s in t.segments)
+        assert name in facts
