@@ -7,6 +7,7 @@ the four gRPC stages and the gateway. ``./dev run`` and the whole-stack tests us
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -33,12 +34,24 @@ MODELS = Path(os.environ.get("KONSPEKT_MODELS_DIR", ROOT / ".models"))
 ACCESS_KEY = "konspekt"
 
 STAGES = ("audio", "asr", "summarizer", "renderer")
+#: The stages' default ports (README), used by ``./dev run`` so the CLIs find them.
+DEFAULT_PORTS = {"audio": 50051, "asr": 50052, "summarizer": 50053, "renderer": 50054}
 
 
-def free_port() -> int:
+def free_port(preferred: int = 0) -> int:
+    """``preferred`` if it is free on loopback, else any free port."""
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        try:
+            s.bind(("127.0.0.1", preferred))
+        except OSError:
+            s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def port_open(port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+        return True
+    return False
 
 
 def wait_until(
@@ -163,6 +176,8 @@ class Seaweed:
         return self
 
     def _ready(self) -> bool:
+        if not port_open(self.s3_port):  # quietly, before the S3 client (which logs retries)
+            return False
         from konspekt.settings import S3Settings
         from konspekt.storage import ObjectStore
 
@@ -200,6 +215,8 @@ class Stack:
 
     run_dir: Path
     gateway_port: int = 0
+    #: Prefer the README's stage ports (``./dev run``); tests take any free ones.
+    default_ports: bool = False
     overrides: dict[str, str] = field(default_factory=dict)
     seaweed: Seaweed | None = None
     procs: dict[str, Proc] = field(default_factory=dict)
@@ -224,7 +241,7 @@ class Stack:
     def start(self, timeout: float = 180.0) -> Stack:
         self.seaweed = Seaweed(self.run_dir / "s3").start()
         for stage in STAGES:
-            self.ports[stage] = free_port()
+            self.ports[stage] = free_port(DEFAULT_PORTS[stage] if self.default_ports else 0)
         self.ports["gateway"] = self.gateway_port or free_port()
         for stage in STAGES:
             self.start_stage(stage, wait=False)
@@ -264,7 +281,7 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=ROOT / ".run", help="object store data and logs")
     args = parser.parse_args()
     logging.basicConfig(level="INFO", format="%(asctime)s %(message)s")
-    stack = Stack(args.data, gateway_port=args.port)
+    stack = Stack(args.data, gateway_port=args.port, default_ports=True)
     stop = False
 
     def on_signal(_signum: int, _frame: object) -> None:
@@ -278,6 +295,7 @@ def main() -> int:
             "starting SeaweedFS, the four stages (loading models) and the gateway; logs in %s", args.data
         )
         stack.start()
+        log.info("stages: %s", ", ".join(f"{k} 127.0.0.1:{stack.ports[k]}" for k in STAGES))
         log.info("konspekt is up: open %s  (Ctrl-C stops everything)", stack.url)
         while not stop:
             for proc in stack.procs.values():
