@@ -21,6 +21,7 @@ from konspekt_asr import cli
 from konspekt_asr.server import SERVICE_NAME, build_server
 from tests.asr.conftest import WavMaker, asr_settings
 from tests.asr.test_engine import words
+from tests.common.buckets import another_bucket, missing_bucket
 
 JFK = "ask not what your country can do for you"
 
@@ -120,6 +121,28 @@ def test_ref_in_and_transcript_stored(target: str, store: ObjectStore, wav: WavM
     store.delete_prefix(prefix)
 
 
+def test_transcript_stored_in_another_bucket(target: str, store: ObjectStore, wav: WavMaker) -> None:
+    audio = common_pb2.Blob(inline=wav("audio/jfk.flac").read_bytes())
+    key = f"test-asr/{uuid.uuid4().hex}/transcript.json"
+    with another_bucket(store) as other:
+        out = common_pb2.ObjectRef(bucket=other, key=key)
+        events = transcribe(target, asr_pb2.TranscribeRequest(audio=audio, language="en", output=out))
+        result = events[-1].result
+        assert result.transcript == out
+        stored = transcript_from_json(store.get_bytes(out))
+        assert list(stored.segments) == [e.segment for e in events if e.HasField("segment")]
+        assert JFK in words(" ".join(s.text for s in stored.segments))
+        assert store.client.stat_object(other, key).content_type == "application/json"
+        assert not store.exists(key)  # not in the stage's own bucket
+    missing = missing_bucket(store)
+    err = transcribe_error(
+        target,
+        asr_pb2.TranscribeRequest(audio=audio, output=common_pb2.ObjectRef(bucket=missing, key=key)),
+    )
+    assert err.code() == grpc.StatusCode.NOT_FOUND
+    assert err.details() == f"bucket {missing} does not exist (cannot write {key})"
+
+
 def test_silence_is_no_speech(target: str, testdata: Path) -> None:
     audio = (testdata / "bad" / "silence_20s.mp4").read_bytes()  # decoded from MP4 inline
     events = transcribe(target, asr_pb2.TranscribeRequest(audio=common_pb2.Blob(inline=audio)))
@@ -153,14 +176,14 @@ def test_silence_is_no_speech(target: str, testdata: Path) -> None:
         ),
         (
             asr_pb2.TranscribeRequest(
-                audio=common_pb2.Blob(inline=b"x"),
-                output=common_pb2.ObjectRef(bucket="other-bucket", key="t.json"),
+                audio=common_pb2.Blob(inline=b"x"),  # the output is checked before the audio
+                output=common_pb2.ObjectRef(bucket="some-bucket"),
             ),
             grpc.StatusCode.INVALID_ARGUMENT,
-            "not this stage's bucket",
+            "output has an empty key",
         ),
     ],
-    ids=["undecodable", "no-audio", "bad-wav", "missing-ref", "foreign-bucket"],
+    ids=["undecodable", "no-audio", "bad-wav", "missing-ref", "output-without-key"],
 )
 def test_bad_requests(
     target: str, request_: asr_pb2.TranscribeRequest, code: grpc.StatusCode, message: str

@@ -23,6 +23,7 @@ from konspekt_audio.server import SERVICE_NAME, build_server
 from konspekt_audio.servicer import CHUNK_SIZE
 from konspekt_audio.settings import AudioSettings
 from tests.audio.wavs import read_wav
+from tests.common.buckets import another_bucket, missing_bucket
 
 Stage = tuple[StageServer, Loader[MediaTool], Path]
 
@@ -168,11 +169,33 @@ def test_request_errors(stub: audio_pb2_grpc.AudioServiceStub, store: ObjectStor
         _extract(stub, audio_pb2.ExtractRequest())
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert err.value.details() == "the request has no input: set input.ref or input.inline"
-    elsewhere = common_pb2.ObjectRef(bucket="someone-elses", key="a.wav")
+    no_key = common_pb2.ObjectRef(bucket=store.bucket)  # checked before the input is read
     with pytest.raises(grpc.RpcError) as err:
-        _extract(stub, audio_pb2.ExtractRequest(input=missing, output=elsewhere))
+        _extract(stub, audio_pb2.ExtractRequest(input=missing, output=no_key))
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "'someone-elses' is not this audio stage's bucket" in (err.value.details() or "")
+    assert err.value.details() == "output has an empty key"
+
+
+def test_extract_to_a_ref_in_another_bucket(
+    stub: audio_pb2_grpc.AudioServiceStub, stage: Stage, store: ObjectStore, testdata: Path
+) -> None:
+    source = _inline(testdata / "bad" / "tiny_0_5s.mp4")
+    key = f"test-audio/{uuid.uuid4().hex}/audio.wav"
+    with another_bucket(store) as other:
+        output = common_pb2.ObjectRef(bucket=other, key=key)
+        _, chunks, result = _extract(stub, audio_pb2.ExtractRequest(input=source, output=output))
+        assert chunks == [] and result.audio == output
+        assert read_wav(store.get_bytes(output)).duration == pytest.approx(0.5, abs=0.05)
+        assert store.client.stat_object(other, key).content_type == "audio/wav"
+        assert not store.exists(key)  # not in the stage's own bucket
+    missing = missing_bucket(store)
+    with pytest.raises(grpc.RpcError) as err:
+        _extract(
+            stub, audio_pb2.ExtractRequest(input=source, output=common_pb2.ObjectRef(bucket=missing, key=key))
+        )
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    assert err.value.details() == f"bucket {missing} does not exist (cannot write {key})"
+    _assert_no_temp_files(stage[2])
 
 
 def test_refs_without_an_object_store_fail_clearly(testdata: Path, tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from konspekt.transcripts import konspekt_from_json, to_json
 from konspekt.v1 import common_pb2, summarizer_pb2, summarizer_pb2_grpc
 from konspekt_summarizer import cli
 from konspekt_summarizer.server import SERVICE_NAME, build_server
+from tests.common.buckets import another_bucket, missing_bucket
 
 from .conftest import load_transcript, make_settings
 
@@ -148,6 +149,30 @@ def test_transcript_ref_in_and_konspekt_stored(
     assert store.client.stat_object(store.bucket, out.key).content_type == "application/json"
 
 
+def test_konspekt_stored_in_another_bucket(
+    stub: summarizer_pb2_grpc.SummarizerServiceStub, store: ObjectStore
+) -> None:
+    silent = common_pb2.Transcript(language="en", duration=5.0)  # no speech: no model call
+    silent.segments.add(start=0, end=1, text="  ")
+    key = f"{uuid.uuid4().hex}/konspekt.json"
+    with another_bucket(store) as other:
+        out = common_pb2.ObjectRef(bucket=other, key=key)
+        _, result = call(stub, summarizer_pb2.SummarizeRequest(transcript=silent, output=out))
+        assert result.stored == out
+        assert konspekt_from_json(store.get_bytes(out)) == result.konspekt
+        assert result.konspekt.title == "No speech found"
+        assert store.client.stat_object(other, key).content_type == "application/json"
+        assert not store.exists(key)  # not in the stage's own bucket
+    missing = missing_bucket(store)
+    request = summarizer_pb2.SummarizeRequest(
+        transcript=silent, output=common_pb2.ObjectRef(bucket=missing, key=key)
+    )
+    with pytest.raises(grpc.RpcError) as info:
+        call(stub, request)
+    assert info.value.code() == grpc.StatusCode.NOT_FOUND
+    assert info.value.details() == f"bucket {missing} does not exist (cannot write {key})"
+
+
 def test_bad_inputs_are_invalid_argument(
     stub: summarizer_pb2_grpc.SummarizerServiceStub, store: ObjectStore
 ) -> None:
@@ -166,6 +191,11 @@ def test_bad_inputs_are_invalid_argument(
     with pytest.raises(grpc.RpcError) as info:
         call(stub, summarizer_pb2.SummarizeRequest(transcript_ref=missing))
     assert info.value.code() == grpc.StatusCode.NOT_FOUND
+    no_key = common_pb2.ObjectRef(bucket=store.bucket)  # checked before any generation
+    with pytest.raises(grpc.RpcError) as info:
+        call(stub, summarizer_pb2.SummarizeRequest(transcript=SHORT, output=no_key))
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert info.value.details() == "output has an empty key"
 
 
 def test_cli_against_the_running_stage(

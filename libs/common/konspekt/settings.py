@@ -3,8 +3,18 @@ own ``KONSPEKT_<SERVICE>_`` prefix; the object store has one ``KONSPEKT_S3_`` bl
 
 from __future__ import annotations
 
+import os
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def available_cores() -> int:
+    """Cores this process may run on (the container's CPU set, not the host's)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
 
 class S3Settings(BaseSettings):

@@ -16,7 +16,7 @@ from minio.commonconfig import ENABLED, Filter
 from minio.error import S3Error
 from minio.lifecycleconfig import Expiration, LifecycleConfig, Rule
 
-from konspekt.errors import InvalidInput, NotFound, Unavailable
+from konspekt.errors import FailedPrecondition, InvalidInput, NotFound, Unavailable
 from konspekt.settings import S3Settings
 from konspekt.v1 import common_pb2
 
@@ -71,23 +71,23 @@ class ObjectStore:
         return True
 
     # -- write ------------------------------------------------------------------------------
+    # ``ref`` is an ObjectRef (empty bucket = this store's bucket) or a key in this store's bucket.
     def put_bytes(
-        self, key: str, data: bytes, content_type: str = "application/octet-stream"
+        self, ref: common_pb2.ObjectRef | str, data: bytes, content_type: str = "application/octet-stream"
     ) -> common_pb2.ObjectRef:
-        return self.put_stream(key, io.BytesIO(data), len(data), content_type)
+        return self.put_stream(ref, io.BytesIO(data), len(data), content_type)
 
     def put_file(
-        self, key: str, path: Path, content_type: str = "application/octet-stream"
+        self, ref: common_pb2.ObjectRef | str, path: Path, content_type: str = "application/octet-stream"
     ) -> common_pb2.ObjectRef:
-        with _translated(f"{self.bucket}/{key}"):
-            self.client.fput_object(
-                self.bucket, key, str(path), content_type=content_type, part_size=PART_SIZE
-            )
-        return self.ref(key)
+        bucket, key = self._target(ref)
+        with _translated(f"{bucket}/{key}"):
+            self.client.fput_object(bucket, key, str(path), content_type=content_type, part_size=PART_SIZE)
+        return common_pb2.ObjectRef(bucket=bucket, key=key)
 
     def put_stream(
         self,
-        key: str,
+        ref: common_pb2.ObjectRef | str,
         stream: BinaryIO,
         length: int = -1,
         content_type: str = "application/octet-stream",
@@ -97,9 +97,10 @@ class ObjectStore:
 
         Memory in use is about PART_SIZE x (1 + ``parallel``) part buffers.
         """
-        with _translated(f"{self.bucket}/{key}"):
+        bucket, key = self._target(ref)
+        with _translated(f"{bucket}/{key}"):
             self.client.put_object(
-                self.bucket,
+                bucket,
                 key,
                 stream,
                 length,
@@ -107,7 +108,7 @@ class ObjectStore:
                 part_size=PART_SIZE,
                 num_parallel_uploads=parallel,
             )
-        return self.ref(key)
+        return common_pb2.ObjectRef(bucket=bucket, key=key)
 
     # -- read -------------------------------------------------------------------------------
     def get_bytes(self, ref: common_pb2.ObjectRef | str) -> bytes:
@@ -175,11 +176,47 @@ class ObjectStore:
         return common_pb2.ObjectRef(bucket=self.bucket, key=key)
 
     def _split(self, ref: common_pb2.ObjectRef | str) -> tuple[str, str]:
-        if isinstance(ref, str):
-            return self.bucket, ref
-        if not ref.key:
+        """(bucket, key) of a ref or of a key in this store's bucket; an empty key is refused."""
+        bucket, key = (self.bucket, ref) if isinstance(ref, str) else (ref.bucket or self.bucket, ref.key)
+        if not key:
             raise InvalidInput("object reference has an empty key")
-        return ref.bucket or self.bucket, ref.key
+        return bucket, key
+
+    def _target(self, ref: common_pb2.ObjectRef | str) -> tuple[str, str]:
+        """(bucket, key) to write to. A bucket other than the store's own must exist already:
+        some S3 servers (SeaweedFS) would create it on the fly, without the expiry rule."""
+        bucket, key = self._split(ref)
+        if bucket != self.bucket:
+            with _translated(f"bucket {bucket}"):
+                exists = self.client.bucket_exists(bucket)
+            if not exists:
+                raise NotFound(f"bucket {bucket} does not exist (cannot write {key})")
+        return bucket, key
+
+
+def require_store(store: ObjectStore | None, what: str) -> ObjectStore:
+    """The stage's store, or FailedPrecondition when the request needs one (``what``) and the
+    stage has none."""
+    if store is None:
+        raise FailedPrecondition(
+            f"the request has {what} but this stage has no object store configured "
+            "(set KONSPEKT_S3_ENDPOINT and credentials, or send the data inline)"
+        )
+    return store
+
+
+def output_ref(
+    store: ObjectStore | None, ref: common_pb2.ObjectRef, what: str
+) -> common_pb2.ObjectRef | None:
+    """Where to write a result: None when ``ref`` is unset or empty (the result goes back in the
+    response); otherwise the store must be configured and the key non-empty. Call it before any
+    work: a bad output ref should not cost a whole run. An empty bucket is the store's own."""
+    if not ref.bucket and not ref.key:
+        return None
+    require_store(store, what)
+    if not ref.key:
+        raise InvalidInput(f"{what} has an empty key")
+    return ref
 
 
 @contextlib.contextmanager

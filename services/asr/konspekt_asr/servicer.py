@@ -11,9 +11,9 @@ from pathlib import Path
 
 import grpc
 
-from konspekt.errors import FailedPrecondition, InvalidInput
+from konspekt.errors import InvalidInput
 from konspekt.server import Loader, rpc
-from konspekt.storage import ObjectStore
+from konspekt.storage import ObjectStore, output_ref, require_store
 from konspekt.transcripts import to_json
 from konspekt.v1 import asr_pb2, asr_pb2_grpc, common_pb2
 from konspekt_asr.engine import Audio, Transcriber, load_audio
@@ -34,7 +34,7 @@ class AsrServicer(asr_pb2_grpc.AsrServiceServicer):
     ) -> Iterator[Response]:
         transcriber = self.loader.get()
         started = time.monotonic()
-        output = self._output(request)
+        output = output_ref(self.store, request.output, "output")  # before any work
         audio = self._audio(request)
         yield Response(progress=common_pb2.Progress(fraction=0.0, message="recognising"))
 
@@ -79,8 +79,8 @@ class AsrServicer(asr_pb2_grpc.AsrServiceServicer):
             model=transcriber.name,
         )
         if output is not None:
-            store = self._require_store("output")
-            result.transcript.CopyFrom(store.put_bytes(output.key, to_json(transcript), "application/json"))
+            store = require_store(self.store, "output")
+            result.transcript.CopyFrom(store.put_bytes(output, to_json(transcript), "application/json"))
         log.info(
             "transcribed %.1f s (%s, p=%.2f): %d segments in %.1f s",
             info.duration,
@@ -92,33 +92,12 @@ class AsrServicer(asr_pb2_grpc.AsrServiceServicer):
         yield Response(progress=common_pb2.Progress(fraction=1.0, message="done"))
         yield Response(result=result)
 
-    def _require_store(self, field: str) -> ObjectStore:
-        if self.store is None:
-            raise FailedPrecondition(
-                f"the request has {field} but this ASR stage has no object store configured "
-                "(set KONSPEKT_S3_ENDPOINT and credentials, or send the audio inline)"
-            )
-        return self.store
-
-    def _output(self, request: asr_pb2.TranscribeRequest) -> common_pb2.ObjectRef | None:
-        """Checked before any work: a bad output ref should not cost a whole transcription."""
-        if not request.HasField("output") or not (request.output.key or request.output.bucket):
-            return None
-        store = self._require_store("output")
-        if not request.output.key:
-            raise InvalidInput("output has an empty key")
-        if request.output.bucket and request.output.bucket != store.bucket:
-            raise InvalidInput(
-                f"output bucket {request.output.bucket!r} is not this stage's bucket {store.bucket!r}"
-            )
-        return request.output
-
     def _audio(self, request: asr_pb2.TranscribeRequest) -> Audio:
         source = request.audio.WhichOneof("source")
         if source == "inline":
             return load_audio(request.audio.inline)
         if source == "ref":
-            store = self._require_store("audio.ref")
+            store = require_store(self.store, "audio.ref")
             with tempfile.TemporaryDirectory(prefix="konspekt-asr-") as tmp:
                 path = store.download(request.audio.ref, Path(tmp) / "audio")
                 return load_audio(path)

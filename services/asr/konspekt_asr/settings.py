@@ -7,14 +7,13 @@ faster-whisper would download are refused at start-up instead of failing on the 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from konspekt.settings import ServiceSettings
+from konspekt.settings import ServiceSettings, available_cores
 
 ComputeType = Literal[
     "default",
@@ -28,14 +27,6 @@ ComputeType = Literal[
     "bfloat16",
     "float32",
 ]
-
-
-def available_cores() -> int:
-    """Cores this process may run on (the container's CPU set, not the host's)."""
-    try:
-        return len(os.sched_getaffinity(0)) or 1
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 class AsrSettings(ServiceSettings):

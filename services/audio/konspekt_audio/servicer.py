@@ -16,9 +16,9 @@ from pathlib import Path
 
 import grpc
 
-from konspekt.errors import FailedPrecondition, InvalidInput
+from konspekt.errors import InvalidInput
 from konspekt.server import Loader, rpc
-from konspekt.storage import ObjectStore
+from konspekt.storage import ObjectStore, output_ref, require_store
 from konspekt.v1 import audio_pb2, audio_pb2_grpc, common_pb2
 from konspekt_audio.engine import ExtractOutcome, MediaInfo, MediaTool, Source
 
@@ -57,7 +57,7 @@ class AudioServicer(audio_pb2_grpc.AudioServiceServicer):
         self, request: audio_pb2.ExtractRequest, context: grpc.ServicerContext
     ) -> Iterator[audio_pb2.ExtractResponse]:
         tool = self.loader.get()
-        output = self._output(request)
+        output = output_ref(self.store, request.output, "output")  # before any work
         started = time.monotonic()
         with self._workspace() as tmp:
             source, size = self._source(request.input, tmp)
@@ -72,7 +72,8 @@ class AudioServicer(audio_pb2_grpc.AudioServiceServicer):
             )
             if output is not None:
                 yield _progress(1.0, "storing the audio")
-                result.audio.CopyFrom(self._require_store("an output ref").put_file(output, wav, "audio/wav"))
+                store = require_store(self.store, "output")
+                result.audio.CopyFrom(store.put_file(output, wav, "audio/wav"))
             else:
                 with wav.open("rb") as f:
                     while chunk := f.read(self.chunk_size):
@@ -129,7 +130,7 @@ class AudioServicer(audio_pb2_grpc.AudioServiceServicer):
         """A presigned URL for a stored upload (ffmpeg streams it; no copy), or a temp file."""
         kind = blob.WhichOneof("source")
         if kind == "ref":
-            store = self._require_store("an input ref")
+            store = require_store(self.store, "input.ref")
             size = store.size(blob.ref)  # a clear NotFound before ffmpeg meets a 404
             return store.presigned_get(blob.ref), size
         if kind == "inline":
@@ -137,28 +138,6 @@ class AudioServicer(audio_pb2_grpc.AudioServiceServicer):
             path.write_bytes(blob.inline)
             return path, len(blob.inline)
         raise InvalidInput("the request has no input: set input.ref or input.inline")
-
-    def _output(self, request: audio_pb2.ExtractRequest) -> str | None:
-        """The key to store the WAV under, or None to stream it back."""
-        out = request.output
-        if not out.bucket and not out.key:
-            return None
-        store = self._require_store("an output ref")
-        if not out.key:
-            raise InvalidInput("the output ref has an empty key")
-        if out.bucket and out.bucket != store.bucket:
-            raise InvalidInput(
-                f"output bucket {out.bucket!r} is not this audio stage's bucket {store.bucket!r}"
-            )
-        return out.key
-
-    def _require_store(self, what: str) -> ObjectStore:
-        if self.store is None:
-            raise FailedPrecondition(
-                f"the request has {what} but this audio stage has no object store configured "
-                "(set KONSPEKT_S3_ENDPOINT and credentials, or send the file inline)"
-            )
-        return self.store
 
 
 def media_info_pb(info: MediaInfo) -> audio_pb2.MediaInfo:

@@ -7,9 +7,9 @@ import time
 
 import grpc
 
-from konspekt.errors import FailedPrecondition, InvalidInput, ResourceExhausted
+from konspekt.errors import InvalidInput, ResourceExhausted
 from konspekt.server import Loader, rpc
-from konspekt.storage import ObjectStore
+from konspekt.storage import ObjectStore, require_store
 from konspekt.transcripts import transcript_from_json
 from konspekt.v1 import common_pb2, renderer_pb2, renderer_pb2_grpc
 from konspekt_renderer.engine import Engine, RenderedFile
@@ -50,20 +50,12 @@ class RendererServicer(renderer_pb2_grpc.RendererServiceServicer):
         )
         return response
 
-    def _require_store(self, field: str) -> ObjectStore:
-        if self.store is None:
-            raise FailedPrecondition(
-                f"the request has {field} but this renderer has no object store configured "
-                "(set KONSPEKT_S3_ENDPOINT and credentials, or send the data inline)"
-            )
-        return self.store
-
     def _transcript(self, request: renderer_pb2.RenderRequest) -> common_pb2.Transcript:
         source = request.WhichOneof("transcript_source")
         if source == "transcript":
             return request.transcript
         if source == "transcript_ref":
-            store = self._require_store("transcript_ref")
+            store = require_store(self.store, "transcript_ref")
             return transcript_from_json(store.get_bytes(request.transcript_ref))
         raise InvalidInput("the request has no transcript: set transcript or transcript_ref")
 
@@ -75,19 +67,16 @@ class RendererServicer(renderer_pb2_grpc.RendererServiceServicer):
             raise InvalidInput(
                 "output_prefix has a bucket but no key (e.g. 'jobs/<id>/'): files would collide"
             )
-        store = self._require_store("output_prefix")
-        if prefix.bucket != store.bucket:
-            raise InvalidInput(
-                f"output_prefix bucket {prefix.bucket!r} is not this renderer's bucket {store.bucket!r}"
-            )
-        return store
+        return require_store(self.store, "output_prefix")
 
     def _store(
         self, store: ObjectStore, files: list[RenderedFile], prefix: common_pb2.ObjectRef
     ) -> renderer_pb2.RenderResponse:
         response = renderer_pb2.RenderResponse()
         for f in files:
-            ref = store.put_bytes(prefix.key + f.name, f.data, f.content_type)
+            ref = store.put_bytes(
+                common_pb2.ObjectRef(bucket=prefix.bucket, key=prefix.key + f.name), f.data, f.content_type
+            )
             response.files.add(
                 format=f.format, name=f.name, content_type=f.content_type, size_bytes=len(f.data), ref=ref
             )

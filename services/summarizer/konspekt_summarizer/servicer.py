@@ -10,9 +10,9 @@ from typing import Any
 
 import grpc
 
-from konspekt.errors import Cancelled, FailedPrecondition, InvalidInput
+from konspekt.errors import Cancelled, InvalidInput
 from konspekt.server import Loader, rpc
-from konspekt.storage import ObjectStore
+from konspekt.storage import ObjectStore, output_ref, require_store
 from konspekt.transcripts import to_json, transcript_from_json
 from konspekt.v1 import common_pb2, summarizer_pb2, summarizer_pb2_grpc
 from konspekt_summarizer.konspekt import Summarizer
@@ -41,9 +41,7 @@ class SummarizerServicer(summarizer_pb2_grpc.SummarizerServiceServicer):
         context: grpc.ServicerContext,
     ) -> Iterator[summarizer_pb2.SummarizeResponse]:
         transcript = self._transcript(request)
-        output = request.output if request.HasField("output") and request.output.key else None
-        if output is not None:
-            self._check_output(output)
+        output = output_ref(self.store, request.output, "output")  # before any work
         log.info(
             "summarize: %d segments, language %r, style %s",
             len(transcript.segments),
@@ -86,8 +84,9 @@ class SummarizerServicer(summarizer_pb2_grpc.SummarizerServiceServicer):
                 break
 
         stored = None
-        if output is not None and self.store is not None:
-            stored = self.store.put_bytes(output.key, to_json(konspekt), content_type="application/json")
+        if output is not None:
+            store = require_store(self.store, "output")
+            stored = store.put_bytes(output, to_json(konspekt), content_type="application/json")
         for warning in warnings:
             log.warning("%s", warning)
         log.info(
@@ -109,7 +108,7 @@ class SummarizerServicer(summarizer_pb2_grpc.SummarizerServiceServicer):
         if source == "transcript":
             transcript = request.transcript
         elif source == "transcript_ref":
-            store = self._store()
+            store = require_store(self.store, "transcript_ref")
             transcript = transcript_from_json(store.get_bytes(request.transcript_ref))
         else:
             raise InvalidInput("no transcript given (set transcript_ref or transcript)")
@@ -117,13 +116,3 @@ class SummarizerServicer(summarizer_pb2_grpc.SummarizerServiceServicer):
             if seg.start < 0 or seg.end < seg.start:
                 raise InvalidInput(f"segment {i} has invalid times: start {seg.start}, end {seg.end}")
         return transcript
-
-    def _check_output(self, output: common_pb2.ObjectRef) -> None:
-        store = self._store()
-        if output.bucket and output.bucket != store.bucket:
-            raise InvalidInput(f"output bucket {output.bucket!r} is not this stage's bucket {store.bucket!r}")
-
-    def _store(self) -> ObjectStore:
-        if self.store is None:
-            raise FailedPrecondition("this stage has no object store configured (KONSPEKT_S3_ENDPOINT)")
-        return self.store
