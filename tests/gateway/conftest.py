@@ -71,14 +71,27 @@ def gateway_settings(target: str, **overrides: Any) -> GatewaySettings:
     return GatewaySettings.model_validate(values)
 
 
+#: The owner of the default test client (a bearer token, so it survives gateway restarts).
+TOKEN = "test-token-0123456789abcdef"
+
+
 @contextlib.asynccontextmanager
-async def serve(settings: GatewaySettings, s3: S3Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """The app with its lifespan (store, orchestrator, channels) and a client talking ASGI to it."""
+async def serve(
+    settings: GatewaySettings, s3: S3Settings, token: str | None = TOKEN
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The app with its lifespan (store, orchestrator, channels) and a client talking ASGI to it
+    (with ``token`` as its bearer token; None: a cookie client)."""
     app = create_app(settings, s3)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
-            yield client
+    async with app.router.lifespan_context(app), client_for(app, token) as client:
+        yield client
+
+
+def client_for(app: Any, token: str | None = None, **headers: str) -> httpx.AsyncClient:
+    """Another client of the same app (a different owner unless given the same token)."""
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    transport = httpx.ASGITransport(app=app)
+    return httpx.AsyncClient(transport=transport, base_url="http://gateway", headers=headers)
 
 
 async def wait_state(

@@ -178,6 +178,12 @@ class Summarizer(summarizer_pb2_grpc.SummarizerServiceServicer):
         konspekt = common_pb2.Konspekt(
             language=transcript.language, title="Weekly sync", summary=text, style=request.style
         )
+        if transcript.segments:
+            konspekt.key_points.append(common_pb2.Point(text="The team met", at=1.5, segment_index=0))
+            konspekt.decisions.append(common_pb2.Point(text="Ship on Friday", at=2.0, segment_index=0))
+            konspekt.action_items.append(
+                common_pb2.ActionItem(task="Write the notes", owner="Anna", due="Monday", at=62.0)
+            )
         yield summarizer_pb2.SummarizeResponse(progress=_progress(0.5, "window 1/2"))
         self.store.put_bytes(request.output.key, to_json(konspekt), "application/json")
         yield summarizer_pb2.SummarizeResponse(

@@ -4,6 +4,7 @@ process, so that its memory, disk writes and signal handling can be measured."""
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import signal
 import subprocess
@@ -175,7 +176,10 @@ def test_cli_submits_waits_and_downloads(
     _proc, url = gateway
     video = testdata / "video" / "Совещание отдела 1.mp4"
     code = cli.main(
-        ["submit", str(video), "--url", url, "--style", "lecture", "--wait", "--out", str(tmp_path)]
+        [
+            *("submit", str(video), "--url", url, "--style", "lecture", "--wait", "--out", str(tmp_path)),
+            *("--token", "cli-test-token-0123456789"),
+        ]
     )
     out = capsys.readouterr()
     assert code == 0, out.err
@@ -183,7 +187,12 @@ def test_cli_submits_waits_and_downloads(
     for name in DOWNLOADS:
         saved = tmp_path / f"Совещание отдела 1 — {name}"
         assert saved.read_bytes() == rendered(name, video.name, "Weekly sync")
-    assert "uploading 100%" in out.err
+    assert re.search(r"uploading \[#+\] 100%", out.err)
+    # the job belongs to the token: visible with it, not without it
+    job_id = out.out.splitlines()[0].split()[1]
+    headers = {"Authorization": "Bearer cli-test-token-0123456789"}
+    assert httpx.get(f"{url}/api/v1/jobs/{job_id}", headers=headers).json()["state"] == "done"
+    assert httpx.get(f"{url}/api/v1/jobs/{job_id}").status_code == 404
 
 
 def test_sigterm_stops_the_gateway_cleanly_and_bad_settings_fail_fast(

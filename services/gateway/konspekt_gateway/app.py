@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 import urllib.parse
@@ -24,7 +25,10 @@ from starlette.requests import ClientDisconnect
 from konspekt.errors import NotFound, StageError
 from konspekt.settings import S3Settings
 from konspekt.storage import ObjectStore
+from konspekt_gateway import i18n
+from konspekt_gateway.auth import SECRET_KEY_OBJECT, Keys, OwnerMiddleware, Signer, load_secret
 from konspekt_gateway.downloads import content_disposition, download_name, media_type
+from konspekt_gateway.i18n import LANG_COOKIE, LocalizedError
 from konspekt_gateway.jobs import (
     DOWNLOADS,
     Job,
@@ -36,24 +40,42 @@ from konspekt_gateway.jobs import (
 )
 from konspekt_gateway.pipeline import Orchestrator, StageClients
 from konspekt_gateway.settings import GatewaySettings
-from konspekt_gateway.uploads import FormFile, UploadError, store_stream, too_large
-from konspekt_gateway.web import TEXTS, pick_language
+from konspekt_gateway.uploads import FormFile, store_stream, too_large
+from konspekt_gateway.views import API, ErrorOut, JobList, JobOut, KonspektOut, job_view
+from konspekt_gateway.web import TEXTS
 
 log = logging.getLogger(__name__)
 
 PACKAGE = Path(__file__).resolve().parent
-API = "/api/v1"
 _LANGUAGE = re.compile(r"^[a-z]{2,3}$")
 #: Room for multipart framing when comparing Content-Length with the file size limit.
 _FORM_OVERHEAD = 1024 * 1024
 
 
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
+ApiError = LocalizedError
+
+#: File name endings taken as video or audio (besides a video/* or audio/* content type).
+MEDIA_EXTENSIONS = frozenset(
+    {
+        *("mp4", "m4v", "mov", "mkv", "webm", "avi", "wmv", "flv", "mpg", "mpeg", "ts", "mts"),
+        *("m2ts", "3gp", "ogv", "vob", "mp3", "wav", "m4a", "aac", "ogg", "oga", "opus", "flac"),
+        *("wma", "amr", "weba", "mka", "aiff"),
+    }
+)
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorOut, "description": text}
+    for code, text in {
+        400: "invalid request",
+        401: "malformed bearer token",
+        404: "no such job for this owner, or no such file",
+        409: "not ready yet",
+        413: "file too large",
+        415: "not a video or audio file",
+        422: "invalid parameter",
+        503: "busy or the object store is down",
+    }.items()
+}
+_SSE_KEEPALIVE_SECONDS = 15.0
 
 
 @dataclass
@@ -76,11 +98,16 @@ def error_response(status: int, code: str, message: str, **extra: Any) -> JSONRe
 def create_app(settings: GatewaySettings | None = None, s3: S3Settings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()
     s3 = s3 or S3Settings()
+    keys = Keys()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = ObjectStore(s3)
         await asyncio.to_thread(store.ensure_bucket, 1)  # the 24 h expiry rule
+        configured = settings.secret_key.get_secret_value()
+        secret = await asyncio.to_thread(load_secret, store, configured)
+        keys.signer = Signer(secret)
+        refresher = None if configured else asyncio.create_task(_keep_secret(store, secret))
         jobs = JobStore(store)
         clients = StageClients(settings)
         orchestrator = Orchestrator(settings, store, jobs, clients)
@@ -91,12 +118,29 @@ def create_app(settings: GatewaySettings | None = None, s3: S3Settings | None = 
         try:
             yield
         finally:
+            if refresher is not None:
+                refresher.cancel()
             await orchestrator.stop()
             await clients.close()
             executor.shutdown(wait=False, cancel_futures=True)
             log.info("gateway stopped; unfinished jobs resume on the next start")
 
-    app = FastAPI(title="konspekt gateway", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(
+        title="konspekt gateway",
+        version="0.2.0",
+        lifespan=lifespan,
+        description=(
+            "Upload a recording, follow its job, download the konspekt and transcript.\n\n"
+            "**Who sees what.** Every job belongs to an owner and is visible only to it; anyone "
+            "else gets 404. Programs send `Authorization: Bearer <token>` (a secret string of "
+            "their choice, 16+ characters; the owner is a hash of it). Without a token the first "
+            "response sets a signed `konspekt_owner` cookie: keep it (browsers do) to stay the "
+            "same owner.\n\n"
+            '**Errors** are `{"error": {"code", "message"}}`, the message in the language '
+            "of `Accept-Language` (English or Russian) or of the `konspekt_lang` cookie."
+        ),
+    )
+    app.add_middleware(OwnerMiddleware, keys=keys)
     app.mount("/static", StaticFiles(directory=PACKAGE / "static"), name="static")
     templates = Jinja2Templates(directory=PACKAGE / "templates")
     _add_error_handlers(app)
@@ -105,21 +149,29 @@ def create_app(settings: GatewaySettings | None = None, s3: S3Settings | None = 
         gateway: Gateway = request.app.state.gateway
         return gateway
 
+    def owner(request: Request) -> str:
+        who = str(getattr(request.state, "owner", ""))
+        if not who:
+            raise ApiError(401, "unauthorized")
+        return who
+
     def find(request: Request, job_id: str) -> Job:
+        """The caller's job; someone else's is reported exactly like a missing one."""
+        who = owner(request)
         job = gw(request).orchestrator.get(job_id) if valid_job_id(job_id) else None
-        if job is None:
-            raise ApiError(404, "not_found", f"there is no job {job_id!r}")
+        if job is None or job.owner != who:
+            raise ApiError(404, "not_found", "job_not_found", job_id=job_id[:64])
         return job
 
     def view(request: Request, job: Job) -> dict[str, Any]:
-        return job_json(job, gw(request).orchestrator.position(job.id))
+        return job_view(job, gw(request).orchestrator.position(job.id), i18n.request_language(request))
 
     # -- health -------------------------------------------------------------------------------
-    @app.get("/healthz")
+    @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz")
+    @app.get("/readyz", tags=["health"], responses={503: {"model": ErrorOut}})
     async def readyz(request: Request) -> JSONResponse:
         gateway = gw(request)
         store_ok, stages = await asyncio.gather(
@@ -133,15 +185,51 @@ def create_app(settings: GatewaySettings | None = None, s3: S3Settings | None = 
             "stages": stages,
         }
         if down:
-            return error_response(503, "not_ready", "not ready: " + ", ".join(down) + " down", **body)
+            text = i18n.message("not_ready", i18n.request_language(request), down=", ".join(down))
+            return error_response(503, "not_ready", text, **body)
         return JSONResponse(body)
 
     # -- jobs ---------------------------------------------------------------------------------
-    @app.post(f"{API}/jobs", status_code=201)
+    @app.post(
+        f"{API}/jobs",
+        status_code=201,
+        tags=["jobs"],
+        response_model=JobOut,
+        responses=ERROR_RESPONSES,
+        openapi_extra={
+            "requestBody": {
+                "description": "the file: the raw body, or multipart/form-data with a `file` field "
+                "(and optional `language`, `style`, `callback_url` fields)",
+                "content": {
+                    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+                    "video/*": {"schema": {"type": "string", "format": "binary"}},
+                    "audio/*": {"schema": {"type": "string", "format": "binary"}},
+                    "multipart/form-data": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["file"],
+                            "properties": {
+                                "file": {"type": "string", "format": "binary"},
+                                "language": {"type": "string"},
+                                "style": {"type": "string", "enum": ["meeting", "lecture"]},
+                                "callback_url": {"type": "string"},
+                            },
+                        }
+                    },
+                },
+            }
+        },
+    )
     async def create_job(
-        request: Request, filename: str = "", language: str = "", style: str = "meeting"
+        request: Request,
+        filename: str = "",
+        language: str = "",
+        style: str = "meeting",
+        callback_url: str = "",
     ) -> JSONResponse:
-        """Upload a file: the raw request body, or multipart/form-data with a ``file`` field."""
+        """Upload a file and queue its job. Language: ISO 639-1 code or empty/`auto` (detect).
+        `callback_url`: POSTed the job's JSON once it is done or failed."""
+        who = owner(request)
         gateway = gw(request)
         limit = gateway.settings.max_upload_bytes
         content_type = request.headers.get("content-type", "")
@@ -150,8 +238,11 @@ def create_app(settings: GatewaySettings | None = None, s3: S3Settings | None = 
         if length and length.isdigit() and int(length) > limit + (_FORM_OVERHEAD if is_form else 0):
             raise too_large(gateway.settings.max_upload_mb)
         language, style = _options(language, style)
+        callback_url = _callback(callback_url)
+        if not is_form:
+            _check_type(filename, content_type)
         if gateway.active_uploads >= gateway.settings.max_concurrent_uploads:
-            raise ApiError(503, "busy", "too many uploads at once; try again in a minute")
+            raise ApiError(503, "busy")
 
         job_id = new_job_id()
         key = f"jobs/{job_id}/upload"
@@ -171,57 +262,129 @@ def create_app(settings: GatewaySettings | None = None, s3: S3Settings | None = 
             )
         except ClientDisconnect:
             log.info("client went away during an upload; nothing kept")
-            return error_response(400, "disconnected", "the upload was interrupted")
+            raise ApiError(400, "disconnected") from None
         finally:
             gateway.active_uploads -= 1
         if form:
             filename = form.filename or filename
             file_type = form.content_type
-            language, style = _options(form.fields.get("language", language), form.fields.get("style", style))
+            try:
+                language, style = _options(
+                    form.fields.get("language", language), form.fields.get("style", style)
+                )
+                callback_url = _callback(form.fields.get("callback_url", callback_url))
+                _check_type(filename, file_type)
+            except ApiError:
+                await asyncio.to_thread(gateway.store.delete, key)
+                raise
         job = Job(
             id=job_id,
+            owner=who,
             filename=clean_filename(filename),
             size=size,
             content_type=file_type,
             language=language,
             style=style,
+            callback_url=callback_url,
             files={"upload": key},
         )
         await gateway.orchestrator.submit(job)
         log.info("job %s: %s (%d bytes) queued", job.short_id, job.filename, size)
         return JSONResponse(view(request, job), status_code=201, headers={"Location": f"{API}/jobs/{job.id}"})
 
-    @app.get(f"{API}/jobs")
-    async def list_jobs(request: Request) -> dict[str, Any]:
-        return {"jobs": [view(request, job) for job in gw(request).orchestrator.list()]}
+    @app.get(f"{API}/jobs", tags=["jobs"], response_model=JobList, responses=ERROR_RESPONSES)
+    async def list_jobs(request: Request) -> JSONResponse:
+        """The caller's jobs, newest first."""
+        who = owner(request)
+        jobs = [view(request, job) for job in gw(request).orchestrator.list() if job.owner == who]
+        return JSONResponse({"jobs": jobs})
 
-    @app.get(f"{API}/jobs/{{job_id}}")
-    async def get_job(request: Request, job_id: str) -> dict[str, Any]:
-        return view(request, find(request, job_id))
+    @app.get(f"{API}/jobs/{{job_id}}", tags=["jobs"], response_model=JobOut, responses=ERROR_RESPONSES)
+    async def get_job(request: Request, job_id: str) -> JSONResponse:
+        return JSONResponse(view(request, find(request, job_id)))
 
-    @app.delete(f"{API}/jobs/{{job_id}}", status_code=204)
+    @app.get(
+        f"{API}/jobs/{{job_id}}/events",
+        tags=["jobs"],
+        response_class=StreamingResponse,
+        responses={
+            **ERROR_RESPONSES,
+            200: {
+                "description": "server-sent events: `event: job` with the job's JSON (JobOut) at "
+                "every change, until it is done or failed; `event: deleted` if it is deleted",
+                "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            },
+        },
+    )
+    async def job_events(request: Request, job_id: str) -> StreamingResponse:
+        """Follow a job live (server-sent events); the stream ends when the job ends."""
+        who = owner(request)
+        find(request, job_id)
+        orchestrator = gw(request).orchestrator
+
+        async def events() -> AsyncIterator[str]:
+            last = ""
+            while True:
+                tick = orchestrator.tick()
+                job = orchestrator.get(job_id)
+                if job is None or job.owner != who:
+                    yield "event: deleted\ndata: {}\n\n"
+                    return
+                data = json.dumps(view(request, job), ensure_ascii=False)
+                if data != last:
+                    yield f"event: job\ndata: {data}\n\n"
+                    last = data
+                if job.state.terminal:
+                    return
+                if not await orchestrator.wait_change(tick, _SSE_KEEPALIVE_SECONDS):
+                    yield ": keep-alive\n\n"
+
+        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+
+    @app.delete(f"{API}/jobs/{{job_id}}", status_code=204, tags=["jobs"], responses=ERROR_RESPONSES)
     async def delete_job(request: Request, job_id: str) -> Response:
+        """Stop the job if it runs and remove it with every stored object."""
         find(request, job_id)
         await gw(request).orchestrator.delete(job_id)
         return Response(status_code=204)
 
-    @app.get(f"{API}/jobs/{{job_id}}/konspekt")
+    @app.get(
+        f"{API}/jobs/{{job_id}}/konspekt",
+        tags=["jobs"],
+        response_model=KonspektOut,
+        responses=ERROR_RESPONSES,
+    )
     async def get_konspekt(request: Request, job_id: str) -> Response:
+        """The konspekt as JSON (title, summary, key points, decisions, action items; `at` =
+        seconds into the recording)."""
         job = find(request, job_id)
         key = job.files.get("konspekt")
         if not key:
-            raise ApiError(409, "not_ready", f"the konspekt is not ready yet (state: {job.state})")
+            raise ApiError(409, "not_ready", "konspekt_not_ready", state=job.state.value)
         data = await asyncio.to_thread(gw(request).store.get_bytes, key)
         return Response(data, media_type="application/json")
 
-    @app.get(f"{API}/jobs/{{job_id}}/files/{{name}}")
+    @app.get(
+        f"{API}/jobs/{{job_id}}/files/{{name}}",
+        tags=["jobs"],
+        response_class=StreamingResponse,
+        responses={
+            **ERROR_RESPONSES,
+            200: {
+                "description": "the file, named after the original upload",
+                "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+            },
+        },
+    )
     async def get_file(request: Request, job_id: str, name: str) -> StreamingResponse:
+        """Download one result: konspekt.docx, konspekt.txt, transcript.txt/.srt/.vtt/.json."""
         job = find(request, job_id)
         if name not in DOWNLOADS:
-            raise ApiError(404, "not_found", f"unknown file {name!r}; one of: {', '.join(DOWNLOADS)}")
+            raise ApiError(404, "not_found", "file_not_found", name=name[:100], names=", ".join(DOWNLOADS))
         key = job.files.get(name)
         if not key:
-            raise ApiError(409, "not_ready", f"{name} is not ready yet (state: {job.state})")
+            raise ApiError(409, "not_ready", "file_not_ready", name=name, state=job.state.value)
         store = gw(request).store
         size = await asyncio.to_thread(store.size, key)
         chunks: Iterator[bytes] = store.iter_chunks(key)
@@ -232,10 +395,13 @@ def create_app(settings: GatewaySettings | None = None, s3: S3Settings | None = 
         return StreamingResponse(chunks, media_type=media_type(name), headers=headers)
 
     # -- web page -----------------------------------------------------------------------------
-    @app.get("/", response_class=HTMLResponse)
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def index(request: Request, lang: str | None = None) -> HTMLResponse:
-        language = pick_language(request.headers.get("accept-language"), lang)
-        return templates.TemplateResponse(
+        chosen = lang if lang in i18n.LANGUAGES else None
+        language = i18n.pick_language(
+            request.headers.get("accept-language"), chosen or request.cookies.get(LANG_COOKIE)
+        )
+        response = templates.TemplateResponse(
             request,
             "index.html",
             {
@@ -243,28 +409,48 @@ def create_app(settings: GatewaySettings | None = None, s3: S3Settings | None = 
                 "t": TEXTS[language],
                 "api": API,
                 "max_upload_mb": gw(request).settings.max_upload_mb,
+                "extensions": sorted(MEDIA_EXTENSIONS),
             },
         )
+        if chosen:
+            response.set_cookie(LANG_COOKIE, chosen, max_age=365 * 24 * 3600, samesite="lax")
+        return response
 
     return app
 
 
-def job_json(job: Job, position: int | None) -> dict[str, Any]:
-    """The public view of a job: no object keys, links instead."""
-    data = job.model_dump(mode="json", exclude={"files"})
-    base = f"{API}/jobs/{job.id}"
-    data.update(
-        short_id=job.short_id,
-        status=job.state.value,
-        queue_position=position,
-        files=job.downloads,
-        links={
-            "self": base,
-            "konspekt": f"{base}/konspekt" if "konspekt" in job.files else None,
-            "files": {name: f"{base}/files/{urllib.parse.quote(name)}" for name in job.downloads},
-        },
-    )
-    return data
+async def _keep_secret(store: ObjectStore, secret: bytes) -> None:
+    """Rewrite the generated secret every 6 h so the bucket's 1-day expiry never removes it."""
+    while True:
+        await asyncio.sleep(6 * 3600)
+        try:
+            await asyncio.to_thread(store.put_bytes, SECRET_KEY_OBJECT, secret, "text/plain")
+        except StageError as exc:
+            log.warning("could not refresh the cookie secret: %s", exc.message)
+
+
+def _check_type(filename: str, content_type: str) -> None:
+    """Video or audio by name or content type; a nameless octet-stream is given the benefit of
+    the doubt (the audio stage says clearly if it cannot read it)."""
+    ctype = content_type.split(";")[0].strip().lower()
+    name = clean_filename(filename, "")
+    stem, dot, ext = name.rpartition(".")
+    ext = ext.lower() if dot and stem else ""
+    if ext in MEDIA_EXTENSIONS or ctype.startswith(("video/", "audio/")):
+        return
+    if not ext and ctype in ("", "application/octet-stream"):
+        return
+    raise ApiError(415, "unsupported_type", name=name or ctype)
+
+
+def _callback(url: str) -> str:
+    url = url.strip()
+    if not url:
+        return ""
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname or len(url) > 2000:
+        raise ApiError(400, "invalid_request", "bad_callback")
+    return url
 
 
 def _options(language: str, style: str) -> tuple[str, Style]:
@@ -272,49 +458,50 @@ def _options(language: str, style: str) -> tuple[str, Style]:
     if language in ("auto", "-"):
         language = ""
     if language and not _LANGUAGE.match(language):
-        raise ApiError(
-            400, "invalid_request", f"language must be an ISO 639-1 code or empty, not {language!r}"
-        )
+        raise ApiError(400, "invalid_request", "bad_language", value=language[:20])
     style = style.strip().lower() or "meeting"
     if style == "lecture":
         return language, "lecture"
     if style == "meeting":
         return language, "meeting"
-    raise ApiError(400, "invalid_request", f"style must be meeting or lecture, not {style!r}")
+    raise ApiError(400, "invalid_request", "bad_style", value=style[:20])
 
 
 def _add_error_handlers(app: FastAPI) -> None:
-    """Every error is JSON: {"error": {"code": ..., "message": ...}}."""
+    """Every error is JSON: {"error": {"code": ..., "message": ...}}, in the request's language."""
 
-    @app.exception_handler(ApiError)
-    async def api_error(_request: Request, exc: ApiError) -> JSONResponse:
-        return error_response(exc.status, exc.code, exc.message)
-
-    @app.exception_handler(UploadError)
-    async def upload_error(_request: Request, exc: UploadError) -> JSONResponse:
-        return error_response(exc.status, exc.code, exc.message)
+    @app.exception_handler(LocalizedError)
+    async def api_error(request: Request, exc: LocalizedError) -> JSONResponse:
+        return error_response(exc.status, exc.code, exc.text(i18n.request_language(request)))
 
     @app.exception_handler(NotFound)
-    async def not_found(_request: Request, exc: NotFound) -> JSONResponse:
-        return error_response(404, "not_found", "the file is gone from the store (results expire after 24 h)")
+    async def not_found(request: Request, exc: NotFound) -> JSONResponse:
+        return error_response(404, "not_found", i18n.message("gone", i18n.request_language(request)))
 
     @app.exception_handler(StageError)
-    async def store_error(_request: Request, exc: StageError) -> JSONResponse:
+    async def store_error(request: Request, exc: StageError) -> JSONResponse:
         log.warning("object store error: %s", exc.message)
-        return error_response(503, "unavailable", "the object store is not available; try again later")
+        return error_response(503, "unavailable", i18n.message("unavailable", i18n.request_language(request)))
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        codes = {404: "not_found", 405: "method_not_allowed"}
-        return error_response(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail))
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        lang = i18n.request_language(request)
+        if exc.status_code == 404:
+            return error_response(404, "not_found", i18n.message("route_not_found", lang))
+        if exc.status_code == 405:
+            return error_response(405, "method_not_allowed", i18n.message("method_not_allowed", lang))
+        return error_response(exc.status_code, "http_error", str(exc.detail))
 
     @app.exception_handler(RequestValidationError)
-    async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()))
-        return error_response(422, "invalid_request", f"{where}: {first.get('msg', 'invalid request')}")
+        text = i18n.message(
+            "invalid_request", i18n.request_language(request), where=where, detail=first.get("msg", "?")
+        )
+        return error_response(422, "invalid_request", text)
 
     @app.exception_handler(Exception)
-    async def internal(_request: Request, exc: Exception) -> JSONResponse:
+    async def internal(request: Request, exc: Exception) -> JSONResponse:
         log.error("unhandled error", exc_info=exc)
-        return error_response(500, "internal", "internal error in the gateway; see its log")
+        return error_response(500, "internal", i18n.message("internal", i18n.request_language(request)))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import secrets
 import sys
 import time
 from collections.abc import Iterator
@@ -14,6 +16,12 @@ import httpx
 from konspekt_gateway.downloads import download_name
 
 CHUNK = 1 << 20
+BAR = 30
+
+
+def bar(fraction: float) -> str:
+    filled = int(max(0.0, min(fraction, 1.0)) * BAR)
+    return "[" + "#" * filled + "-" * (BAR - filled) + "]"
 
 
 def _read(path: Path, total: int) -> Iterator[bytes]:
@@ -21,8 +29,9 @@ def _read(path: Path, total: int) -> Iterator[bytes]:
     with path.open("rb") as f:
         while chunk := f.read(CHUNK):
             sent += len(chunk)
+            fraction = sent / max(total, 1)
             print(
-                f"\ruploading {sent * 100 // max(total, 1):3d}% ({sent >> 20}/{total >> 20} MB)",
+                f"\ruploading {bar(fraction)} {int(fraction * 100):3d}% ({sent >> 20}/{total >> 20} MB)",
                 end="",
                 file=sys.stderr,
                 flush=True,
@@ -44,7 +53,13 @@ def submit(args: argparse.Namespace) -> int:
         print(f"konspekt: no such file: {video}", file=sys.stderr)
         return 2
     params = {"filename": video.name, "language": args.language, "style": args.style}
-    with httpx.Client(base_url=args.url, timeout=httpx.Timeout(60.0, write=600.0)) as client:
+    token = args.token or os.environ.get("KONSPEKT_TOKEN", "")
+    if not token:
+        token = secrets.token_urlsafe(24)
+        print(f"no token given: using {token} (set KONSPEKT_TOKEN to see these jobs later)", file=sys.stderr)
+    headers = {"Authorization": f"Bearer {token}"}
+    timeout = httpx.Timeout(60.0, write=600.0)
+    with httpx.Client(base_url=args.url, timeout=timeout, headers=headers) as client:
         resp = client.post(
             "/api/v1/jobs",
             params=params,
@@ -68,6 +83,7 @@ def submit(args: argparse.Namespace) -> int:
 
 
 def _follow(client: httpx.Client, job_id: str) -> dict[str, Any]:
+    """Poll the job: each new state on stdout, the running stage's progress bar on stderr."""
     last = ""
     while True:
         resp = client.get(f"/api/v1/jobs/{job_id}")
@@ -78,10 +94,20 @@ def _follow(client: httpx.Client, job_id: str) -> dict[str, Any]:
             f" (queue position {job['queue_position']})" if job["queue_position"] else ""
         )
         if status != last:
+            if last:
+                print(file=sys.stderr)
             print(status, flush=True)
             last = status
         if job["state"] in ("done", "failed"):
             return job
+        if job["state"] != "queued":
+            eta = f", about {job['eta_seconds']:.0f} s left" if job.get("eta_seconds") is not None else ""
+            print(
+                f"\r  {bar(job['progress'])} {int(job['progress'] * 100):3d}%{eta}    ",
+                end="",
+                file=sys.stderr,
+                flush=True,
+            )
         time.sleep(1.0)
 
 
@@ -104,6 +130,12 @@ def main(argv: list[str] | None = None) -> int:
     sub = commands.add_parser("submit", help="upload a recording and (with --wait) get the results")
     sub.add_argument("video", type=Path)
     sub.add_argument("--url", default="http://127.0.0.1:8000", help="gateway address")
+    sub.add_argument(
+        "--token",
+        default="",
+        help="bearer token, 16+ characters: your jobs are the ones sent with it "
+        "(default: $KONSPEKT_TOKEN, else a new random one)",
+    )
     sub.add_argument("--language", default="", help="language hint, e.g. ru (default: detect)")
     sub.add_argument("--style", choices=("meeting", "lecture"), default="meeting")
     sub.add_argument("--wait", action="store_true", help="wait until the job is done")

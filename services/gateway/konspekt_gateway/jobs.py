@@ -56,7 +56,7 @@ def utcnow() -> datetime:
 
 
 def new_job_id() -> str:
-    """128 random bits: the id is the only key to a job until per-user access arrives."""
+    """128 random bits (unguessable; access is also limited to the job's owner)."""
     return secrets.token_urlsafe(16)
 
 
@@ -98,10 +98,12 @@ class Job(BaseModel):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     language: str = Field("", description="language hint, empty = auto-detect")
+    callback_url: str = Field("", description="POSTed the job's JSON when it ends")
     style: Style = "meeting"
 
     state: JobState = JobState.QUEUED
     progress: float = Field(0.0, ge=0.0, le=1.0, description="of the current stage")
+    stage_started_at: datetime | None = None
     message: str = ""
     error: str = ""
     failed_stage: str = ""

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import grpc
 import grpc.aio
+import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from konspekt.channels import job_metadata, open_aio_channel
@@ -33,6 +34,7 @@ from konspekt.v1 import (
 )
 from konspekt_gateway.jobs import DOWNLOADS, Job, JobState, JobStore, MediaFacts, utcnow
 from konspekt_gateway.settings import STAGES, GatewaySettings, Stage
+from konspekt_gateway.views import job_view
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +137,8 @@ class Orchestrator:
         self._running: dict[str, asyncio.Task[None]] = {}
         self._saves: dict[str, set[asyncio.Future[None]]] = collections.defaultdict(set)
         self._saved_at: dict[str, float] = {}
+        self._tick = asyncio.Event()
+        self._callbacks: set[asyncio.Task[None]] = set()
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -160,6 +164,29 @@ class Orchestrator:
         self._workers = []
         pending = [f for saves in self._saves.values() for f in saves]
         await asyncio.gather(*pending, return_exceptions=True)
+        if self._callbacks:  # give callbacks under way a moment, then drop them
+            await asyncio.wait(self._callbacks, timeout=self.settings.callback_timeout_seconds)
+            for task in self._callbacks:
+                task.cancel()
+
+    # -- change notification ------------------------------------------------------------------
+    def changed(self) -> None:
+        """Wake everyone waiting in ``wait_change`` (some job changed or went)."""
+        self._tick.set()
+        self._tick = asyncio.Event()
+
+    def tick(self) -> asyncio.Event:
+        """Set at the next change: take it before reading jobs, then ``wait_change`` on it."""
+        return self._tick
+
+    @staticmethod
+    async def wait_change(tick: asyncio.Event, timeout: float) -> bool:
+        """Wait until ``tick`` is set; False after ``timeout`` seconds without a change."""
+        try:
+            await asyncio.wait_for(tick.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
 
     # -- queries ------------------------------------------------------------------------------
     def get(self, job_id: str) -> Job | None:
@@ -196,6 +223,7 @@ class Orchestrator:
         await asyncio.gather(*self._saves.pop(job_id, set()), return_exceptions=True)
         self._saved_at.pop(job_id, None)
         removed = await asyncio.to_thread(self.jobstore.delete, job_id)
+        self.changed()
         return job is not None or removed > 0
 
     # -- workers ------------------------------------------------------------------------------
@@ -249,6 +277,29 @@ class Orchestrator:
             log.info("job %s done", job.short_id)
             self._finish(job, JobState.DONE)
         await self._save(job)
+        if job.callback_url:
+            task = asyncio.create_task(self._callback(job), name=f"konspekt-callback-{job.short_id}")
+            self._callbacks.add(task)
+            task.add_done_callback(self._callbacks.discard)
+
+    async def _callback(self, job: Job) -> None:
+        """POST the finished job's JSON to its callback_url (3 tries; failures are only logged)."""
+        body = job_view(job, None)
+        timeout = self.settings.callback_timeout_seconds
+        async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
+            for attempt in range(1, 4):
+                try:
+                    resp = await client.post(job.callback_url, json=body)
+                except httpx.HTTPError as exc:
+                    problem = f"{type(exc).__name__}: {exc}"
+                else:
+                    if resp.status_code < 400:
+                        log.info("job %s: callback answered %d", job.short_id, resp.status_code)
+                        return
+                    problem = f"HTTP {resp.status_code}"
+                log.warning("job %s: callback try %d failed: %s", job.short_id, attempt, problem)
+                if attempt < 3:
+                    await asyncio.sleep(self.settings.backoff(attempt))
 
     @staticmethod
     def _finish(job: Job, state: JobState, error: str = "", failed_stage: str = "") -> None:
@@ -256,6 +307,7 @@ class Orchestrator:
         job.error = error
         job.failed_stage = failed_stage
         job.message = ""
+        job.stage_started_at = None
         if state is JobState.DONE:
             job.progress = 1.0
         job.finished_at = utcnow()
@@ -381,6 +433,7 @@ class Orchestrator:
         job.state = STAGE_STATES[stage]
         job.progress = 0.0
         job.message = message
+        job.stage_started_at = utcnow()
         job.touch()
         await self._save(job)
 
@@ -402,6 +455,7 @@ class Orchestrator:
         if progress.message:
             job.message = progress.message
         job.touch()
+        self.changed()
         if time.monotonic() - self._saved_at.get(job.id, 0.0) >= self.settings.progress_save_seconds:
             await self._save(job)
 
@@ -461,6 +515,7 @@ class Orchestrator:
         """Persist the record. A save that is under way finishes even if the job is
         cancelled, and delete/stop wait for it (no record reappears after a delete)."""
         job.touch()
+        self.changed()
         self._saved_at[job.id] = time.monotonic()
         snapshot = job.model_copy(deep=True)
         future = asyncio.ensure_future(asyncio.to_thread(self.jobstore.save, snapshot))

@@ -6,7 +6,7 @@ import logging
 import re
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Stage = Literal["audio", "asr", "summarizer", "renderer"]
@@ -51,6 +51,12 @@ class GatewaySettings(BaseSettings):
     retry_backoff_max_seconds: float = Field(30.0, ge=0)
     progress_save_seconds: float = Field(2.0, ge=0, description="how often progress is persisted")
     health_timeout_seconds: float = Field(2.0, gt=0, description="per check in /readyz")
+
+    secret_key: SecretStr = Field(
+        SecretStr(""),
+        description="signs the owner cookies; empty: one is generated and kept in the object store",
+    )
+    callback_timeout_seconds: float = Field(10.0, gt=0, description="per try of a job's callback_url")
 
     log_level: str = "INFO"
     log_json: bool = Field(True, description="JSON log lines (False: plain text)")

@@ -16,6 +16,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 
 from konspekt.errors import StageError
 from konspekt.storage import ObjectStore
+from konspekt_gateway.i18n import LocalizedError
 
 log = logging.getLogger(__name__)
 
@@ -30,18 +31,12 @@ IDLE_SECONDS = 600.0
 MAX_FIELD_BYTES = 1024
 
 
-class UploadError(Exception):
+class UploadError(LocalizedError):
     """Rejects an upload with an HTTP status, an error code and words for people."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
 
 
 def too_large(limit_mb: int) -> UploadError:
-    return UploadError(413, "too_large", f"the file is larger than the limit of {limit_mb} MB")
+    return UploadError(413, "too_large", limit_mb=limit_mb)
 
 
 class Aborted(Exception):
@@ -158,11 +153,11 @@ async def store_stream(
             await writer
         await _remove(store, key)
         if isinstance(exc, Aborted):
-            raise UploadError(400, "upload_stalled", str(exc)) from exc
+            raise UploadError(400, "upload_stalled") from exc
         raise
     if size == 0:
         await _remove(store, key)
-        raise UploadError(400, "empty_file", "the file is empty")
+        raise UploadError(400, "empty_file")
     return size
 
 
@@ -181,7 +176,7 @@ class FormFile:
         _ctype, params = parse_options_header(content_type)
         boundary = params.get(b"boundary")
         if not boundary:
-            raise UploadError(400, "invalid_request", "the multipart body has no boundary")
+            raise UploadError(400, "invalid_request", "no_boundary")
         self.file_field = file_field
         self.fields: dict[str, str] = {}
         self.filename = ""
@@ -212,13 +207,13 @@ class FormFile:
             try:
                 self._parser.write(chunk)
             except FormParserError as exc:
-                raise UploadError(400, "invalid_request", f"malformed multipart body: {exc}") from exc
+                raise UploadError(400, "invalid_request", "bad_multipart", detail=str(exc)) from exc
             out, self._out = self._out, []
             for piece in out:
                 yield piece
         self._parser.finalize()
         if not self.found:
-            raise UploadError(400, "invalid_request", f"the form has no '{self.file_field}' file field")
+            raise UploadError(400, "invalid_request", "no_file_field", field=self.file_field)
 
     # -- parser callbacks ---------------------------------------------------------------------
     def _part_begin(self) -> None:

@@ -1,14 +1,23 @@
-"""The web page's texts (English and Russian), picked by Accept-Language."""
+"""The web page's texts (English and Russian). Job states, stage names and failure reasons come
+translated in the API's JSON (see i18n); these are the page's own words."""
 
 from __future__ import annotations
+
+from konspekt_gateway.i18n import DEFAULT_LANGUAGE, pick_language
+
+__all__ = ["DEFAULT_LANGUAGE", "TEXTS", "pick_language"]
 
 TEXTS: dict[str, dict[str, str]] = {
     "en": {
         "title": "konspekt",
-        "tagline": "Upload a recorded meeting or lecture and get its konspekt and transcript.",
-        "upload_heading": "New recording",
-        "file_label": "Video or audio file",
-        "language_label": "Language",
+        "tagline": "Upload recorded meetings or lectures and get their konspekt and transcript.",
+        "switch_language": "Language of the page",
+        "upload_heading": "New recordings",
+        "file_label": "Video or audio files",
+        "drop_here": "Drop video or audio files here, or",
+        "browse": "choose files",
+        "chosen": "Chosen: {n}",
+        "language_label": "Language of the recording",
         "lang_auto": "Detect automatically",
         "lang_ru": "Russian",
         "lang_en": "English",
@@ -20,43 +29,51 @@ TEXTS: dict[str, dict[str, str]] = {
         "uploaded": "Uploaded. Processing has started.",
         "upload_failed": "Upload failed",
         "choose_file": "Choose a file first.",
-        "jobs_heading": "Recordings",
+        "not_media": "{name}: not a video or audio file",
+        "too_big": "{name}: larger than the limit of {mb} MB",
+        "network_error": "the connection was lost",
+        "jobs_heading": "Your recordings",
         "no_jobs": "Nothing uploaded yet.",
-        "col_id": "ID",
-        "col_file": "File",
-        "col_status": "Status",
-        "col_progress": "Progress",
-        "in_queue": "place in queue: {n}",
-        "failed_at": "Failed at {stage}",
+        "uploaded_at": "Uploaded",
+        "expires_at": "Files deleted",
+        "in_queue": "Place in queue: {n}",
+        "eta": "about {t} left",
+        "failed_reason": "Failed at the stage “{stage}”: {reason}",
         "downloads": "Download",
         "delete": "Delete",
         "confirm_delete": "Delete this recording and all its files?",
         "files_expire": "Uploads and results are deleted after 24 hours.",
-        "state_queued": "Waiting in the queue",
-        "state_extracting_audio": "Extracting audio",
-        "state_transcribing": "Transcribing speech",
-        "state_summarizing": "Writing the konspekt",
-        "state_rendering": "Preparing documents",
-        "state_done": "Done",
-        "state_failed": "Failed",
-        "stage_audio": "audio extraction",
-        "stage_asr": "speech recognition",
-        "stage_summarizer": "summarizing",
-        "stage_renderer": "document rendering",
+        "stage_pending": "waiting",
+        "stage_running": "running",
+        "stage_done": "done",
+        "stage_failed": "failed",
         "file_konspekt.docx": "Konspekt (DOCX)",
         "file_konspekt.txt": "Konspekt (TXT)",
         "file_transcript.txt": "Transcript (TXT)",
         "file_transcript.srt": "Subtitles (SRT)",
         "file_transcript.vtt": "Subtitles (VTT)",
         "file_transcript.json": "Transcript (JSON)",
-        "no_speech": "No speech was found in the recording.",
+        "summary": "Summary",
+        "key_points": "Key points",
+        "decisions": "Decisions",
+        "action_items": "Action items",
+        "owner": "who",
+        "due": "due",
+        "nothing": "none",
+        "seconds": "{n} s",
+        "minutes": "{n} min",
+        "api_hint": "Programs: the same API with a bearer token, see",
     },
     "ru": {
         "title": "konspekt",
-        "tagline": "Загрузите запись совещания или лекции и получите конспект и расшифровку.",
-        "upload_heading": "Новая запись",
-        "file_label": "Видео- или аудиофайл",
-        "language_label": "Язык",
+        "tagline": "Загрузите записи совещаний или лекций и получите конспект и расшифровку.",
+        "switch_language": "Язык страницы",
+        "upload_heading": "Новые записи",
+        "file_label": "Видео- или аудиофайлы",
+        "drop_here": "Перетащите сюда видео- или аудиофайлы или",
+        "browse": "выберите файлы",
+        "chosen": "Выбрано: {n}",
+        "language_label": "Язык записи",
         "lang_auto": "Определить автоматически",
         "lang_ru": "Русский",
         "lang_en": "Английский",
@@ -68,58 +85,39 @@ TEXTS: dict[str, dict[str, str]] = {
         "uploaded": "Загружено. Обработка началась.",
         "upload_failed": "Не удалось загрузить",
         "choose_file": "Сначала выберите файл.",
-        "jobs_heading": "Записи",
+        "not_media": "{name}: это не видео- и не аудиофайл",
+        "too_big": "{name}: больше допустимых {mb} МБ",
+        "network_error": "соединение прервалось",
+        "jobs_heading": "Ваши записи",
         "no_jobs": "Пока ничего не загружено.",
-        "col_id": "ID",
-        "col_file": "Файл",
-        "col_status": "Статус",
-        "col_progress": "Ход",
-        "in_queue": "место в очереди: {n}",
-        "failed_at": "Ошибка на этапе «{stage}»",
+        "uploaded_at": "Загружено",
+        "expires_at": "Файлы будут удалены",
+        "in_queue": "Место в очереди: {n}",
+        "eta": "осталось около {t}",
+        "failed_reason": "Ошибка на этапе «{stage}»: {reason}",
         "downloads": "Скачать",
         "delete": "Удалить",
         "confirm_delete": "Удалить эту запись и все её файлы?",
         "files_expire": "Загрузки и результаты удаляются через 24 часа.",
-        "state_queued": "В очереди",
-        "state_extracting_audio": "Извлечение звука",
-        "state_transcribing": "Распознавание речи",
-        "state_summarizing": "Составление конспекта",
-        "state_rendering": "Подготовка документов",
-        "state_done": "Готово",
-        "state_failed": "Ошибка",
-        "stage_audio": "извлечение звука",
-        "stage_asr": "распознавание речи",
-        "stage_summarizer": "составление конспекта",
-        "stage_renderer": "подготовка документов",
+        "stage_pending": "ожидает",
+        "stage_running": "идёт",
+        "stage_done": "готово",
+        "stage_failed": "ошибка",
         "file_konspekt.docx": "Конспект (DOCX)",
         "file_konspekt.txt": "Конспект (TXT)",
         "file_transcript.txt": "Расшифровка (TXT)",
         "file_transcript.srt": "Субтитры (SRT)",
         "file_transcript.vtt": "Субтитры (VTT)",
         "file_transcript.json": "Расшифровка (JSON)",
-        "no_speech": "В записи не найдено речи.",
+        "summary": "Кратко",
+        "key_points": "Главное",
+        "decisions": "Решения",
+        "action_items": "Задачи",
+        "owner": "кто",
+        "due": "срок",
+        "nothing": "нет",
+        "seconds": "{n} с",
+        "minutes": "{n} мин",
+        "api_hint": "Для программ: тот же API с токеном (Bearer), см.",
     },
 }
-DEFAULT_LANGUAGE = "en"
-
-
-def pick_language(accept_language: str | None, override: str | None = None) -> str:
-    """The best of TEXTS' languages for an Accept-Language header (q-values respected)."""
-    if override in TEXTS:
-        return str(override)
-    ranked: list[tuple[float, int, str]] = []
-    for index, item in enumerate((accept_language or "").split(",")):
-        tag, _, params = item.strip().partition(";")
-        quality = 1.0
-        for param in params.split(";"):
-            key, _, value = param.strip().partition("=")
-            if key == "q":
-                try:
-                    quality = float(value)
-                except ValueError:
-                    quality = 0.0
-        ranked.append((-quality, index, tag.strip().lower().split("-")[0]))
-    for negative_q, _index, lang in sorted(ranked):
-        if negative_q < 0 and lang in TEXTS:
-            return lang
-    return DEFAULT_LANGUAGE

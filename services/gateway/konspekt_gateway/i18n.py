@@ -1,0 +1,252 @@
+"""Every word the gateway says to people, in English and Russian: the page, the API's error
+messages, job states, stage names and failure reasons.
+
+The language of a request: the ``konspekt_lang`` cookie (the page's switch), else the
+Accept-Language header (q-values respected), else English.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from starlette.requests import HTTPConnection
+
+Lang = Literal["en", "ru"]
+LANGUAGES: tuple[Lang, ...] = ("en", "ru")
+DEFAULT_LANGUAGE: Lang = "en"
+LANG_COOKIE = "konspekt_lang"
+
+#: API error messages by code (``{name}`` placeholders are filled from the error's params).
+ERRORS: dict[str, dict[Lang, str]] = {
+    "job_not_found": {"en": "there is no job '{job_id}'", "ru": "задание «{job_id}» не найдено"},
+    "file_not_found": {
+        "en": "unknown file '{name}'; one of: {names}",
+        "ru": "неизвестный файл «{name}»; доступны: {names}",
+    },
+    "route_not_found": {"en": "not found", "ru": "не найдено"},
+    "method_not_allowed": {"en": "method not allowed", "ru": "метод не поддерживается"},
+    "file_not_ready": {
+        "en": "{name} is not ready yet (state: {state})",
+        "ru": "{name} ещё не готов (состояние: {state})",
+    },
+    "konspekt_not_ready": {
+        "en": "the konspekt is not ready yet (state: {state})",
+        "ru": "конспект ещё не готов (состояние: {state})",
+    },
+    "too_large": {
+        "en": "the file is larger than the limit of {limit_mb} MB",
+        "ru": "файл больше допустимых {limit_mb} МБ",
+    },
+    "empty_file": {"en": "the file is empty", "ru": "файл пустой"},
+    "unsupported_type": {
+        "en": "'{name}' is not a video or audio file",
+        "ru": "«{name}» — не видео- и не аудиофайл",
+    },
+    "busy": {
+        "en": "too many uploads at once; try again in a minute",
+        "ru": "слишком много загрузок одновременно; попробуйте через минуту",
+    },
+    "disconnected": {"en": "the upload was interrupted", "ru": "загрузка прервалась"},
+    "upload_stalled": {
+        "en": "no data arrived for too long; the upload was stopped",
+        "ru": "данные слишком долго не поступали; загрузка остановлена",
+    },
+    "bad_language": {
+        "en": "language must be an ISO 639-1 code or empty, not '{value}'",
+        "ru": "язык должен быть кодом ISO 639-1 или пустым, а не «{value}»",
+    },
+    "bad_style": {
+        "en": "style must be meeting or lecture, not '{value}'",
+        "ru": "стиль должен быть meeting или lecture, а не «{value}»",
+    },
+    "bad_callback": {
+        "en": "callback_url must be an http:// or https:// URL",
+        "ru": "callback_url должен быть адресом http:// или https://",
+    },
+    "no_boundary": {
+        "en": "the multipart body has no boundary",
+        "ru": "в теле multipart нет разделителя (boundary)",
+    },
+    "bad_multipart": {
+        "en": "malformed multipart body: {detail}",
+        "ru": "повреждённое тело multipart: {detail}",
+    },
+    "no_file_field": {
+        "en": "the form has no '{field}' file field",
+        "ru": "в форме нет файлового поля «{field}»",
+    },
+    "invalid_request": {"en": "{where}: {detail}", "ru": "{where}: неверное значение ({detail})"},
+    "unauthorized": {
+        "en": "the bearer token is empty or malformed",
+        "ru": "токен в заголовке Authorization пустой или неверный",
+    },
+    "gone": {
+        "en": "the file is gone from the store (results expire after 24 h)",
+        "ru": "файла больше нет в хранилище (результаты удаляются через 24 часа)",
+    },
+    "unavailable": {
+        "en": "the object store is not available; try again later",
+        "ru": "хранилище недоступно; попробуйте позже",
+    },
+    "not_ready": {"en": "not ready: {down} down", "ru": "не готово: недоступно — {down}"},
+    "internal": {
+        "en": "internal error in the gateway; see its log",
+        "ru": "внутренняя ошибка шлюза; подробности в его журнале",
+    },
+}
+
+STATES: dict[str, dict[Lang, str]] = {
+    "queued": {"en": "Waiting in the queue", "ru": "В очереди"},
+    "extracting_audio": {"en": "Extracting audio", "ru": "Извлечение звука"},
+    "transcribing": {"en": "Transcribing speech", "ru": "Распознавание речи"},
+    "summarizing": {"en": "Writing the konspekt", "ru": "Составление конспекта"},
+    "rendering": {"en": "Preparing documents", "ru": "Подготовка документов"},
+    "done": {"en": "Done!", "ru": "Завершено!"},
+    "failed": {"en": "Failed", "ru": "Ошибка"},
+}
+
+STAGES: dict[str, dict[Lang, str]] = {
+    "audio": {"en": "audio extraction", "ru": "извлечение звука"},
+    "asr": {"en": "speech recognition", "ru": "распознавание речи"},
+    "summarizer": {"en": "summarizing", "ru": "составление конспекта"},
+    "renderer": {"en": "document rendering", "ru": "подготовка документов"},
+}
+
+#: Stage names as the pipeline writes them into English failure reasons.
+_PIPELINE_STAGES = {
+    "audio extraction": "audio",
+    "speech recognition": "asr",
+    "summarizer": "summarizer",
+    "document rendering": "renderer",
+}
+
+#: Failure reasons (from the stages and the pipeline) and their Russian versions.
+_REASONS: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(p), r)
+    for p, r in [
+        (r"^the file has no audio track$", "в файле нет звуковой дорожки"),
+        (r"^the file is empty$", "файл пустой"),
+        (r"^the audio file is empty \(0 bytes\)$", "аудиофайл пустой (0 байт)"),
+        (r"^no audio could be decoded from the file$", "из файла не удалось извлечь звук"),
+        (r"^the audio is empty \(no samples\)$", "в звуке нет ни одного отсчёта"),
+        (
+            r"^the file has no audio samples \(empty or truncated audio track\)$",
+            "в файле нет звука (дорожка пустая или обрезана)",
+        ),
+        (
+            r"^this is not a video or audio file that can be read \((?P<d>.*)\)$",
+            "это не видео- и не аудиофайл, который можно прочитать ({d})",
+        ),
+        (r"^the audio could not be decoded \((?P<d>.*)\)$", "не удалось декодировать звук ({d})"),
+        (
+            r"^cannot decode the audio: not a media file ffmpeg can read, or it is corrupt \((?P<d>.*)\)$",
+            "не удалось декодировать звук: файл не читается ffmpeg или повреждён ({d})",
+        ),
+        (
+            r"^the recording is (?P<q>at least )?(?P<t>.+) \((?P<s>\d+) s\) long, over the limit of "
+            r"(?P<lt>.+) \((?P<ls>\d+) s\)$",
+            "запись длится {q}{t} ({s} с), это больше предела {lt} ({ls} с)",
+        ),
+        (
+            r"^the (?P<stage>.+) stage did not finish within (?P<s>[\d.]+) s"
+            r"(?P<tries> \(tried \d+ times\))?$",
+            "этап «{stage}» не завершился за {s} с{tries}",
+        ),
+        (r"^the (?P<stage>.+) service is unavailable(?P<d>: .*)?$", "служба «{stage}» недоступна{d}"),
+        (r"^the (?P<stage>.+) service is overloaded(?P<d>: .*)?$", "служба «{stage}» перегружена{d}"),
+        (r"^the (?P<stage>.+) service failed(?P<d>: .*)?$", "сбой службы «{stage}»{d}"),
+        (r"^the (?P<stage>.+) stage rejected the file$", "этап «{stage}» отклонил файл"),
+        (r"^the renderer stored no files$", "этап подготовки документов не сохранил файлов"),
+        (
+            r"^internal error in the gateway; see its log$",
+            "внутренняя ошибка шлюза; подробности в его журнале",
+        ),
+        (r"^no speech was found in the recording$", "в записи не найдено речи"),
+    ]
+]
+_TRIES = re.compile(r" \(tried (\d+) times\)")
+
+
+def reason(text: str, lang: Lang) -> str:
+    """A failure reason or warning in ``lang`` (unknown English text is kept as it is)."""
+    if lang == "en" or not text:
+        return text
+    for pattern, template in _REASONS:
+        match = pattern.match(text)
+        if match is None:
+            continue
+        values = {k: v or "" for k, v in match.groupdict().items()}
+        if "stage" in values:
+            stage = _PIPELINE_STAGES.get(values["stage"])
+            values["stage"] = STAGES[stage][lang] if stage else values["stage"]
+        if values.get("q"):
+            values["q"] = "не меньше "
+        if values.get("tries"):
+            tries = _TRIES.search(values["tries"])
+            values["tries"] = f" (попыток: {tries.group(1)})" if tries else ""
+        return template.format(**values)
+    return text
+
+
+class LocalizedError(Exception):
+    """An API error: HTTP status, stable code, and a message (``key`` in ERRORS, default the
+    code) rendered in each request's language. ``message`` is the English text."""
+
+    def __init__(self, status: int, code: str, key: str | None = None, **params: object) -> None:
+        self.status = status
+        self.code = code
+        self.key = key or code
+        self.params = params
+        super().__init__(self.text("en"))
+
+    @property
+    def message(self) -> str:
+        return self.text("en")
+
+    def text(self, lang: Lang) -> str:
+        return message(self.key, lang, **self.params)
+
+
+def message(code: str, lang: Lang, **params: object) -> str:
+    texts = ERRORS.get(code)
+    if texts is None:
+        return code
+    return texts[lang].format(**params)
+
+
+def state_text(state: str, lang: Lang) -> str:
+    return STATES.get(state, {}).get(lang, state)
+
+
+def stage_text(stage: str, lang: Lang) -> str:
+    return STAGES.get(stage, {}).get(lang, stage)
+
+
+def pick_language(accept_language: str | None, override: str | None = None) -> Lang:
+    """The best of LANGUAGES for an Accept-Language header (q-values respected)."""
+    if override == "ru":
+        return "ru"
+    if override == "en":
+        return "en"
+    ranked: list[tuple[float, int, str]] = []
+    for index, item in enumerate((accept_language or "").split(",")):
+        tag, _, params = item.strip().partition(";")
+        quality = 1.0
+        for param in params.split(";"):
+            key, _, value = param.strip().partition("=")
+            if key == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        ranked.append((-quality, index, tag.strip().lower().split("-")[0]))
+    for negative_q, _index, lang in sorted(ranked):
+        if negative_q < 0 and lang in LANGUAGES:
+            return "ru" if lang == "ru" else "en"
+    return DEFAULT_LANGUAGE
+
+
+def request_language(conn: HTTPConnection) -> Lang:
+    """The cookie set by the page's switch wins; then Accept-Language."""
+    return pick_language(conn.headers.get("accept-language"), conn.cookies.get(LANG_COOKIE))

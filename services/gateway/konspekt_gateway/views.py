@@ -1,0 +1,189 @@
+"""The public JSON shapes of the API (also its OpenAPI schema) and the job view builder."""
+
+from __future__ import annotations
+
+import urllib.parse
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from konspekt_gateway import i18n
+from konspekt_gateway.jobs import Job, JobState, MediaFacts, Style, utcnow
+
+API = "/api/v1"
+#: Uploads and results are deleted this long after the upload (the bucket's lifecycle rule).
+RETENTION = timedelta(hours=24)
+STAGE_ORDER = ("audio", "asr", "summarizer", "renderer")
+_STAGE_STATE = {
+    "audio": JobState.EXTRACTING_AUDIO,
+    "asr": JobState.TRANSCRIBING,
+    "summarizer": JobState.SUMMARIZING,
+    "renderer": JobState.RENDERING,
+}
+_STAGE_OUTPUT = {"audio": "audio", "asr": "transcript", "summarizer": "konspekt"}
+#: The gateway's own progress messages in Russian (stage messages are shown in English only).
+_MESSAGES_RU = {
+    "reading the media": "чтение файла",
+    "recognising speech": "распознавание речи",
+    "writing the konspekt": "составление конспекта",
+    "rendering the documents": "подготовка документов",
+    "waiting to resume after a restart": "ожидает продолжения после перезапуска",
+}
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(description="stable, machine-readable: not_found, too_large, invalid_request, …")
+    message: str = Field(description="for people, in the request's language (Accept-Language or cookie)")
+
+
+class ErrorOut(BaseModel):
+    error: ErrorBody
+
+
+class StageOut(BaseModel):
+    stage: Literal["audio", "asr", "summarizer", "renderer"]
+    name: str = Field(description="the stage's name in the request's language")
+    status: Literal["pending", "running", "done", "failed"]
+    progress: float | None = Field(None, description="0..1 while running")
+    seconds: float | None = Field(None, description="time spent in the stage so far")
+
+
+class JobLinks(BaseModel):
+    self: str
+    events: str
+    konspekt: str | None
+    files: dict[str, str]
+
+
+class JobOut(BaseModel):
+    id: str = Field(description="128 random bits, URL-safe")
+    short_id: str
+    filename: str = Field(description="the original file name")
+    size: int
+    content_type: str
+    created_at: datetime = Field(description="upload time (UTC)")
+    updated_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    expires_at: datetime = Field(description="when the upload and every result are deleted")
+    language: str = Field(description="language hint, empty = detect")
+    style: Style
+    state: JobState
+    status: JobState = Field(description="same as state (kept for older clients)")
+    status_text: str = Field(description="the state in the request's language")
+    progress: float = Field(description="of the running stage, 0..1")
+    eta_seconds: float | None = Field(description="estimated time left in the running stage")
+    queue_position: int | None = Field(description="1-based place in the queue while waiting")
+    message: str
+    message_text: str
+    error: str = Field(description="why it failed (English)")
+    error_text: str = Field(description="why it failed, in the request's language")
+    failed_stage: str
+    failed_stage_text: str
+    stages: list[StageOut]
+    media: MediaFacts | None
+    audio_duration: float
+    detected_language: str
+    no_speech: bool
+    warnings: list[str]
+    warnings_text: list[str]
+    files: list[str] = Field(description="downloadable file names, when done")
+    stage_seconds: dict[str, float]
+    attempts: dict[str, int]
+    callback_url: str | None
+    links: JobLinks
+
+
+class JobList(BaseModel):
+    jobs: list[JobOut]
+
+
+class Point(BaseModel):
+    text: str = ""
+    at: float = Field(0.0, description="seconds into the recording")
+    segment_index: int = -1
+
+
+class ActionItem(BaseModel):
+    task: str = ""
+    owner: str = ""
+    due: str = ""
+    at: float = 0.0
+    segment_index: int = -1
+
+
+class KonspektOut(BaseModel):
+    language: str = ""
+    title: str = ""
+    summary: str = ""
+    key_points: list[Point] = Field(default_factory=list)
+    decisions: list[Point] = Field(default_factory=list)
+    action_items: list[ActionItem] = Field(default_factory=list)
+    style: str | int = ""
+
+
+def _stages(job: Job, lang: i18n.Lang) -> list[dict[str, Any]]:
+    out = []
+    for stage in STAGE_ORDER:
+        produced = bool(job.downloads) if stage == "renderer" else _STAGE_OUTPUT[stage] in job.files
+        status = "pending"
+        progress = None
+        if job.state is JobState.DONE or produced:
+            status = "done"
+        elif job.state is _STAGE_STATE[stage]:
+            status, progress = "running", job.progress
+        elif job.state is JobState.FAILED and job.failed_stage == stage:
+            status = "failed"
+        seconds = job.stage_seconds.get(stage)
+        if status == "running" and job.stage_started_at is not None:
+            seconds = (utcnow() - job.stage_started_at).total_seconds()
+        out.append(
+            {
+                "stage": stage,
+                "name": i18n.stage_text(stage, lang),
+                "status": status,
+                "progress": progress,
+                "seconds": None if seconds is None else round(seconds, 1),
+            }
+        )
+    return out
+
+
+def eta_seconds(job: Job) -> float | None:
+    """Time left in the running stage at its rate so far (None until it can be told)."""
+    if job.state.terminal or job.state is JobState.QUEUED or job.stage_started_at is None:
+        return None
+    if job.progress < 0.02:
+        return None
+    elapsed = (utcnow() - job.stage_started_at).total_seconds()
+    return round(max(elapsed * (1.0 - job.progress) / job.progress, 0.0), 1)
+
+
+def job_view(job: Job, position: int | None, lang: i18n.Lang = "en") -> dict[str, Any]:
+    """The public view of a job: no object keys or owner, links instead."""
+    base = f"{API}/jobs/{job.id}"
+    message_text = job.message if lang == "en" else _MESSAGES_RU.get(job.message, "")
+    data = job.model_dump(mode="json", exclude={"files", "owner", "stage_started_at"})
+    data.update(
+        short_id=job.short_id,
+        status=job.state.value,
+        status_text=i18n.state_text(job.state.value, lang),
+        expires_at=(job.created_at + RETENTION).isoformat().replace("+00:00", "Z"),
+        eta_seconds=eta_seconds(job),
+        queue_position=position,
+        message_text=message_text,
+        error_text=i18n.reason(job.error, lang),
+        failed_stage_text=i18n.stage_text(job.failed_stage, lang) if job.failed_stage else "",
+        stages=_stages(job, lang),
+        warnings_text=[i18n.reason(w, lang) for w in job.warnings],
+        files=job.downloads,
+        callback_url=job.callback_url or None,
+        links={
+            "self": base,
+            "events": f"{base}/events",
+            "konspekt": f"{base}/konspekt" if "konspekt" in job.files else None,
+            "files": {name: f"{base}/files/{urllib.parse.quote(name)}" for name in job.downloads},
+        },
+    )
+    return data
