@@ -2,31 +2,44 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
+from pathlib import Path
 
+import grpc
 import pytest
+from pydantic import ValidationError
 
+from konspekt.errors import FailedPrecondition
 from konspekt.v1 import common_pb2
 from konspekt_summarizer.cli import guess_language, transcript_from_text
+from konspekt_summarizer.engine import Completion
 from konspekt_summarizer.konspekt import (
     ACTION_ITEMS_MAX,
     KEY_POINTS_MAX,
     SUMMARY_MAX,
     TIME_PATTERN,
     TITLE_MAX,
+    Evidence,
     KonspektOut,
     Line,
+    Summarizer,
     clean_field,
     dedupe,
+    find_evidence,
     konspekt_schema,
     locate,
     parse_answer,
     parse_time,
+    required_overlap,
     split_windows,
     transcript_lines,
 )
+from konspekt_summarizer.openai_engine import api_root, estimate_tokens, response_format
 from konspekt_summarizer.prompts import prompts_for
+from konspekt_summarizer.settings import DEFAULT_MODELS, SummarizerSettings
+from konspekt_summarizer.vllm_engine import VllmEngine
 
 from .conftest import load_transcript
 
@@ -224,3 +237,130 @@ def test_scripted_meetings_are_well_formed(facts: dict[str, object]) -> None:
         assert 10 <= len(t.segments) <= 20
         assert all(s.end > s.start for s in t.segments)
         assert name in facts
+
+
+# -- evidence ---------------------------------------------------------------------------------------
+
+BRIGADE = [seg(0.0, 6.0, "Ну, сейчас у тебя приедет бригада.")]
+
+
+def test_invented_item_has_no_evidence() -> None:
+    # what the 1.5B wrote for a 6-second clip that only says the line above
+    found = find_evidence("00:00", "Она состоит из 5 человек", BRIGADE)
+    assert found.index == -1 and "nowhere" in found.note
+    assert find_evidence("00:00", "Приедет бригада", BRIGADE) == Evidence(0)
+    moved = find_evidence("", "Бригада приедет сейчас", BRIGADE)
+    assert moved.index == 0 and "no usable time" in moved.note
+    assert find_evidence("0:03", "Anything", []).index == -1
+
+
+def test_evidence_near_the_cited_time() -> None:
+    assert find_evidence("00:05", "Marketing spent forty thousand", SEGMENTS).index == 1
+    # cited next to the right line: still near enough (a neighbour)
+    assert find_evidence("00:00", "Marketing spent forty thousand on ads", SEGMENTS).index == 1
+    # a long invented sentence sharing one common word is not evidence
+    assert (
+        find_evidence("00:12", "The budget doubled because the board approved hiring", SEGMENTS).index == -1
+    )
+
+
+def test_time_outside_the_transcript_is_moved_to_its_words_or_dropped() -> None:
+    last = SEGMENTS[-1]
+    words = last.text.split()[:4]
+    found = find_evidence("59:00", " ".join(words), SEGMENTS)
+    assert found.index == len(SEGMENTS) - 1 and "not a time in the transcript" in found.note
+    assert find_evidence("59:00", "Quantum chromodynamics lecture", SEGMENTS).index == -1
+    assert find_evidence("soon", " ".join(words), SEGMENTS).index == len(SEGMENTS) - 1
+
+
+def test_evidence_far_from_the_cited_time_is_moved_with_a_note() -> None:
+    segments = [seg(i * 10.0, i * 10.0 + 9, f"Filler sentence number {i} about weather.") for i in range(12)]
+    segments.append(seg(120.0, 125.0, "Kate will send the invitations by Friday."))
+    found = find_evidence("00:00", "Kate sends the invitations", segments)
+    assert found.index == 12 and "nothing near 00:00 says it" in found.note
+
+
+def test_required_overlap_grows_with_the_item() -> None:
+    assert required_overlap("Mixpanel") == 1
+    assert required_overlap("Release on March 17") == 1
+    assert required_overlap("Boris will fix the login crash by Wednesday") == 2
+
+
+class ScriptedEngine:
+    """Answers every call with the same JSON: the konspekt logic without a model."""
+
+    name = "scripted"
+    context_size = 4096
+
+    def __init__(self, answer: dict[str, object]) -> None:
+        self.answer = json.dumps(answer, ensure_ascii=False)
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def complete_json(
+        self, messages: object, schema: object, max_tokens: int, on_token: object = None
+    ) -> Completion:
+        return Completion(self.answer, 100, 50, 0.1)
+
+
+def test_summarizer_drops_items_without_evidence(tmp_path: Path) -> None:
+    model = tmp_path / "m.gguf"
+    model.write_bytes(b"x")
+    settings = SummarizerSettings(model=str(model), n_ctx=4096, max_tokens=500)
+    engine = ScriptedEngine(
+        {
+            "title": "Бригада",
+            "summary": "Едет бригада.",
+            "key_points": [
+                {"text": "Приедет бригада", "time": "00:00"},
+                {"text": "Она состоит из 5 человек", "time": "00:00"},
+            ],
+            "decisions": [{"text": "Решили купить новый сервер", "time": "00:03"}],
+            "action_items": [{"task": "Позвонить в банк", "owner": "", "due": "", "time": "00:00"}],
+        }
+    )
+    transcript = common_pb2.Transcript(language="ru", segments=BRIGADE)
+    k, _, warnings = Summarizer(engine, settings).summarize(transcript)
+    assert [p.text for p in k.key_points] == ["Приедет бригада"]
+    assert k.key_points[0].segment_index == 0
+    assert not k.decisions and not k.action_items
+    assert len([w for w in warnings if "dropped" in w]) == 3, warnings
+    assert any("Она состоит из 5 человек" in w for w in warnings)
+
+
+# -- engine selection ---------------------------------------------------------------------------
+
+
+def test_vllm_without_vllm_installed_fails_fast_and_says_why() -> None:
+    assert importlib.util.find_spec("vllm") is None, "vllm is installed: this test is for CPU machines"
+    with pytest.raises(ValidationError, match="needs the vllm package, which is not installed"):
+        SummarizerSettings(engine="vllm")
+    with pytest.raises(FailedPrecondition, match="needs the vllm package") as info:
+        VllmEngine("ErenBukov/llama_31_8b_7k_Dataset")
+    assert info.value.code == grpc.StatusCode.FAILED_PRECONDITION
+    assert SummarizerSettings.model_fields["model"].default == ""  # each engine has its own default
+    assert DEFAULT_MODELS["vllm"] == "ErenBukov/llama_31_8b_7k_Dataset"
+
+
+def test_openai_settings() -> None:
+    with pytest.raises(ValidationError, match="needs KONSPEKT_SUMMARIZER_BASE_URL"):
+        SummarizerSettings(engine="openai")
+    s = SummarizerSettings(engine="openai", base_url="http://vllm:8000/v1", api_key="sk-secret-42")
+    assert (s.json_mode, s.api_model, s.request_timeout) == ("auto", "", 600.0)
+    assert s.api_key is not None and "sk-secret-42" not in repr(s)  # a secret
+    assert s.model == ""  # no model file needed: the server has it
+
+
+def test_openai_request_shapes() -> None:
+    schema = {"type": "object"}
+    assert response_format("json_schema", schema) == {
+        "type": "json_schema",
+        "json_schema": {"name": "konspekt", "schema": schema, "strict": True},
+    }
+    assert response_format("json_object", schema) == {"type": "json_object", "schema": schema}
+    assert api_root("http://vllm:8000/v1/") == "http://vllm:8000"
+    assert api_root("http://llama:8080") == "http://llama:8080"
+    # the fallback count overestimates (Qwen: ~4 chars/token in English, ~2.5 in Russian)
+    assert estimate_tokens("The release moves to March 17th.") >= 8
+    assert estimate_tokens("Релиз переносится на семнадцатое марта.") >= 16

@@ -6,6 +6,7 @@ constrained by a JSON schema, so the konspekt logic does not depend on the engin
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -53,6 +54,46 @@ class LLMEngine(Protocol):
         An exception raised by ``on_token`` stops the generation and propagates (cancellation).
         """
         ...
+
+
+PING_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"ok": {"type": "boolean"}},
+    "required": ["ok"],
+    "additionalProperties": False,
+}
+
+
+def ping(engine: LLMEngine) -> Completion:
+    """A tiny schema-constrained generation; Unavailable unless the answer is that JSON."""
+    done = engine.complete_json(
+        [{"role": "user", "content": 'Answer {"ok": true}.'}], PING_SCHEMA, max_tokens=12
+    )
+    try:
+        ok = isinstance(json.loads(done.text), dict)
+    except json.JSONDecodeError:
+        ok = False
+    if not ok:
+        raise Unavailable(f"model {engine.name} did not answer the ping: {done.text[:80]!r}")
+    log.info("ping answered in %.2f s", done.seconds)
+    return done
+
+
+def load_engine(settings: SummarizerSettings) -> LLMEngine:
+    """The engine the settings choose, loaded and answering (it has answered a ping)."""
+    if settings.engine == "openai":
+        from konspekt_summarizer.openai_engine import OpenAIEngine
+
+        return OpenAIEngine.from_settings(settings)  # waits for the server and pings it
+    engine: LLMEngine
+    if settings.engine == "vllm":
+        from konspekt_summarizer.vllm_engine import VllmEngine
+
+        engine = VllmEngine.from_settings(settings)
+    else:
+        engine = LlamaCppEngine.from_settings(settings)
+    ping(engine)
+    return engine
 
 
 class LlamaCppEngine:
@@ -115,18 +156,7 @@ class LlamaCppEngine:
 
     def ping(self) -> None:
         """A tiny constrained generation: the model loads *and* answers (health waits for this)."""
-        schema = {
-            "type": "object",
-            "properties": {"ok": {"type": "boolean"}},
-            "required": ["ok"],
-            "additionalProperties": False,
-        }
-        done = self.complete_json(
-            [{"role": "user", "content": 'Answer {"ok": true}.'}], schema, max_tokens=12
-        )
-        if not done.text.strip().startswith("{"):
-            raise Unavailable(f"model {self.name} did not answer the ping: {done.text[:80]!r}")
-        log.info("ping answered in %.2f s", done.seconds)
+        ping(self)
 
     def complete_json(
         self,

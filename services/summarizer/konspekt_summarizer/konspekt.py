@@ -329,6 +329,79 @@ def locate(time: str, text: str, segments: Sequence[common_pb2.Segment]) -> int:
     return best if scores[best] > 0 else -1
 
 
+# -- evidence -----------------------------------------------------------------------------------
+
+#: Segments this close (seconds) to the cited time, or this many lines around the located one,
+#: count as "near" when looking for an item's words.
+NEAR_SECONDS = 20.0
+NEAR_LINES = 2
+#: Slack (seconds) around a segment within which a cited time still points to it.
+TIME_SLACK = 2.0
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Where an item's words are in the transcript: ``index`` -1 means nowhere (drop it);
+    ``note`` says what was wrong with the cited time, if anything."""
+
+    index: int
+    note: str = ""
+
+
+def required_overlap(text: str) -> int:
+    """Content words an item must share with the transcript near it: 1 for a short item,
+    2 for a longer one (a single common word is weak evidence for a long sentence)."""
+    return 1 if len(_stems(text)) <= 3 else 2
+
+
+def _near(segments: Sequence[common_pb2.Segment], index: int, seconds: float | None) -> set[str]:
+    words: set[str] = set()
+    for i, seg in enumerate(segments):
+        close_in_time = seconds is not None and abs(seg.start - seconds) <= NEAR_SECONDS
+        if abs(i - index) <= NEAR_LINES or close_in_time:
+            words |= _stems(seg.text)
+    return words
+
+
+def supported(text: str, segments: Sequence[common_pb2.Segment], index: int, seconds: float | None) -> bool:
+    """Whether the item shares enough content words with the segments near ``index``/``seconds``."""
+    need = required_overlap(text)
+    return need > 0 and len(_stems(text) & _near(segments, index, seconds)) >= need
+
+
+def points_to_segment(seconds: float, segments: Sequence[common_pb2.Segment]) -> bool:
+    def near(s: common_pb2.Segment) -> bool:
+        return int(s.start) == int(seconds) or s.start - TIME_SLACK <= seconds <= s.end + TIME_SLACK
+
+    return any(near(s) for s in segments)
+
+
+def find_evidence(time: str, text: str, segments: Sequence[common_pb2.Segment]) -> Evidence:
+    """The segment an item comes from, checked against what was said.
+
+    The cited time must point to an existing segment and the item must share content words with
+    the transcript near it. If not, the item goes where its words are (with a note); if its words
+    are nowhere in the transcript, it is invented: index -1.
+    """
+    if not segments:
+        return Evidence(-1, "the transcript is empty")
+    seconds = parse_time(time)
+    if seconds is not None and points_to_segment(seconds, segments):
+        index = locate(time, text, segments)
+        if supported(text, segments, index, seconds):
+            return Evidence(index)
+        problem = f"nothing near {time} says it"
+    elif seconds is not None:
+        problem = f"{time} is not a time in the transcript"
+    else:
+        problem = f"no usable time ({time!r})"
+    scores = [_overlap(text, s) for s in segments]
+    best = max(range(len(segments)), key=lambda i: scores[i])
+    if scores[best] > 0 and supported(text, segments, best, None):
+        return Evidence(best, f"{problem}; placed at {fmt_time(segments[best].start)}, where it was said")
+    return Evidence(-1, f"{problem}, and its words are nowhere in the transcript")
+
+
 # -- cleaning -----------------------------------------------------------------------------------
 
 _PLACEHOLDERS = {
@@ -637,19 +710,30 @@ class Summarizer:
         said = {w for s in segments for w in _words(s.text)}
         konspekt = common_pb2.Konspekt(language=language, title=title, summary=summary, style=style)  # type: ignore[arg-type]
 
-        def point(p: PointOut, what: str) -> common_pb2.Point:
-            index = self._index(p.time, p.text, segments, what, job)
-            return common_pb2.Point(
-                text=p.text, at=segments[index].start if index >= 0 else 0.0, segment_index=index
-            )
+        def evidence(time: str, text: str, what: str) -> int:
+            found = find_evidence(time, text, segments)
+            if found.index < 0:
+                job.warnings.append(f"{what} {text!r} dropped: {found.note}")
+            elif found.note:
+                job.warnings.append(f"{what} {text!r}: {found.note}")
+            return found.index
 
         key_points = dedupe([p for a in answers for p in a.key_points], lambda p: p.text)
         decisions = dedupe([p for a in answers for p in a.decisions], lambda p: p.text)
         actions = dedupe([x for a in answers for x in a.action_items], lambda x: x.task)
-        konspekt.key_points.extend(point(p, "key point") for p in key_points)
-        konspekt.decisions.extend(point(p, "decision") for p in decisions)
+        for points, what, target in (
+            (key_points, "key point", konspekt.key_points),
+            (decisions, "decision", konspekt.decisions),
+        ):
+            for p in points:
+                index = evidence(p.time, p.text, what)
+                if index >= 0:
+                    at = segments[index].start
+                    target.append(common_pb2.Point(text=p.text, at=at, segment_index=index))
         for x in actions:
-            index = self._index(x.time, x.task, segments, "action item", job)
+            index = evidence(x.time, x.task, "action item")
+            if index < 0:
+                continue
             owner, due = clean_field(x.owner, said), clean_field(x.due, said)
             for name, raw, kept in (("owner", x.owner, owner), ("due", x.due, due)):
                 if raw and not kept and raw.lower().strip(" .") not in _PLACEHOLDERS:
@@ -658,21 +742,10 @@ class Summarizer:
                     )
             konspekt.action_items.append(
                 common_pb2.ActionItem(
-                    task=x.task,
-                    owner=owner,
-                    due=due,
-                    at=segments[index].start if index >= 0 else 0.0,
-                    segment_index=index,
+                    task=x.task, owner=owner, due=due, at=segments[index].start, segment_index=index
                 )
             )
         return konspekt
-
-    @staticmethod
-    def _index(time: str, text: str, segments: list[common_pb2.Segment], what: str, job: _Job) -> int:
-        index = locate(time, text, segments)
-        if index < 0:
-            job.warnings.append(f"{what} {text!r}: no transcript segment found for it")
-        return index
 
     @staticmethod
     def _no_speech(language: str, style: int) -> common_pb2.Konspekt:

@@ -7,7 +7,7 @@ import grpc
 from konspekt.server import Loader, StageServer
 from konspekt.storage import ObjectStore
 from konspekt.v1 import summarizer_pb2, summarizer_pb2_grpc
-from konspekt_summarizer.engine import LlamaCppEngine
+from konspekt_summarizer.engine import load_engine
 from konspekt_summarizer.konspekt import Summarizer
 from konspekt_summarizer.servicer import SummarizerServicer
 from konspekt_summarizer.settings import SummarizerSettings
@@ -17,9 +17,7 @@ SERVICE_NAME = summarizer_pb2.DESCRIPTOR.services_by_name["SummarizerService"].f
 
 def load_summarizer(settings: SummarizerSettings) -> Summarizer:
     """Load the engine and make it answer once, so SERVING means the model really works."""
-    engine = LlamaCppEngine.from_settings(settings)
-    engine.ping()
-    return Summarizer(engine, settings)
+    return Summarizer(load_engine(settings), settings)
 
 
 def build_server(
