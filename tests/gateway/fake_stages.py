@@ -6,6 +6,7 @@ to fail, fail once, hang or wait at a gate, and records every request it got.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import Counter
@@ -215,7 +216,10 @@ class Renderer(renderer_pb2_grpc.RendererServiceServicer):
 
 
 def rendered(name: str, source_name: str, title: str) -> bytes:
-    """What the fake renderer writes for one file (tests compare downloads with it)."""
+    """What the fake renderer writes for one file (tests compare downloads with it); JSON files
+    are valid JSON, as the download's content type promises."""
+    if name.endswith(".json"):
+        return json.dumps({"file": name, "source": source_name, "title": title}, ensure_ascii=False).encode()
     return f"{name} of {source_name}: {title}\n".encode()
 
 

@@ -27,7 +27,7 @@ from konspekt.settings import S3Settings
 from konspekt.storage import ObjectStore
 from konspekt_gateway import i18n
 from konspekt_gateway.auth import SECRET_KEY_OBJECT, Keys, OwnerMiddleware, Signer, load_secret
-from konspekt_gateway.downloads import content_disposition, download_name, media_type
+from konspekt_gateway.downloads import MEDIA_TYPES, content_disposition, download_name, media_type
 from konspekt_gateway.i18n import LANG_COOKIE, LocalizedError
 from konspekt_gateway.jobs import (
     DOWNLOADS,
@@ -312,7 +312,19 @@ def create_app(settings: GatewaySettings | None = None, s3: S3Settings | None = 
             200: {
                 "description": "server-sent events: `event: job` with the job's JSON (JobOut) at "
                 "every change, until it is done or failed; `event: deleted` if it is deleted",
-                "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                # One server-sent event (the shape OpenAPI 3.2 calls itemSchema).
+                "content": {
+                    "text/event-stream": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {
+                                "event": {"type": "string", "enum": ["job", "deleted"]},
+                                "data": {"type": "string", "description": "the job JSON (JobOut)"},
+                            },
+                            "required": ["event", "data"],
+                        }
+                    }
+                },
             },
         },
     )
@@ -373,7 +385,14 @@ def create_app(settings: GatewaySettings | None = None, s3: S3Settings | None = 
             **ERROR_RESPONSES,
             200: {
                 "description": "the file, named after the original upload",
-                "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+                "content": {
+                    media: {
+                        "schema": {"type": "object"}
+                        if media == "application/json"  # transcript.json
+                        else {"type": "string", "format": "binary"}
+                    }
+                    for media in dict.fromkeys(MEDIA_TYPES.values())
+                },
             },
         },
     )
