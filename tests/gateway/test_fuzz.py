@@ -52,6 +52,7 @@ def test_openapi_fuzz_finds_no_server_errors(gateway_url: str, tmp_path: Path) -
         capture_output=True,
         text=True,
         timeout=600,
+        cwd=tmp_path,  # its replay cache (.schemathesis/) stays out of the checkout
     )
     report = result.stdout[-6000:] + result.stderr[-2000:]
     assert result.returncode == 0, report
