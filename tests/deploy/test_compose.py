@@ -1,0 +1,165 @@
+"""docker-compose.yml: `docker-compose config` accepts it (with and without the gpu profile),
+and the invariants hold when the YAML is parsed: only the gateway publishes a port, every
+long-running service has a healthcheck, start order waits on health, no secret values inline."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.deploy.conftest import PORTS, ROOT, STAGES
+
+COMPOSE = ROOT / "docker-compose.yml"
+ENV_EXAMPLE = ROOT / ".env.example"
+SENSITIVE = re.compile(r"SECRET|PASSWORD|TOKEN|ACCESS_KEY|ROOT_USER")
+VAR = re.compile(r"^\$\{[A-Z0-9_]+(:?[-?][^}]*)?\}$")
+
+
+def load() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(COMPOSE.read_text())
+    return data
+
+
+def services() -> dict[str, Any]:
+    svcs: dict[str, Any] = load()["services"]
+    return svcs
+
+
+def one_shot(svc: dict[str, Any]) -> bool:
+    return svc.get("restart") == "no"
+
+
+def compose(*args: str, env_file: Path = ENV_EXAMPLE) -> subprocess.CompletedProcess[str]:
+    exe = shutil.which("docker-compose")
+    if exe is None:
+        pytest.skip(
+            "docker-compose is not installed (Debian package docker-compose; ./dev setup installs it)"
+        )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KONSPEKT_", "MINIO_", "COMPOSE_"))}
+    cmd = [exe, "-f", str(COMPOSE), "--project-directory", str(ROOT), "--env-file", str(env_file), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env, cwd=ROOT)
+
+
+@pytest.mark.parametrize("profile", [[], ["--profile", "gpu"]])
+def test_docker_compose_config_accepts_it(profile: list[str]) -> None:
+    done = compose(*profile, "config")
+    assert done.returncode == 0, done.stderr
+    rendered = yaml.safe_load(done.stdout)
+    want = {"minio", "minio-init", "models", "audio", "asr", "summarizer", "renderer", "gateway"}
+    if profile:
+        want |= {"asr-gpu", "vllm", "models-llm"}
+    # (docker-compose 1.29 lists profile services either way; Compose v2 only when enabled)
+    assert want <= set(rendered["services"])
+
+
+def test_missing_credentials_stop_compose_with_a_clear_message(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.env"
+    empty.write_text("# nothing\n")
+    done = compose("config", env_file=empty)
+    assert done.returncode != 0
+    assert "in .env" in done.stderr
+
+
+def test_only_the_gateway_publishes_a_port() -> None:
+    published = {name for name, svc in services().items() if svc.get("ports")}
+    assert published == {"gateway"}
+    assert services()["gateway"]["ports"] == ["${KONSPEKT_HTTP_PORT:-8000}:8000"]
+
+
+def test_every_long_running_service_has_a_healthcheck() -> None:
+    for name, svc in services().items():
+        if one_shot(svc):
+            continue
+        check = svc.get("healthcheck")
+        assert check and check.get("test"), f"{name}: no healthcheck"
+        assert check.get("disable") is not True, name
+    for stage in STAGES:
+        test = services()[stage]["healthcheck"]["test"]
+        assert test == ["CMD", "python", "-m", "konspekt.healthcheck", f"127.0.0.1:{PORTS[stage]}"]
+    assert "/readyz" in " ".join(services()["gateway"]["healthcheck"]["test"])
+
+
+def test_start_order_waits_for_health_and_inits() -> None:
+    svcs = services()
+    for name, svc in svcs.items():
+        deps = svc.get("depends_on", {})
+        assert isinstance(deps, dict), f"{name}: depends_on needs conditions"
+        for dep, cond in deps.items():
+            want = "service_completed_successfully" if one_shot(svcs[dep]) else "service_healthy"
+            assert cond == {"condition": want}, f"{name} -> {dep}"
+    gateway = svcs["gateway"]["depends_on"]
+    assert set(STAGES) | {"minio", "minio-init"} <= set(gateway)
+    for stage in ("asr", "summarizer", "asr-gpu"):
+        assert "models" in svcs[stage]["depends_on"], stage
+        assert "models:/models:ro" in svcs[stage]["volumes"], stage
+
+
+def _env_items(svc: dict[str, Any]) -> list[tuple[str, str]]:
+    env = svc.get("environment", {})
+    if isinstance(env, list):
+        return [tuple(e.split("=", 1)) for e in env]
+    return [(k, str(v)) for k, v in env.items()]
+
+
+def test_no_secret_values_inline() -> None:
+    for name, svc in services().items():
+        for key, value in _env_items(svc):
+            if SENSITIVE.search(key):
+                assert VAR.match(value), f"{name}: {key}={value!r} is not a ${{VAR}} from .env"
+    s3 = services()["audio"]["environment"]
+    assert s3["KONSPEKT_S3_SECRET_KEY"].startswith("${KONSPEKT_S3_SECRET_KEY:?")
+    assert ".env" in (ROOT / ".gitignore").read_text().split()
+
+
+def test_env_example_names_every_variable_compose_requires() -> None:
+    required = set(re.findall(r"\$\{([A-Z0-9_]+):\?", COMPOSE.read_text()))
+    example = {line.split("=", 1)[0] for line in ENV_EXAMPLE.read_text().splitlines() if "=" in line}
+    assert required and required <= example
+
+
+def test_images_are_pinned() -> None:
+    for name, svc in services().items():
+        image = svc.get("image", "")
+        assert image, f"{name}: no image"
+        tag = image.rsplit("/", 1)[-1].partition(":")[2]
+        assert tag and tag != "latest", f"{name}: {image}"
+
+
+def test_stages_are_locked_down() -> None:
+    for name in (*STAGES, "gateway", "asr-gpu"):
+        svc = services()[name]
+        assert svc["read_only"] is True, name
+        assert svc["cap_drop"] == ["ALL"], name
+        assert "/tmp" in svc["tmpfs"], name
+
+
+def test_gpu_profile() -> None:
+    svcs = services()
+    default = {n for n, s in svcs.items() if not s.get("profiles")}
+    assert {"asr-gpu", "vllm", "models-llm"}.isdisjoint(default)
+    for name in ("asr-gpu", "vllm"):
+        assert svcs[name]["profiles"] == ["gpu"]
+        device = svcs[name]["deploy"]["resources"]["reservations"]["devices"][0]
+        assert device["driver"] == "nvidia" and device["capabilities"] == ["gpu"]
+    env = svcs["asr-gpu"]["environment"]
+    assert env["KONSPEKT_ASR_DEVICE"] == "cuda" and env["KONSPEKT_ASR_COMPUTE_TYPE"] == "float16"
+    assert svcs["asr-gpu"]["build"]["dockerfile"] == "services/asr/Dockerfile.cuda"
+    vllm = svcs["vllm"]
+    assert vllm["image"].startswith("vllm/vllm-openai:")
+    assert "--served-model-name=ErenBukov/llama_31_8b_7k_Dataset" in vllm["command"]
+    assert "--port=8000" in vllm["command"] and "ports" not in vllm
+
+
+def test_minio_init_sets_the_bucket_and_a_one_day_expiry() -> None:
+    init = services()["minio-init"]
+    assert init["image"].startswith("minio/mc:RELEASE.")
+    script = "\n".join(init["command"])
+    assert "mc mb --ignore-existing" in script
+    assert "--expire-days 1" in script

@@ -1,0 +1,299 @@
+"""deploy/k8s: both overlays (and the init kustomizations) render with `kubectl kustomize`,
+every object validates against the Kubernetes OpenAPI schema offline (kubernetes-validate,
+strict: unknown fields fail), and the invariants ops rely on hold."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import kubernetes_validate  # type: ignore[import-untyped]
+import pytest
+
+from tests.deploy.conftest import K8S, PORTS, STAGES, Obj, kustomize
+
+OVERLAYS = ("overlays/cpu", "overlays/gpu")
+EXTRAS = ("models/cpu", "models/gpu", "minio")
+# the oldest supported release with every field used (gRPC probes GA: 1.27) and the newest known
+K8S_VERSIONS = ("1.29.0", kubernetes_validate.latest_version())
+WORKLOADS = {"Deployment", "Job", "StatefulSet", "DaemonSet"}
+
+_rendered: dict[str, list[Obj]] = {}
+
+
+def rendered(path: str) -> list[Obj]:
+    if path not in _rendered:
+        _rendered[path] = kustomize(K8S / path)
+    return _rendered[path]
+
+
+def by_kind(objs: list[Obj], kind: str) -> dict[str, Obj]:
+    return {o["metadata"]["name"]: o for o in objs if o["kind"] == kind}
+
+
+def pod_spec(obj: Obj) -> Obj:
+    spec: Obj = obj["spec"]["template"]["spec"]
+    return spec
+
+
+def containers(obj: Obj) -> list[Obj]:
+    spec = pod_spec(obj)
+    return [*spec.get("initContainers", []), *spec["containers"]]
+
+
+@pytest.mark.parametrize("path", OVERLAYS + EXTRAS)
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+def test_renders_and_validates_against_the_schema(path: str, version: str) -> None:
+    objs = rendered(path)
+    assert objs
+    for obj in objs:
+        try:
+            kubernetes_validate.validate(obj, version, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            raise AssertionError(f"{path}: {obj['kind']}/{obj['metadata']['name']}: {exc.message}") from None
+
+
+def test_the_validator_catches_mistakes() -> None:
+    """Strict validation is not a no-op: a misspelt field and a wrong type fail."""
+    deployment = copy.deepcopy(by_kind(rendered("overlays/cpu"), "Deployment")["asr"])
+    pod_spec(deployment)["containers"][0]["readinesProbe"] = {"grpc": {"port": 50052}}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(deployment, K8S_VERSIONS[-1], strict=True)
+    deployment = copy.deepcopy(by_kind(rendered("overlays/cpu"), "Deployment")["asr"])
+    pod_spec(deployment)["containers"][0]["ports"][0]["containerPort"] = "grpc"
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(deployment, K8S_VERSIONS[-1], strict=True)
+
+
+def _workloads(path: str) -> list[Obj]:
+    return [o for o in rendered(path) if o["kind"] in WORKLOADS]
+
+
+@pytest.mark.parametrize("path", OVERLAYS + EXTRAS)
+def test_every_container_is_locked_down(path: str) -> None:
+    for obj in _workloads(path):
+        where = f"{path}: {obj['kind']}/{obj['metadata']['name']}"
+        pod = pod_spec(obj)
+        psc = pod.get("securityContext", {})
+        assert psc.get("runAsNonRoot") is True, where
+        assert psc.get("runAsUser") == 10001, where
+        assert psc.get("seccompProfile", {}).get("type") == "RuntimeDefault", where
+        assert pod.get("automountServiceAccountToken") is False, where
+        mounts_tmp = {
+            v["name"]
+            for v in pod.get("volumes", [])
+            if "emptyDir" in v and v["emptyDir"].get("medium") != "Memory"
+        }
+        for c in containers(obj):
+            sc = c.get("securityContext", {})
+            assert sc.get("allowPrivilegeEscalation") is False, where
+            assert sc.get("readOnlyRootFilesystem") is True, where
+            assert sc.get("privileged", False) is False, where
+            assert sc.get("capabilities", {}).get("drop") == ["ALL"], where
+            assert sc.get("runAsUser", 10001) != 0, where
+            limits = c.get("resources", {}).get("limits", {})
+            requests = c.get("resources", {}).get("requests", {})
+            assert {"cpu", "memory"} <= limits.keys(), f"{where}: limits"
+            assert {"cpu", "memory"} <= requests.keys(), f"{where}: requests"
+            tmp = [m for m in c.get("volumeMounts", []) if m["mountPath"] == "/tmp"]
+            assert tmp and tmp[0]["name"] in mounts_tmp, f"{where}: a writable /tmp (emptyDir)"
+            image = c["image"]
+            assert ":" in image.rsplit("/", 1)[-1] and not image.endswith(":latest"), f"{where}: {image}"
+
+
+@pytest.mark.parametrize("path", OVERLAYS)
+def test_long_running_containers_have_probes(path: str) -> None:
+    for obj in by_kind(rendered(path), "Deployment").values():
+        for c in containers(obj):
+            where = f"{path}: {obj['metadata']['name']}/{c['name']}"
+            for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+                assert probe in c, f"{where}: {probe}"
+
+
+@pytest.mark.parametrize("path", OVERLAYS)
+def test_stages_probe_grpc_health_with_room_for_model_loading(path: str) -> None:
+    deployments = by_kind(rendered(path), "Deployment")
+    for stage in STAGES:
+        c = pod_spec(deployments[stage])["containers"][0]
+        port = PORTS[stage]
+        assert c["ports"] == [{"name": "grpc", "containerPort": port, "protocol": "TCP"}]
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+            assert c[probe]["grpc"]["port"] == port, f"{stage} {probe}"
+        startup = c["startupProbe"]
+        allowed = startup["periodSeconds"] * startup["failureThreshold"]
+        assert allowed >= (600 if stage in {"asr", "summarizer"} else 120), f"{stage}: {allowed}s to load"
+    gateway = pod_spec(deployments["gateway"])["containers"][0]
+    assert gateway["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert gateway["livenessProbe"]["httpGet"]["path"] == "/healthz"
+
+
+@pytest.mark.parametrize("path", OVERLAYS)
+def test_stage_services_are_headless_with_named_grpc_ports(path: str) -> None:
+    services = by_kind(rendered(path), "Service")
+    config = next(o for o in rendered(path) if o["kind"] == "ConfigMap")["data"]
+    for stage in STAGES:
+        svc = services[stage]["spec"]
+        assert svc["clusterIP"] == "None", f"{stage}: headless, for the gateway's round_robin"
+        assert svc["ports"] == [
+            {
+                "name": "grpc",
+                "port": PORTS[stage],
+                "targetPort": "grpc",
+                "protocol": "TCP",
+                "appProtocol": "grpc",
+            }
+        ]
+        assert config[f"KONSPEKT_GATEWAY_{stage.upper()}_TARGET"] == f"{stage}:{PORTS[stage]}"
+        assert config[f"KONSPEKT_{stage.upper()}_HOST"] == "0.0.0.0"
+
+
+@pytest.mark.parametrize("path", OVERLAYS)
+def test_every_stage_has_a_pdb_and_a_cpu_hpa(path: str) -> None:
+    objs = rendered(path)
+    pdbs = by_kind(objs, "PodDisruptionBudget")
+    hpas = by_kind(objs, "HorizontalPodAutoscaler")
+    deployments = by_kind(objs, "Deployment")
+    for stage in STAGES:
+        assert pdbs[stage]["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/name": stage}
+        hpa = hpas[stage]
+        assert hpa["apiVersion"] == "autoscaling/v2"
+        assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": stage}
+        assert 1 <= hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"]
+        assert hpa["spec"]["metrics"][0]["resource"]["name"] == "cpu"
+        assert "replicas" not in deployments[stage]["spec"], f"{stage}: the HPA owns replicas"
+    assert "gateway" in pdbs
+    # the gateway resumes unfinished jobs at start: never two at once
+    assert deployments["gateway"]["spec"]["replicas"] == 1
+    assert deployments["gateway"]["spec"]["strategy"] == {"type": "Recreate"}
+    assert "gateway" not in hpas
+
+
+def _secret_refs(obj: Obj) -> set[str]:
+    names = set()
+    for c in containers(obj):
+        for env in c.get("env", []):
+            ref = env.get("valueFrom", {}).get("secretKeyRef")
+            if ref:
+                names.add(ref["name"])
+    return names
+
+
+SENSITIVE = ("SECRET", "PASSWORD", "TOKEN", "ACCESS_KEY")
+
+
+@pytest.mark.parametrize("path", OVERLAYS + EXTRAS)
+def test_no_secret_values_in_manifests(path: str) -> None:
+    objs = rendered(path)
+    assert not [o for o in objs if o["kind"] == "Secret"], "Secrets are created by the operator"
+    for obj in objs:
+        if obj["kind"] == "ConfigMap":
+            for key in obj["data"]:
+                assert not any(word in key.upper() for word in SENSITIVE), f"{key} in a ConfigMap"
+        if obj["kind"] in WORKLOADS:
+            for c in containers(obj):
+                for env in c.get("env", []):
+                    if any(word in env["name"].upper() for word in SENSITIVE):
+                        assert "value" not in env, f"{obj['metadata']['name']}: {env['name']} inline"
+                        assert "secretKeyRef" in env["valueFrom"], env["name"]
+    for obj in by_kind(objs, "Deployment").values():
+        if obj["metadata"]["name"] != "vllm":
+            assert "konspekt-s3" in _secret_refs(obj)
+
+
+def _policy(objs: list[Obj], name: str) -> Any:
+    return by_kind(objs, "NetworkPolicy")[name]["spec"]
+
+
+@pytest.mark.parametrize("path", OVERLAYS)
+def test_network_policies(path: str) -> None:
+    objs = rendered(path)
+    deny = _policy(objs, "default-deny-all")
+    assert deny == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+    # only the gateway reaches the stages, on their gRPC port
+    stages_in = _policy(objs, "stages-from-gateway")
+    assert stages_in["podSelector"]["matchLabels"] == {"app.kubernetes.io/component": "stage"}
+    assert stages_in["ingress"] == [
+        {
+            "from": [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "gateway"}}}],
+            "ports": [{"protocol": "TCP", "port": "grpc"}],
+        }
+    ]
+    # only the ingress controller's namespace reaches the gateway
+    gw_in = _policy(objs, "gateway-from-ingress")
+    assert gw_in["ingress"][0]["from"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}
+    ]
+    # every konspekt pod reaches MinIO:9000 and DNS, nothing else by default
+    minio = _policy(objs, "to-minio")
+    assert minio["podSelector"]["matchLabels"] == {"app.kubernetes.io/part-of": "konspekt"}
+    assert minio["egress"][0]["ports"] == [{"protocol": "TCP", "port": 9000}]
+    dns_ports = {p["port"] for p in _policy(objs, "allow-dns")["egress"][0]["ports"]}
+    assert dns_ports == {53}
+    # every ingress rule selects its pods; no policy opens ingress to everything
+    for name, spec in ((o["metadata"]["name"], o["spec"]) for o in objs if o["kind"] == "NetworkPolicy"):
+        for rule in spec.get("ingress", []):
+            assert rule.get("from"), f"{name}: an ingress rule without `from` admits everyone"
+    # every pod template carries the labels the policies select on
+    for obj in by_kind(objs, "Deployment").values():
+        labels = obj["spec"]["template"]["metadata"]["labels"]
+        assert labels["app.kubernetes.io/part-of"] == "konspekt"
+
+
+def test_ingress_fits_large_streamed_uploads() -> None:
+    ingress = by_kind(rendered("overlays/cpu"), "Ingress")["gateway"]
+    notes = ingress["metadata"]["annotations"]
+    assert notes["nginx.ingress.kubernetes.io/proxy-body-size"] == "4g"
+    assert notes["nginx.ingress.kubernetes.io/proxy-request-buffering"] == "off"
+    assert int(notes["nginx.ingress.kubernetes.io/proxy-read-timeout"]) >= 600
+    backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
+    assert backend == {"name": "gateway", "port": {"name": "http"}}
+
+
+@pytest.mark.parametrize("path", OVERLAYS)
+def test_models_volume_is_mounted_read_only(path: str) -> None:
+    deployments = by_kind(rendered(path), "Deployment")
+    for name in ("asr", "summarizer", *(("vllm",) if path.endswith("gpu") else ())):
+        pod = pod_spec(deployments[name])
+        vol = next(v for v in pod["volumes"] if v["name"] == "models")
+        assert vol["persistentVolumeClaim"] == {"claimName": "konspekt-models", "readOnly": True}
+        mount = next(m for m in pod["containers"][0]["volumeMounts"] if m["name"] == "models")
+        assert mount["readOnly"] is True
+
+
+def test_cpu_overlay_is_all_cpu() -> None:
+    objs = rendered("overlays/cpu")
+    config = next(o for o in objs if o["kind"] == "ConfigMap")["data"]
+    assert config["KONSPEKT_ASR_DEVICE"] == "cpu"
+    assert config["KONSPEKT_SUMMARIZER_ENGINE"] == "llamacpp"
+    assert config["KONSPEKT_SUMMARIZER_MODEL"].endswith(".gguf")
+    for obj in by_kind(objs, "Deployment").values():
+        for c in containers(obj):
+            assert "nvidia.com/gpu" not in c["resources"].get("limits", {})
+            assert not c["image"].endswith("-cuda")
+
+
+def test_gpu_overlay_puts_asr_and_vllm_on_gpu_nodes() -> None:
+    objs = rendered("overlays/gpu")
+    config = next(o for o in objs if o["kind"] == "ConfigMap")["data"]
+    assert config["KONSPEKT_ASR_DEVICE"] == "cuda"
+    assert config["KONSPEKT_ASR_COMPUTE_TYPE"] == "float16"
+    assert config["KONSPEKT_SUMMARIZER_ENGINE"] == "openai"
+    assert config["KONSPEKT_SUMMARIZER_BASE_URL"] == "http://vllm:8000/v1"
+    deployments = by_kind(objs, "Deployment")
+    for name in ("asr", "vllm"):
+        pod = pod_spec(deployments[name])
+        c = pod["containers"][0]
+        assert c["resources"]["limits"]["nvidia.com/gpu"] == "1", name
+        assert pod["nodeSelector"] == {"nvidia.com/gpu.present": "true"}, name
+        assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod["tolerations"]
+    assert pod_spec(deployments["asr"])["containers"][0]["image"] == "konspekt/asr:0.1.0-cuda"
+    vllm = pod_spec(deployments["vllm"])["containers"][0]
+    assert vllm["image"].startswith("vllm/vllm-openai:v")
+    assert "--served-model-name=ErenBukov/llama_31_8b_7k_Dataset" in vllm["args"]
+    assert by_kind(objs, "Service")["vllm"]["spec"]["ports"][0]["port"] == 8000
+    for stage in STAGES:  # only the ASR and vLLM take GPUs
+        if stage != "asr":
+            c = pod_spec(deployments[stage])["containers"][0]
+            assert "nvidia.com/gpu" not in c["resources"]["limits"], stage
+    into_vllm = _policy(objs, "vllm-from-summarizer")["ingress"][0]["from"]
+    assert into_vllm == [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "summarizer"}}}]
