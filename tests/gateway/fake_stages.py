@@ -48,6 +48,7 @@ class Script:
 
     fail: dict[str, tuple[grpc.StatusCode, str]] = field(default_factory=dict)
     fail_once: dict[str, tuple[grpc.StatusCode, str]] = field(default_factory=dict)
+    fail_first: dict[str, tuple[int, grpc.StatusCode, str]] = field(default_factory=dict)
     hang: set[str] = field(default_factory=set)
     gates: dict[str, threading.Event] = field(default_factory=dict)
     no_speech: bool = False
@@ -81,6 +82,8 @@ class Script:
             context.abort(*self.fail[stage])
         if first and stage in self.fail_once:
             context.abort(*self.fail_once[stage])
+        if stage in self.fail_first and self.calls[stage] <= self.fail_first[stage][0]:
+            context.abort(*self.fail_first[stage][1:])
         if stage in self.hang:
             while context.is_active():
                 time.sleep(0.02)

@@ -12,6 +12,7 @@ import pytest
 
 from konspekt.devstack import free_port
 from konspekt.logs import JOB_ID_METADATA
+from konspekt.server import BUSY
 from konspekt.settings import S3Settings
 from konspekt.storage import ObjectStore
 from konspekt.v1 import common_pb2
@@ -116,6 +117,55 @@ async def test_queue_positions_with_one_worker(stages: FakeStages, bucket_s3: S3
         for job in (first, second, third):
             assert (await wait_state(client, job["id"], TERMINAL))["state"] == "done"
         assert all(j["queue_position"] is None for j in (await client.get("/api/v1/jobs")).json()["jobs"])
+
+
+async def test_stage_slots_let_jobs_overlap_but_never_oversubscribe_a_stage(
+    stages: FakeStages, bucket_s3: S3Settings
+) -> None:
+    """One ASR slot: the second job waits for it (and says so) while the first is transcribed,
+    then is transcribed while the first is summarized."""
+    asr_gate = stages.script.gate("asr")
+    settings = gateway_settings(stages.target, concurrent_jobs=2, asr_concurrency=1, summarizer_concurrency=1)
+    async with serve(settings, bucket_s3) as client:
+        first = await upload(client, b"one", "a.mp4")
+        await asyncio.to_thread(stages.script.reached("asr").wait, 10)
+        second = await upload(client, b"two", "b.mp4")
+        for _ in range(200):
+            waiting = (await client.get(f"/api/v1/jobs/{second['id']}")).json()
+            if waiting["message"] == "waiting for a free speech recognition slot":
+                break
+            await asyncio.sleep(0.05)
+        assert waiting["state"] == "transcribing", waiting
+        assert waiting["message"] == "waiting for a free speech recognition slot"
+        assert stages.script.calls["asr"] == 1  # the slot is held by the first job
+        russian = await client.get(f"/api/v1/jobs/{second['id']}", headers={"Accept-Language": "ru"})
+        assert russian.json()["message_text"] == "ждёт свободного места на этапе распознавания речи"
+
+        summarizer_gate = stages.script.gate("summarizer")
+        asr_gate.set()
+        await asyncio.to_thread(stages.script.reached("summarizer").wait, 10)
+        # the first job is held in the summarizer; the second gets through ASR meanwhile
+        for _ in range(200):
+            if stages.script.calls["asr"] == 2:
+                break
+            await asyncio.sleep(0.05)
+        assert stages.script.calls["asr"] == 2 and stages.script.calls["summarizer"] == 1
+        summarizer_gate.set()
+        for job in (first, second):
+            assert (await wait_state(client, job["id"], TERMINAL))["state"] == "done"
+
+
+async def test_a_busy_stage_is_waited_for_without_spending_tries(
+    stages: FakeStages, bucket_s3: S3Settings
+) -> None:
+    """More "busy" answers than stage_attempts: the job still completes, with one ASR try."""
+    stages.script.fail_first["asr"] = (5, grpc.StatusCode.UNAVAILABLE, BUSY)
+    async with serve(gateway_settings(stages.target, stage_attempts=2), bucket_s3) as client:
+        created = await upload(client, b"one", "a.mp4")
+        job = await wait_state(client, created["id"], TERMINAL)
+    assert job["state"] == "done", job
+    assert job["attempts"]["asr"] == 1
+    assert stages.script.calls["asr"] >= 6
 
 
 async def test_invalid_argument_fails_the_job_with_the_stage_message(

@@ -106,6 +106,9 @@ else:
 
 #: Threads kept free of stage work, so health and reflection answer during long calls.
 RESERVED_THREADS = 2
+#: Details of the UNAVAILABLE answer when every worker and queue place is taken. Clients (the
+#: gateway) recognise it: waiting for capacity is not a failed try.
+BUSY = "the stage is busy with other requests; retry later"
 
 
 class _Admission(_Interceptor):
@@ -141,7 +144,7 @@ class _Admission(_Interceptor):
 
     def _admit(self, context: grpc.ServicerContext) -> None:
         if not self.admitted.acquire(blocking=False):
-            context.abort(grpc.StatusCode.UNAVAILABLE, "the stage is busy with other requests; retry later")
+            context.abort(grpc.StatusCode.UNAVAILABLE, BUSY)
 
     def _stream(self, behavior: Callable[[Any, Any], Iterator[Any]]) -> Callable[[Any, Any], Iterator[Any]]:
         def wrapped(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:

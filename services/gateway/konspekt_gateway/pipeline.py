@@ -19,6 +19,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from konspekt.channels import job_metadata, open_aio_channel
 from konspekt.errors import StageError
 from konspekt.logs import job_id_var
+from konspekt.server import BUSY
 from konspekt.storage import ObjectStore
 from konspekt.transcripts import konspekt_from_json
 from konspekt.v1 import (
@@ -139,6 +140,7 @@ class Orchestrator:
         self._saved_at: dict[str, float] = {}
         self._tick = asyncio.Event()
         self._callbacks: set[asyncio.Task[None]] = set()
+        self._slots = {stage: asyncio.Semaphore(settings.concurrency(stage)) for stage in STAGES}
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -474,21 +476,44 @@ class Orchestrator:
         _CallFailed for UNIMPLEMENTED (the probe is optional).
         """
         started = time.monotonic()
+        waited = 0.0
         attempts = self.settings.stage_attempts
+        slot = self._slots[stage]
+        attempt = busy = 0
         try:
-            for attempt in range(1, attempts + 1):
+            while True:
+                attempt += 1
                 counter = "probe" if probe else stage
-                job.attempts[counter] = job.attempts.get(counter, 0) + 1
-                seconds = deadline()
-                try:
-                    return await call(seconds)
-                except grpc.aio.AioRpcError as exc:
-                    failure = _CallFailed(exc.code(), exc.details() or "")
-                except StageError as exc:  # the gateway's own object store access
-                    failure = _CallFailed(exc.code, exc.message)
-                except _CallFailed as exc:
-                    failure = exc
+                if slot.locked():
+                    job.message = f"waiting for a free {STAGE_NAMES[stage]} slot"
+                    job.touch()
+                    self.changed()
+                queued = time.monotonic()
+                async with slot:
+                    waited += time.monotonic() - queued
+                    job.attempts[counter] = job.attempts.get(counter, 0) + 1
+                    seconds = deadline()
+                    try:
+                        return await call(seconds)
+                    except grpc.aio.AioRpcError as exc:
+                        failure = _CallFailed(exc.code(), exc.details() or "")
+                    except StageError as exc:  # the gateway's own object store access
+                        failure = _CallFailed(exc.code, exc.message)
+                    except _CallFailed as exc:
+                        failure = exc
                 name = STAGE_NAMES[stage]
+                if failure.code is grpc.StatusCode.UNAVAILABLE and failure.message == BUSY:
+                    # every worker of the stage is taken: wait for capacity, not a failed try
+                    attempt -= 1
+                    job.attempts[counter] -= 1
+                    busy += 1
+                    waited_for = self.settings.backoff(min(busy, 5))
+                    job.message = f"waiting for a free {name} slot"
+                    job.touch()
+                    self.changed()
+                    await asyncio.sleep(waited_for)
+                    waited += waited_for
+                    continue
                 if failure.code in PERMANENT:
                     raise JobFailed(stage, failure.message or f"the {name} stage rejected the file")
                 if failure.code is grpc.StatusCode.UNIMPLEMENTED and probe:
@@ -505,10 +530,9 @@ class Orchestrator:
                 job.touch()
                 await self._save(job)
                 await asyncio.sleep(wait)
-            raise AssertionError("unreachable")
         finally:
             job.stage_seconds[stage] = round(
-                job.stage_seconds.get(stage, 0.0) + time.monotonic() - started, 3
+                job.stage_seconds.get(stage, 0.0) + time.monotonic() - started - waited, 3
             )
 
     async def _save(self, job: Job) -> None:

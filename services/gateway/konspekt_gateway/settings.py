@@ -33,7 +33,14 @@ class GatewaySettings(BaseSettings):
     max_concurrent_uploads: int = Field(
         4, ge=1, le=256, description="uploads streamed at once (each holds up to ~80 MB of S3 parts)"
     )
-    concurrent_jobs: int = Field(2, ge=1, le=64, description="jobs processed at once")
+    concurrent_jobs: int = Field(4, ge=1, le=256, description="jobs in progress at once (across stages)")
+    # Calls in flight per stage: a job waits for a free slot of the stage it enters, so on one
+    # machine the stages of different jobs overlap (one job summarized while the next is
+    # transcribed). In Kubernetes set each to the stage's replicas × its KONSPEKT_<STAGE>_WORKERS.
+    audio_concurrency: int = Field(2, ge=1, le=256, description="audio calls in flight")
+    asr_concurrency: int = Field(1, ge=1, le=256, description="ASR calls in flight")
+    summarizer_concurrency: int = Field(1, ge=1, le=256, description="summarizer calls in flight")
+    renderer_concurrency: int = Field(2, ge=1, le=256, description="renderer calls in flight")
 
     # Deadline of one stage call = base + per_second × media duration (seconds).
     probe_deadline: float = Field(30.0, gt=0, description="deadline of the media probe")
@@ -79,6 +86,9 @@ class GatewaySettings(BaseSettings):
 
     def target(self, stage: Stage) -> str:
         return str(getattr(self, f"{stage}_target"))
+
+    def concurrency(self, stage: Stage) -> int:
+        return int(getattr(self, f"{stage}_concurrency"))
 
     def deadline(self, stage: Stage, duration: float) -> float:
         """Seconds allowed for one call of ``stage`` on media of ``duration`` seconds."""

@@ -29,6 +29,10 @@ _MESSAGES_RU = {
     "writing the konspekt": "составление конспекта",
     "rendering the documents": "подготовка документов",
     "waiting to resume after a restart": "ожидает продолжения после перезапуска",
+    "waiting for a free audio extraction slot": "ждёт свободного места на этапе извлечения звука",
+    "waiting for a free speech recognition slot": "ждёт свободного места на этапе распознавания речи",
+    "waiting for a free summarizer slot": "ждёт свободного места на этапе составления конспекта",
+    "waiting for a free document rendering slot": "ждёт свободного места на этапе подготовки документов",
 }
 
 
