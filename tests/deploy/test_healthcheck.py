@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import http.server
+import os
+import signal
 import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from concurrent import futures
 
@@ -117,3 +120,42 @@ def test_http_mode(http_base: str) -> None:
     assert healthcheck.main(["--http", f"{http_base}/other"]) == 1
     assert healthcheck.main(["--http", f"http://127.0.0.1:{free_port()}/readyz", "--timeout", "1"]) == 1
     assert healthcheck.main(["--http", "file:///etc/passwd"]) == 1
+
+
+def test_the_image_command_and_probe_as_plain_processes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What services/Dockerfile runs: ``python -m konspekt.serve`` picks the service from
+    KONSPEKT_SERVICE; its HEALTHCHECK (no arguments) finds the port in the environment."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "KONSPEKT_SERVICE": "renderer",
+        "KONSPEKT_DEFAULT_HOST": "127.0.0.1",
+        "KONSPEKT_RENDERER_PORT": str(port),
+        "KONSPEKT_RENDERER_METRICS_PORT": "0",
+        "KONSPEKT_HEALTHCHECK_TARGET": f"127.0.0.1:{port}",
+    }
+    probe = [sys.executable, "-m", "konspekt.healthcheck", "--timeout", "2"]
+    server = subprocess.Popen([sys.executable, "-m", "konspekt.serve"], env=env, stderr=subprocess.PIPE)
+    try:
+        for _ in range(60):
+            if subprocess.run(probe, env=env, capture_output=True, timeout=30).returncode == 0:
+                break
+            assert server.poll() is None, server.stderr.read() if server.stderr else ""
+            time.sleep(0.5)
+        else:
+            pytest.fail("the renderer never became healthy")
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(30) == 0
+        assert subprocess.run(probe, env=env, capture_output=True, timeout=30).returncode == 1
+    finally:
+        server.kill()
+        server.wait()
+
+    wrong = subprocess.run(
+        [sys.executable, "-m", "konspekt.serve"],
+        env={**env, "KONSPEKT_SERVICE": "transcoder"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert wrong.returncode == 2 and "set it to one of gateway" in wrong.stderr

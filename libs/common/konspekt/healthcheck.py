@@ -3,6 +3,9 @@
     python -m konspekt.healthcheck [host:port] [--service NAME] [--timeout S]
     python -m konspekt.healthcheck --http http://127.0.0.1:8000/readyz [--timeout S]
 
+The defaults come from ``$KONSPEKT_HEALTHCHECK_TARGET`` / ``$KONSPEKT_HEALTHCHECK_HTTP``, which the
+image (services/Dockerfile) sets per service, so its ``HEALTHCHECK`` has no arguments.
+
 gRPC (the stages): asks ``grpc.health.v1.Health/Check`` and exits 0 only for SERVING (a stage
 says NOT_SERVING until its model is loaded and while it drains). ``--service`` asks about one
 service (e.g. ``konspekt.v1.AsrService``); the default, empty, is the whole server.
@@ -95,7 +98,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help=f"gRPC host:port (default $KONSPEKT_HEALTHCHECK_TARGET or {DEFAULT_TARGET})",
     )
     parser.add_argument("--service", default="", help="gRPC service name to ask about (default: the server)")
-    parser.add_argument("--http", metavar="URL", help="check this HTTP URL instead of gRPC health")
+    parser.add_argument(
+        "--http",
+        metavar="URL",
+        default=os.environ.get("KONSPEKT_HEALTHCHECK_HTTP") or None,
+        help="check this HTTP URL instead of gRPC health (default $KONSPEKT_HEALTHCHECK_HTTP)",
+    )
     parser.add_argument(
         "--timeout", type=_positive, default=DEFAULT_TIMEOUT, help="seconds to wait (default 3)"
     )

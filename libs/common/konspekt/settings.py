@@ -9,6 +9,12 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+def default_host() -> str:
+    """Where services listen unless told: loopback, or ``$KONSPEKT_DEFAULT_HOST`` (the container
+    images set 0.0.0.0, so one image serves every service without a per-service variable)."""
+    return os.environ.get("KONSPEKT_DEFAULT_HOST", "").strip() or "127.0.0.1"
+
+
 def available_cores() -> int:
     """Cores this process may run on (the container's CPU set, not the host's)."""
     try:
@@ -39,7 +45,10 @@ class ServiceSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="KONSPEKT_", extra="ignore")
 
-    host: str = Field("127.0.0.1", description="address to listen on ([::] in containers)")
+    host: str = Field(
+        default_factory=default_host,
+        description="address to listen on ($KONSPEKT_DEFAULT_HOST or 127.0.0.1; images: 0.0.0.0)",
+    )
     port: int = Field(50051, ge=0, le=65535, description="gRPC port; 0 picks a free one")
     workers: int = Field(2, ge=1, description="stage RPCs processed at once")
     queue: int = Field(4, ge=0, description="stage RPCs waiting beyond that; more get UNAVAILABLE (busy)")

@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from konspekt.settings import default_host
+
 Stage = Literal["audio", "asr", "summarizer", "renderer"]
 STAGES: tuple[Stage, ...] = ("audio", "asr", "summarizer", "renderer")
 
@@ -20,8 +22,14 @@ class GatewaySettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="KONSPEKT_GATEWAY_", extra="ignore")
 
-    host: str = Field("127.0.0.1", description="address to listen on (0.0.0.0 in containers)")
+    host: str = Field(
+        default_factory=default_host,
+        description="address to listen on ($KONSPEKT_DEFAULT_HOST or 127.0.0.1; images: 0.0.0.0)",
+    )
     port: int = Field(8000, ge=0, le=65535)
+    metrics_port: int = Field(
+        9180, ge=0, le=65535, description="Prometheus /metrics on its own port (not via the Ingress); 0 = off"
+    )
 
     audio_target: str = Field("127.0.0.1:50051", description="host:port of the audio stage")
     asr_target: str = Field("127.0.0.1:50052", description="host:port of the ASR stage")
