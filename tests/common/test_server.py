@@ -138,3 +138,29 @@ def test_busy_stage_still_answers_health_and_refuses_overflow(
         servicer.release.set()
         running.result(timeout=10)
         waiting.result(timeout=10)
+
+
+def test_connections_age_out_without_breaking_calls_under_way() -> None:
+    """max_connection_age: the server asks clients to reconnect (so new replicas get traffic),
+    but a call longer than the age still finishes, and the channel keeps working after it."""
+    loader: Loader[str] = Loader(lambda: "engine")
+    servicer = _Servicer(loader)
+    server = StageServer(
+        ServiceSettings(port=0, workers=1, queue=1, max_connection_age_seconds=0.3),
+        [SERVICE],
+        lambda s: renderer_pb2_grpc.add_RendererServiceServicer_to_server(servicer, s),
+    ).start()
+    server.load_and_serve(loader)
+    try:
+        with grpc.insecure_channel(server.address) as ch, ThreadPoolExecutor(1) as pool:
+            stub = renderer_pb2_grpc.RendererServiceStub(ch)
+            call = pool.submit(stub.Render, renderer_pb2.RenderRequest(source_name="block"), timeout=20)
+            assert servicer.entered.acquire(timeout=10)
+            time.sleep(1.0)  # > 3 connection ages while the call runs
+            servicer.release.set()
+            assert call.result(timeout=20) == renderer_pb2.RenderResponse()
+            for _ in range(3):  # later calls go over a fresh connection
+                time.sleep(0.4)
+                stub.Render(renderer_pb2.RenderRequest(), timeout=10)
+    finally:
+        server.stop(0)

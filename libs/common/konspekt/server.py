@@ -195,6 +195,9 @@ class StageServer:
                 ("grpc.max_receive_message_length", limit),
                 ("grpc.max_send_message_length", limit),
                 ("grpc.so_reuseport", 0),
+                # Clients reconnect (and re-resolve DNS) every few minutes, so new replicas get
+                # traffic; calls under way finish first (the grace period is unlimited).
+                ("grpc.max_connection_age_ms", int(settings.max_connection_age_seconds * 1000)),
             ],
         )
         register(self.server)

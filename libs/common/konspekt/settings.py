@@ -54,5 +54,11 @@ class ServiceSettings(BaseSettings):
     queue: int = Field(4, ge=0, description="stage RPCs waiting beyond that; more get UNAVAILABLE (busy)")
     grace_seconds: float = Field(20.0, ge=0, description="time given to running RPCs on SIGTERM")
     max_message_mb: int = Field(4, ge=1, le=64, description="largest gRPC message accepted")
+    max_connection_age_seconds: float = Field(
+        300.0, gt=0, description="clients are asked to reconnect after this long (rebalances replicas)"
+    )
+    metrics_port: int = Field(
+        9181, ge=0, le=65535, description="Prometheus /metrics HTTP port (on ``host``); 0 = off"
+    )
     log_level: str = "INFO"
     log_json: bool = Field(True, description="JSON log lines (False: plain text)")
