@@ -11,29 +11,20 @@ from pathlib import Path
 import grpc
 import pytest
 
-from konspekt.devstack import ROOT, Proc, free_port
+from konspekt.devstack import Proc, free_port
 from konspekt.settings import S3Settings
 from konspekt.storage import ObjectStore
+from tests.browser.chromium import ARGS, CHROMIUM, require_chromium
+from tests.browser.chromium import ARTIFACTS as BROWSER_ARTIFACTS
 from tests.gateway.conftest import drop_bucket
 from tests.gateway.fake_stages import FakeStages, rendered
 from tests.gateway.test_process import gateway_env, start_gateway
 
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium", allow_module_level=True)
+require_chromium()
 
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright  # noqa: E402
 
-ARTIFACTS = ROOT / "test-artifacts" / "browser"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
+ARTIFACTS = BROWSER_ARTIFACTS / "browser"
 VIDEO = "jfk_en_11s.mp4"
 SECOND = "Совещание отдела 1.mp4"
 

@@ -30,16 +30,6 @@ def normalize(text: str) -> str:
     return " ".join(re.sub(r"[^\w\s]", " ", text).split())
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    run = Stack(tmp_path_factory.mktemp("stack"))
-    try:
-        run.start()
-        yield run
-    finally:
-        run.stop()
-
-
 @pytest.fixture
 def client(stack: Stack) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=stack.url, timeout=60) as c:
