@@ -10,8 +10,9 @@
 #   bench/build_images.sh all             # the five CPU images
 #   BUILDAH_ISOLATION=chroot is set, since nested user namespaces are often unavailable.
 #
-# Result on the machine this was written on: the first step (pulling the base image) fails,
-# no registry is reachable from it; see deploy/README.md "Images".
+# Where no registry is reachable (this workplace), first make a stand-in base image under the
+# official name with bench/make_base_image.sh; bench/smoke_images.sh then starts each image and
+# waits for its HEALTHCHECK. Sizes and results: deploy/README.md "Images".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export BUILDAH_ISOLATION=${BUILDAH_ISOLATION:-chroot}
