@@ -44,11 +44,24 @@ def test_english_on_tiny_en(tiny_en: WhisperTranscriber, wav: WavMaker) -> None:
     assert [s.start for s in segments] == sorted(s.start for s in segments)
 
 
-def test_batched_pipeline(tiny_en_model: Path, wav: WavMaker) -> None:
+def test_batched_pipeline_keeps_sentence_timestamps(tiny_en_model: Path, wav: WavMaker) -> None:
+    """Batched decoding (KONSPEKT_ASR_BATCH_SIZE > 1) gives the same kind of segments as the
+    sequential path: sentence-sized with their own times, not one per 30 s VAD chunk."""
     batched = load_transcriber(asr_settings(tiny_en_model, batch_size=4))
     assert batched._batched is not None
-    _, segments = transcribe(batched, wav("audio/jfk.flac"))
-    assert "ask not what your country can do for you" in words(" ".join(s.text for s in segments))
+    info, segments = transcribe(batched, wav("video/lecture_en_60s.webm"))
+    text = words(" ".join(s.text for s in segments))
+    assert "dublin" in text
+    assert "political philosophy" in text
+    assert len(segments) >= 8
+    assert max(s.end - s.start for s in segments) <= 15.0
+    assert all(0 <= s.start < s.end <= info.duration + 0.5 for s in segments)
+    assert [s.start for s in segments] == sorted(s.start for s in segments)
+
+
+def test_batch_size_one_is_sequential(tiny_en_model: Path) -> None:
+    settings = asr_settings(tiny_en_model, batch_size=1, vad=False)  # no VAD needed without batching
+    assert load_transcriber(settings)._batched is None
 
 
 @pytest.mark.slow

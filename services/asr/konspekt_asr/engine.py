@@ -110,7 +110,8 @@ class WhisperTranscriber:
         self.vad = vad
         self.languages = frozenset(model.supported_languages)
         self.multilingual = bool(model.model.is_multilingual)
-        self._batched = BatchedInferencePipeline(model) if batch_size > 0 else None
+        # Batch 0 or 1: the sequential path (a batch of one only loses the fine timestamps).
+        self._batched = BatchedInferencePipeline(model) if batch_size > 1 else None
 
     @property
     def name(self) -> str:
@@ -146,7 +147,12 @@ class WhisperTranscriber:
             "condition_on_previous_text": False,
         }
         if self._batched is not None:
-            segments, info = self._batched.transcribe(audio, batch_size=self.batch_size, **options)
+            # Timestamps on: segments stay sentence-sized (for subtitles and the konspekt's
+            # times) instead of one per VAD chunk of up to 30 s. They still come lazily, one
+            # batch of chunks at a time.
+            segments, info = self._batched.transcribe(
+                audio, batch_size=self.batch_size, without_timestamps=False, **options
+            )
         else:
             segments, info = self.model.transcribe(audio, **options)
         result = TranscriptionInfo(
@@ -209,7 +215,7 @@ def load_transcriber(settings: AsrSettings) -> WhisperTranscriber:
         settings.device,
         settings.compute_type,
         settings.threads,
-        f", batch {settings.batch_size}" if settings.batch_size else "",
+        f", batch {settings.batch_size}" if settings.batch_size > 1 else "",
         time.monotonic() - started,
     )
     return transcriber

@@ -43,7 +43,10 @@ class AsrSettings(ServiceSettings):
     cpu_threads: int = Field(0, ge=0, description="CPU threads for the model; 0 = cores available")
     beam_size: int = Field(5, ge=1, le=20)
     batch_size: int = Field(
-        0, ge=0, description="0 = sequential decoding; >0 = BatchedInferencePipeline with this batch"
+        0,
+        ge=0,
+        description="0 or 1 = sequential decoding; >1 = faster-whisper's BatchedInferencePipeline "
+        "with this many VAD chunks per batch (bench/asr_batch.py measures both)",
     )
     vad: bool = Field(True, description="skip non-speech with Silero VAD (prevents hallucinations)")
 
@@ -65,9 +68,9 @@ class AsrSettings(ServiceSettings):
 
     @model_validator(mode="after")
     def _check_batching(self) -> AsrSettings:
-        if self.batch_size > 0 and not self.vad:
+        if self.batch_size > 1 and not self.vad:
             raise ValueError(
-                "batch_size > 0 needs vad=true: the batched pipeline cuts the audio at VAD pauses"
+                "batch_size > 1 needs vad=true: the batched pipeline cuts the audio at VAD pauses"
             )
         return self
 
