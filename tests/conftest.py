@@ -14,6 +14,14 @@ from konspekt.storage import ObjectStore
 
 TESTDATA = Path(os.environ.get("KONSPEKT_TESTDATA", ROOT.parent / "shared" / "testdata"))
 
+# Tests run many servers in one process (and beside `./dev run`): none binds its default
+# metrics port; a test that scrapes metrics sets a free port itself (devstack does too).
+for _prefix in (
+    "KONSPEKT",
+    *(f"KONSPEKT_{s}" for s in ("AUDIO", "ASR", "SUMMARIZER", "RENDERER", "GATEWAY")),
+):
+    os.environ[f"{_prefix}_METRICS_PORT"] = "0"
+
 
 @pytest.fixture(scope="session")
 def testdata() -> Path:

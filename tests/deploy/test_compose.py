@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.deploy.conftest import PORTS, ROOT, STAGES
+from tests.deploy.conftest import METRICS_PORTS, PORTS, ROOT, STAGES
 
 COMPOSE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
@@ -163,3 +163,12 @@ def test_minio_init_sets_the_bucket_and_a_one_day_expiry() -> None:
     script = "\n".join(init["command"])
     assert "mc mb --ignore-existing" in script
     assert "--expire-days 1" in script
+
+
+def test_every_service_exposes_its_metrics_port_inside_the_network_only() -> None:
+    for name, svc in services().items():
+        if not str(svc.get("image", "")).startswith("konspekt/") or one_shot(svc):
+            continue
+        port = METRICS_PORTS["asr" if name == "asr-gpu" else name]
+        assert svc["expose"] == [str(port)], name
+        assert not any(str(port) in str(p) for p in svc.get("ports", [])), f"{name}: metrics published"

@@ -10,7 +10,7 @@ from typing import Any
 import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 
-from tests.deploy.conftest import K8S, PORTS, STAGES, Obj, kustomize
+from tests.deploy.conftest import K8S, METRICS_PORTS, PORTS, SERVICES, STAGES, Obj, kustomize
 
 OVERLAYS = ("overlays/cpu", "overlays/gpu")
 EXTRAS = ("models/cpu", "models/gpu", "minio")
@@ -116,7 +116,7 @@ def test_stages_probe_grpc_health_with_room_for_model_loading(path: str) -> None
     for stage in STAGES:
         c = pod_spec(deployments[stage])["containers"][0]
         port = PORTS[stage]
-        assert c["ports"] == [{"name": "grpc", "containerPort": port, "protocol": "TCP"}]
+        assert c["ports"][0] == {"name": "grpc", "containerPort": port, "protocol": "TCP"}
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
             assert c[probe]["grpc"]["port"] == port, f"{stage} {probe}"
         startup = c["startupProbe"]
@@ -134,15 +134,13 @@ def test_stage_services_are_headless_with_named_grpc_ports(path: str) -> None:
     for stage in STAGES:
         svc = services[stage]["spec"]
         assert svc["clusterIP"] == "None", f"{stage}: headless, for the gateway's round_robin"
-        assert svc["ports"] == [
-            {
-                "name": "grpc",
-                "port": PORTS[stage],
-                "targetPort": "grpc",
-                "protocol": "TCP",
-                "appProtocol": "grpc",
-            }
-        ]
+        assert svc["ports"][0] == {
+            "name": "grpc",
+            "port": PORTS[stage],
+            "targetPort": "grpc",
+            "protocol": "TCP",
+            "appProtocol": "grpc",
+        }
         assert config[f"KONSPEKT_GATEWAY_{stage.upper()}_TARGET"] == f"{stage}:{PORTS[stage]}"
         assert config[f"KONSPEKT_{stage.upper()}_HOST"] == "0.0.0.0"
 
@@ -297,3 +295,51 @@ def test_gpu_overlay_puts_asr_and_vllm_on_gpu_nodes() -> None:
             assert "nvidia.com/gpu" not in c["resources"]["limits"], stage
     into_vllm = _policy(objs, "vllm-from-summarizer")["ingress"][0]["from"]
     assert into_vllm == [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "summarizer"}}}]
+
+
+@pytest.mark.parametrize("path", OVERLAYS)
+def test_every_container_serves_metrics_for_prometheus(path: str) -> None:
+    """Each konspekt container declares a port named `metrics` (its settings' default), its pod
+    is annotated for Prometheus' pod discovery, its Service names the port for a ServiceMonitor,
+    and only the monitoring namespace may reach it (the Ingress never routes to it)."""
+    objs = rendered(path)
+    deployments = by_kind(objs, "Deployment")
+    services = by_kind(objs, "Service")
+    for name in SERVICES:
+        port = METRICS_PORTS[name]
+        for c in containers(deployments[name]):
+            assert {"name": "metrics", "containerPort": port, "protocol": "TCP"} in c["ports"], name
+        notes = deployments[name]["spec"]["template"]["metadata"]["annotations"]
+        assert notes["prometheus.io/scrape"] == "true"
+        assert notes["prometheus.io/port"] == str(port), name
+        assert notes["prometheus.io/path"] == "/metrics"
+        metrics = [p for p in services[name]["spec"]["ports"] if p["name"] == "metrics"]
+        assert metrics == [
+            {
+                "name": "metrics",
+                "port": port,
+                "targetPort": "metrics",
+                "protocol": "TCP",
+                "appProtocol": "http",
+            }
+        ], name
+    # every workload annotated for scraping names a port one of its containers declares
+    for obj in deployments.values():
+        notes = obj["spec"]["template"]["metadata"].get("annotations", {})
+        if notes.get("prometheus.io/scrape") == "true":
+            declared = {p["containerPort"] for c in containers(obj) for p in c.get("ports", [])}
+            assert int(notes["prometheus.io/port"]) in declared, obj["metadata"]["name"]
+    scrape = _policy(objs, "metrics-from-monitoring")
+    assert scrape["podSelector"]["matchLabels"] == {"app.kubernetes.io/part-of": "konspekt"}
+    assert scrape["ingress"] == [
+        {
+            "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}],
+            "ports": [{"protocol": "TCP", "port": "metrics"}],
+        }
+    ]
+    for ingress in by_kind(objs, "Ingress").values():
+        for rule in ingress["spec"]["rules"]:
+            for route in rule["http"]["paths"]:
+                assert route["backend"]["service"]["port"] == {"name": "http"}
+    config = next(o for o in objs if o["kind"] == "ConfigMap")["data"]
+    assert not [k for k in config if k.endswith("_METRICS_PORT")], "ports set once: the settings' defaults"

@@ -4,6 +4,7 @@ models, the gateway — all as processes on loopback ports; a video goes in over
 from __future__ import annotations
 
 import io
+import json
 import re
 import signal
 import time
@@ -17,7 +18,9 @@ import docx
 import httpx
 import pytest
 
-from konspekt.devstack import Stack
+from konspekt.devstack import STAGES, Stack
+from konspekt.v1 import asr_pb2, audio_pb2, renderer_pb2, summarizer_pb2
+from tests.scrape import Scrape, scrape
 
 pytestmark = pytest.mark.slow
 
@@ -115,3 +118,96 @@ def test_gateway_restart_resumes_a_running_job(stack: Stack, client: httpx.Clien
     assert done["state"] == "done", done
     transcript = client.get(f"/api/v1/jobs/{job['id']}/files/transcript.txt")
     assert "political philosophy" in normalize(transcript.text)
+
+
+GRPC_SERVICES = {
+    "audio": audio_pb2.DESCRIPTOR.services_by_name["AudioService"].full_name,
+    "asr": asr_pb2.DESCRIPTOR.services_by_name["AsrService"].full_name,
+    "summarizer": summarizer_pb2.DESCRIPTOR.services_by_name["SummarizerService"].full_name,
+    "renderer": renderer_pb2.DESCRIPTOR.services_by_name["RendererService"].full_name,
+}
+RUNNING = ("extracting_audio", "transcribing", "summarizing", "rendering")
+
+
+def scrape_all(stack: Stack) -> dict[str, Scrape]:
+    return {name: scrape(stack.metrics_url(name)) for name in (*STAGES, "gateway")}
+
+
+def log_lines(stack: Stack, name: str) -> list[dict[str, Any]]:
+    """The JSON lines of a service's log (a line cut by a killed process is skipped)."""
+    entries = []
+    for line in (stack.run_dir / f"{name}.log").read_text(errors="replace").splitlines():
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(entry, dict):
+            entries.append(entry)
+    return entries
+
+
+def test_metrics_move_and_the_job_id_follows_the_job(
+    stack: Stack, client: httpx.Client, testdata: Path
+) -> None:
+    """Every service's /metrics, scraped before, during and after a real job; the job's id
+    in the log lines of every service (the summarizer's generation thread included)."""
+    video = testdata / "video" / "jfk_en_11s.mp4"
+    before = scrape_all(stack)
+    for stage in STAGES:
+        assert before[stage].value("konspekt_stage_serving", grpc_service=GRPC_SERVICES[stage]) == 1
+    job = upload(client, video)
+    seen_running = seen_in_flight = 0.0
+    deadline = time.monotonic() + 600
+    while (state := client.get(f"/api/v1/jobs/{job['id']}").json()["state"]) not in TERMINAL:
+        assert time.monotonic() < deadline, f"the job is still {state} after 600 s"
+        during = scrape_all(stack)
+        seen_running = max(
+            seen_running, sum(during["gateway"].value("konspekt_gateway_jobs", state=s) for s in RUNNING)
+        )
+        seen_in_flight = max(seen_in_flight, *(during[s].value("konspekt_rpc_in_flight") for s in STAGES))
+        time.sleep(0.2)
+    assert client.get(f"/api/v1/jobs/{job['id']}").json()["state"] == "done"
+    after = scrape_all(stack)
+    assert seen_running >= 1, "the gateway never reported the job as running"
+    assert seen_in_flight >= 1, "no stage ever reported a call in flight"
+
+    def moved(name: str, metric: str, **labels: str) -> float:
+        return after[name].value(metric, **labels) - before[name].value(metric, **labels)
+
+    calls = {"audio": "Extract", "asr": "Transcribe", "summarizer": "Summarize", "renderer": "Render"}
+    for stage, method in calls.items():
+        service = GRPC_SERVICES[stage]
+        ok = moved(
+            stage, "konspekt_rpc_requests_total", grpc_service=service, grpc_method=method, grpc_code="OK"
+        )
+        assert ok == 1, stage
+        assert (
+            moved(stage, "konspekt_rpc_duration_seconds_count", grpc_service=service, grpc_method=method) == 1
+        )
+        assert after[stage].value("konspekt_rpc_in_flight") == 0, stage
+        assert after[stage].value("process_resident_memory_bytes") > 0, stage
+    assert 10 < moved("audio", "konspekt_audio_media_seconds_total") < 12  # an 11 s recording
+    assert 5 < moved("asr", "konspekt_asr_audio_seconds_total") < 12
+    assert moved("asr", "konspekt_asr_real_time_factor_count") == 1
+    assert moved("summarizer", "konspekt_summarizer_generated_tokens_total") > 10
+    assert moved("summarizer", "konspekt_summarizer_prompt_tokens_total") > 10
+    assert moved("summarizer", "konspekt_summarizer_model_calls_total") >= 1
+    assert moved("summarizer", "konspekt_summarizer_tokens_per_second_count") == 1
+    assert moved("summarizer", "konspekt_summarizer_tokens_per_second_sum") > 0
+    for name in ("konspekt.docx", "konspekt.txt", "transcript.srt", "transcript.vtt", "transcript.json"):
+        assert moved("renderer", "konspekt_renderer_files_total", format=name) == 1, name
+    assert moved("gateway", "konspekt_gateway_jobs_finished_total", state="done") == 1
+    assert moved("gateway", "konspekt_gateway_upload_bytes_total") == video.stat().st_size
+    assert 10 < moved("gateway", "konspekt_gateway_media_seconds_total") < 12
+    for stage in STAGES:
+        assert moved("gateway", "konspekt_gateway_stage_duration_seconds_count", stage=stage) == 1, stage
+        assert moved("gateway", "konspekt_gateway_stage_real_time_factor_sum", stage=stage) > 0, stage
+    assert moved("gateway", "konspekt_gateway_http_requests_total", method="POST", route="/api/v1/jobs") == 1
+
+    # one job, followed through every service's JSON log lines by its id
+    for name in (*STAGES, "gateway"):
+        mine = [line for line in log_lines(stack, name) if line.get("job_id") == job["id"]]
+        assert mine, f"no {name} log line carries job {job['id']}"
+        assert {line["service"] for line in mine} == {name}
+    generation = [line for line in log_lines(stack, "summarizer") if line["logger"].endswith(".konspekt")]
+    assert generation and all(line.get("job_id") for line in generation), "the generation thread's lines"

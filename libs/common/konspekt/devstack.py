@@ -36,6 +36,8 @@ ACCESS_KEY = "konspekt"
 STAGES = ("audio", "asr", "summarizer", "renderer")
 #: The stages' default ports (README), used by ``./dev run`` so the CLIs find them.
 DEFAULT_PORTS = {"audio": 50051, "asr": 50052, "summarizer": 50053, "renderer": 50054}
+#: Every process's Prometheus /metrics port (README; the settings' defaults).
+DEFAULT_METRICS_PORTS = {"gateway": 9180, "audio": 9181, "asr": 9182, "summarizer": 9183, "renderer": 9184}
 
 
 def free_port(preferred: int = 0) -> int:
@@ -46,6 +48,15 @@ def free_port(preferred: int = 0) -> int:
         except OSError:
             s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def distinct_port(preferred: int, taken: set[int]) -> int:
+    """A free port not in ``taken`` (``preferred`` if possible), added to ``taken``."""
+    port = free_port(preferred)
+    while port in taken:
+        port = free_port()
+    taken.add(port)
+    return port
 
 
 def port_open(port: int) -> bool:
@@ -221,10 +232,15 @@ class Stack:
     seaweed: Seaweed | None = None
     procs: dict[str, Proc] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
+    #: Each process's /metrics port, by name (the stages and "gateway").
+    metrics_ports: dict[str, int] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.ports['gateway']}"
+
+    def metrics_url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.metrics_ports[name]}/metrics"
 
     def env(self) -> dict[str, str]:
         assert self.seaweed is not None
@@ -235,6 +251,8 @@ class Stack:
             env[f"KONSPEKT_{stage.upper()}_PORT"] = str(self.ports[stage])
             env[f"KONSPEKT_GATEWAY_{stage.upper()}_TARGET"] = f"127.0.0.1:{self.ports[stage]}"
         env["KONSPEKT_GATEWAY_PORT"] = str(self.ports["gateway"])
+        for name, port in self.metrics_ports.items():
+            env[f"KONSPEKT_{name.upper()}_METRICS_PORT"] = str(port)
         env.update(self.overrides)
         return env
 
@@ -243,6 +261,10 @@ class Stack:
         for stage in STAGES:
             self.ports[stage] = free_port(DEFAULT_PORTS[stage] if self.default_ports else 0)
         self.ports["gateway"] = self.gateway_port or free_port()
+        taken = set(self.ports.values())
+        for name in (*STAGES, "gateway"):
+            preferred = DEFAULT_METRICS_PORTS[name] if self.default_ports else 0
+            self.metrics_ports[name] = distinct_port(preferred, taken)
         for stage in STAGES:
             self.start_stage(stage, wait=False)
         for stage in STAGES:
@@ -296,6 +318,7 @@ def main() -> int:
         )
         stack.start()
         log.info("stages: %s", ", ".join(f"{k} 127.0.0.1:{stack.ports[k]}" for k in STAGES))
+        log.info("metrics: %s", ", ".join(stack.metrics_url(k) for k in (*STAGES, "gateway")))
         log.info("konspekt is up: open %s  (Ctrl-C stops everything)", stack.url)
         while not stop:
             for proc in stack.procs.values():

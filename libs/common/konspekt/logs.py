@@ -7,11 +7,22 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
 
 #: The job being worked on, taken from gRPC metadata (JOB_ID_METADATA) by the servicer wrapper.
 job_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("konspekt_job_id", default="")
 
 JOB_ID_METADATA = "x-konspekt-job-id"
+
+
+def in_this_context(fn: Callable[[], T]) -> Callable[[], T]:
+    """``fn`` bound to a copy of the caller's context: a thread started with it logs the
+    caller's job id (threads do not inherit context variables)."""
+    context = contextvars.copy_context()
+    return lambda: context.run(fn)
 
 
 class _JobIdFilter(logging.Filter):

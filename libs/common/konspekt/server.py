@@ -9,9 +9,10 @@ import logging
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent import futures
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, runtime_checkable
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -20,6 +21,14 @@ from pydantic import ValidationError
 
 from konspekt.errors import StageError, Unavailable
 from konspekt.logs import JOB_ID_METADATA, job_id_var, setup_logging
+from konspekt.metrics import (
+    STAGE_SERVING,
+    STAGE_WORKERS,
+    MetricsEndpoint,
+    rpc_finished,
+    serve_metrics,
+    track_rpc,
+)
 from konspekt.settings import S3Settings, ServiceSettings
 from konspekt.storage import ObjectStore
 
@@ -50,8 +59,41 @@ class Loader(Generic[T]):
 
     def get(self) -> T:
         if self._value is None:
-            raise Unavailable("the model is still loading; try again shortly")
+            raise Unavailable(LOADING)
         return self._value
+
+    @property
+    def probed(self) -> bool:
+        """Whether the loaded engine can say if it still works (has ``alive()``)."""
+        return isinstance(self._value, Probed)
+
+    def alive(self) -> bool:
+        """Loaded and, if the engine has ``alive()`` (e.g. its model server still answers), alive."""
+        value = self._value
+        if value is None:
+            return False
+        if not isinstance(value, Probed):
+            return True
+        try:
+            return bool(value.alive())
+        except Exception:  # a failing probe means "not alive"
+            log.warning("liveness probe failed", exc_info=True)
+            return False
+
+
+@runtime_checkable
+class Probed(Protocol):
+    """An engine that can fail after it was loaded (a model server over HTTP): StageServer asks
+    ``alive()`` every ``probe_seconds`` and health follows the answer. It must be cheap and must
+    not disturb running work."""
+
+    def alive(self) -> bool: ...
+
+
+#: Seconds between liveness probes (settings may set ``probe_seconds``); health turns
+#: NOT_SERVING after PROBE_FAILURES failed probes in a row, SERVING again after one success.
+PROBE_SECONDS = 10.0
+PROBE_FAILURES = 2
 
 
 def _bind_job_id(context: grpc.ServicerContext) -> None:
@@ -109,6 +151,12 @@ RESERVED_THREADS = 2
 #: Details of the UNAVAILABLE answer when every worker and queue place is taken. Clients (the
 #: gateway) recognise it: waiting for capacity is not a failed try.
 BUSY = "the stage is busy with other requests; retry later"
+#: Details of the UNAVAILABLE answer while the stage loads its model (after a start or restart):
+#: clients wait for it without counting a failed try.
+LOADING = "the model is still loading; try again shortly"
+#: Details of the UNAVAILABLE answer to new calls while the stage drains on SIGTERM (health says
+#: NOT_SERVING meanwhile): clients wait for the restarted stage or go to another replica.
+DRAINING = "the stage is shutting down; retry shortly"
 
 
 class _Admission(_Interceptor):
@@ -117,56 +165,104 @@ class _Admission(_Interceptor):
 
     Health and reflection bypass it, and the pool has RESERVED_THREADS beyond these, so a
     long transcription never makes a readiness probe time out.
+
+    It also records the generic per-RPC metrics (konspekt.metrics), once for every stage call:
+    in flight, duration, and the final status code, busy rejections included.
     """
 
     def __init__(self, service_names: list[str], running: int, waiting: int) -> None:
         self.prefixes = tuple(f"/{name}/" for name in service_names)
         self.running = threading.Semaphore(running)
         self.admitted = threading.BoundedSemaphore(running + waiting)
+        self.capacity = running + waiting
+        self.draining = False
 
     def intercept_service(self, continuation: Callable[[Any], Any], details: grpc.HandlerCallDetails) -> Any:
         handler = continuation(details)
         if handler is None or not str(details.method).startswith(self.prefixes):
             return handler
+        method = str(details.method)
         if handler.unary_stream:
             return grpc.unary_stream_rpc_method_handler(
-                self._stream(handler.unary_stream),
+                self._stream(method, handler.unary_stream),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
-                self._unary(handler.unary_unary),
+                self._unary(method, handler.unary_unary),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         return handler
 
+    def drain(self, timeout: float) -> bool:
+        """Refuse new calls, then wait up to ``timeout`` seconds for the admitted ones to end
+        (by taking every admission permit); False if some were still running."""
+        self.draining = True
+        deadline = time.monotonic() + timeout
+        for _ in range(self.capacity):
+            if not self.admitted.acquire(timeout=max(deadline - time.monotonic(), 0.0)):
+                return False
+        return True
+
     def _admit(self, context: grpc.ServicerContext) -> None:
+        if self.draining:
+            context.abort(grpc.StatusCode.UNAVAILABLE, DRAINING)
         if not self.admitted.acquire(blocking=False):
             context.abort(grpc.StatusCode.UNAVAILABLE, BUSY)
 
-    def _stream(self, behavior: Callable[[Any, Any], Iterator[Any]]) -> Callable[[Any, Any], Iterator[Any]]:
+    def _stream(
+        self, method: str, behavior: Callable[[Any, Any], Iterator[Any]]
+    ) -> Callable[[Any, Any], Iterator[Any]]:
+        service, name = _split_method(method)
+
         def wrapped(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-            self._admit(context)
+            started = time.monotonic()
             try:
-                with self.running:
-                    yield from behavior(request, context)
+                self._admit(context)
+                try:
+                    with track_rpc(service, name), self.running:
+                        yield from behavior(request, context)
+                finally:
+                    self.admitted.release()
             finally:
-                self.admitted.release()
+                rpc_finished(service, name, _final_code(context), time.monotonic() - started)
 
         return wrapped
 
-    def _unary(self, behavior: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    def _unary(self, method: str, behavior: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+        service, name = _split_method(method)
+
         def wrapped(request: Any, context: grpc.ServicerContext) -> Any:
-            self._admit(context)
+            started = time.monotonic()
             try:
-                with self.running:
-                    return behavior(request, context)
+                self._admit(context)
+                try:
+                    with track_rpc(service, name), self.running:
+                        return behavior(request, context)
+                finally:
+                    self.admitted.release()
             finally:
-                self.admitted.release()
+                rpc_finished(service, name, _final_code(context), time.monotonic() - started)
 
         return wrapped
+
+
+def _split_method(method: str) -> tuple[str, str]:
+    """'/konspekt.v1.AsrService/Transcribe' -> ('konspekt.v1.AsrService', 'Transcribe')."""
+    service, _, name = method.lstrip("/").partition("/")
+    return service, name
+
+
+def _final_code(context: grpc.ServicerContext) -> str:
+    """The status the call ends with: what abort() set, else OK, or why the client is gone."""
+    code = context.code()  # type: ignore[attr-defined]  # missing from grpc-stubs
+    if isinstance(code, grpc.StatusCode):
+        return code.name
+    if context.is_active():
+        return "OK"
+    return "DEADLINE_EXCEEDED" if (context.time_remaining() or 1.0) <= 0 else "CANCELLED"
 
 
 class StageServer:
@@ -186,11 +282,12 @@ class StageServer:
         self.service_names = service_names
         limit = settings.max_message_mb * 1024 * 1024
         running, waiting = settings.workers, settings.queue
+        self._admission = _Admission(service_names, running, waiting)
         self.server = grpc.server(
             futures.ThreadPoolExecutor(
                 max_workers=running + waiting + RESERVED_THREADS, thread_name_prefix="rpc"
             ),
-            interceptors=[_Admission(service_names, running, waiting)],
+            interceptors=[self._admission],
             options=[
                 ("grpc.max_receive_message_length", limit),
                 ("grpc.max_send_message_length", limit),
@@ -212,6 +309,9 @@ class StageServer:
             raise RuntimeError(f"cannot listen on {settings.host}:{settings.port}")
         self._stopped = threading.Event()
         self._drained = threading.Event()
+        self.metrics: MetricsEndpoint | None = None
+        for name in service_names:
+            STAGE_WORKERS.labels(name).set(running)
 
     @property
     def address(self) -> str:
@@ -226,19 +326,32 @@ class StageServer:
         )
         for name in ["", *self.service_names]:
             self.health.set(name, status)
+        for name in self.service_names:
+            STAGE_SERVING.labels(name).set(1 if serving else 0)
 
     def start(self) -> StageServer:
+        """Serve gRPC, and /metrics on ``settings.metrics_port`` unless that is 0."""
+        self.metrics = serve_metrics(self.settings.host, self.settings.metrics_port)
         self.server.start()
         log.info("listening on %s:%d", self.settings.host, self.port)
         return self
 
     def stop(self, grace: float | None = None) -> None:
-        """Drain: report NOT_SERVING, refuse new RPCs, give running ones ``grace`` seconds."""
+        """Drain: report NOT_SERVING, refuse new RPCs, give running ones ``grace`` seconds.
+
+        The port stays open while they run, so health checks see NOT_SERVING (not a refused
+        connection) for the whole drain; then the server stops."""
         if self._stopped.is_set():
             return
         self._stopped.set()
         self.set_serving(False)
-        self.server.stop(self.settings.grace_seconds if grace is None else grace).wait()
+        grace = self.settings.grace_seconds if grace is None else grace
+        started = time.monotonic()
+        if grace > 0 and not self._admission.drain(grace):
+            log.warning("calls still running after the %.0f s grace period are cancelled", grace)
+        self.server.stop(max(grace - (time.monotonic() - started), 0.0)).wait()
+        if self.metrics is not None:  # scraped until the end of the drain
+            self.metrics.stop()
         log.info("stopped")
         self._drained.set()
 
@@ -248,6 +361,27 @@ class StageServer:
         if not self._stopped.is_set():
             self.set_serving(True)
             log.info("serving %s", ", ".join(self.service_names))
+            probed = [loader for loader in loaders if loader.probed]
+            if probed:
+                threading.Thread(target=self._watch, args=(probed,), name="liveness", daemon=True).start()
+
+    def _watch(self, loaders: list[Loader[Any]]) -> None:
+        """Health follows the engines' ``alive()`` until the server stops."""
+        interval = float(getattr(self.settings, "probe_seconds", PROBE_SECONDS))
+        failures, serving = 0, True
+        while not self._stopped.wait(interval):
+            if all(loader.alive() for loader in loaders):
+                failures = 0
+                if not serving and not self._stopped.is_set():
+                    serving = True
+                    self.set_serving(True)
+                    log.info("the engine answers again: serving")
+            else:
+                failures += 1
+                if serving and failures >= PROBE_FAILURES and not self._stopped.is_set():
+                    serving = False
+                    self.set_serving(False)
+                    log.warning("the engine does not answer: NOT_SERVING until it does")
 
     def run_forever(self, *loaders: Loader[Any]) -> int:
         """For ``main``: start, load the engine(s), serve until SIGTERM/SIGINT, drain, return."""

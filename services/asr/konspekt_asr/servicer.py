@@ -10,8 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
+from prometheus_client import Counter, Histogram
 
 from konspekt.errors import InvalidInput
+from konspekt.metrics import RTF_BUCKETS
 from konspekt.server import Loader, rpc
 from konspekt.storage import ObjectStore, output_ref, require_store
 from konspekt.transcripts import to_json
@@ -21,6 +23,13 @@ from konspekt_asr.engine import Audio, Transcriber, load_audio
 log = logging.getLogger(__name__)
 
 Response = asr_pb2.TranscribeResponse
+
+AUDIO_SECONDS = Counter("konspekt_asr_audio_seconds_total", "Seconds of audio transcribed.")
+REAL_TIME_FACTOR = Histogram(
+    "konspekt_asr_real_time_factor",
+    "Transcription time (loading the audio included) per second of audio; < 1 is faster than real time.",
+    buckets=RTF_BUCKETS,
+)
 
 
 class AsrServicer(asr_pb2_grpc.AsrServiceServicer):
@@ -81,13 +90,17 @@ class AsrServicer(asr_pb2_grpc.AsrServiceServicer):
         if output is not None:
             store = require_store(self.store, "output")
             result.transcript.CopyFrom(store.put_bytes(output, to_json(transcript), "application/json"))
+        elapsed = time.monotonic() - started
+        if info.duration > 0:
+            AUDIO_SECONDS.inc(info.duration)
+            REAL_TIME_FACTOR.observe(elapsed / info.duration)
         log.info(
             "transcribed %.1f s (%s, p=%.2f): %d segments in %.1f s",
             info.duration,
             transcript.language or "no speech",
             transcript.language_probability,
             count,
-            time.monotonic() - started,
+            elapsed,
         )
         yield Response(progress=common_pb2.Progress(fraction=1.0, message="done"))
         yield Response(result=result)

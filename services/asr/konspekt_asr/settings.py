@@ -33,6 +33,7 @@ class AsrSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="KONSPEKT_ASR_", extra="ignore")
 
     port: int = Field(50052, ge=0, le=65535, description="gRPC port; 0 picks a free one")
+    metrics_port: int = Field(9182, ge=0, le=65535, description="Prometheus /metrics port; 0 = off")
     workers: int = Field(1, ge=1, description="transcriptions at once (each uses all its threads)")
     model: str = Field(
         "/models/whisper-base",

@@ -15,8 +15,10 @@ from concurrent.futures import Future
 from pathlib import Path
 
 import grpc
+from prometheus_client import Counter
 
 from konspekt.errors import InvalidInput
+from konspekt.logs import in_this_context
 from konspekt.server import Loader, rpc
 from konspekt.storage import ObjectStore, output_ref, require_store
 from konspekt.v1 import audio_pb2, audio_pb2_grpc, common_pb2
@@ -30,6 +32,10 @@ CHUNK_SIZE = 1024 * 1024
 _PROGRESS_STEP = 0.01
 
 ExtractStream = Generator[audio_pb2.ExtractResponse, None, ExtractOutcome]
+
+MEDIA_SECONDS = Counter(
+    "konspekt_audio_media_seconds_total", "Seconds of audio extracted (16 kHz mono WAV written)."
+)
 
 
 class AudioServicer(audio_pb2_grpc.AudioServiceServicer):
@@ -78,6 +84,7 @@ class AudioServicer(audio_pb2_grpc.AudioServiceServicer):
                 with wav.open("rb") as f:
                     while chunk := f.read(self.chunk_size):
                         yield audio_pb2.ExtractResponse(audio_chunk=chunk)
+        MEDIA_SECONDS.inc(max(outcome.audio_duration, 0.0))
         log.info(
             "extracted %.1f s of audio from %s (%.1f s claimed) in %.0f ms%s",
             outcome.audio_duration,
@@ -106,7 +113,7 @@ class AudioServicer(audio_pb2_grpc.AudioServiceServicer):
             finally:
                 fractions.put(None)
 
-        worker = threading.Thread(target=work, name="ffmpeg", daemon=True)
+        worker = threading.Thread(target=in_this_context(work), name="ffmpeg", daemon=True)
         worker.start()
         try:
             reported = -1.0  # the first report always goes: decoding has started

@@ -15,6 +15,7 @@ class AudioSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="KONSPEKT_AUDIO_", extra="ignore")
 
     port: int = Field(50051, ge=0, le=65535, description="gRPC port; 0 picks a free one")
+    metrics_port: int = Field(9181, ge=0, le=65535, description="Prometheus /metrics port; 0 = off")
     ffmpeg: str = Field("ffmpeg", description="ffmpeg binary: a name on PATH or a path")
     ffprobe: str = Field("ffprobe", description="ffprobe binary: a name on PATH or a path")
     temp_dir: Path | None = Field(

@@ -6,6 +6,7 @@ import logging
 import time
 
 import grpc
+from prometheus_client import Counter
 
 from konspekt.errors import InvalidInput, ResourceExhausted
 from konspekt.server import Loader, rpc
@@ -19,6 +20,10 @@ log = logging.getLogger(__name__)
 #: Room left in a response for everything but the files' bytes (names, types, framing).
 _OVERHEAD_PER_FILE = 256
 _MARGIN = 64 * 1024
+
+FILES_RENDERED = Counter(
+    "konspekt_renderer_files_total", "Files rendered, by format (e.g. konspekt.docx).", ["format"]
+)
 
 
 class RendererServicer(renderer_pb2_grpc.RendererServiceServicer):
@@ -42,6 +47,8 @@ class RendererServicer(renderer_pb2_grpc.RendererServiceServicer):
         out = self._output_store(request.output_prefix)  # checked before any work is done
         files = engine.render(request.konspekt, transcript, list(request.formats), request.source_name)
         response = self._inline(files) if out is None else self._store(out, files, request.output_prefix)
+        for f in files:
+            FILES_RENDERED.labels(f.name).inc()
         log.info(
             "rendered %s (%d segments) in %.0f ms",
             ", ".join(f.name for f in files),
