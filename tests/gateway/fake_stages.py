@@ -1,7 +1,8 @@
 """Tiny deterministic stand-ins for the four stages, served by a real gRPC server on port 0.
 
 They read and write the real object store like the real stages do. A ``Script`` tells a stage
-to fail, fail once, hang or wait at a gate, and records every request it got.
+to fail, fail once, hang or wait at a gate (or lets a ``chaos`` hook decide per call), and
+records every request it got, and any call made for a job while another call for it is running.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import json
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator
 from concurrent import futures
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from konspekt.logs import JOB_ID_METADATA
 from konspekt.storage import ObjectStore
 from konspekt.transcripts import to_json, transcript_from_json
 from konspekt.v1 import (
@@ -58,6 +60,12 @@ class Script:
     entered: dict[str, threading.Event] = field(default_factory=dict)
     metadata: list[dict[str, str]] = field(default_factory=list)
     deadlines: dict[str, list[float | None]] = field(default_factory=dict)
+    #: Called at the start of every call with the stage name and the context; may abort or hang.
+    chaos: Callable[[str, grpc.ServicerContext], None] | None = None
+    #: Calls in progress per job id, and (job id, stage) of each call that came while another
+    #: call of the same job was in progress (one job processed twice at once).
+    active: Counter[str] = field(default_factory=Counter)
+    overlaps: list[tuple[str, str]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def gate(self, stage: str) -> threading.Event:
@@ -71,13 +79,23 @@ class Script:
 
     def enter(self, stage: str, request: Any, context: grpc.ServicerContext) -> None:
         """Record the call, then fail, hang or wait as scripted."""
+        metadata = {k: str(v) for k, v in context.invocation_metadata() or ()}
+        job_id = metadata.get(JOB_ID_METADATA, "")
         with self.lock:
             self.calls[stage] += 1
             first = self.calls[stage] == 1
             self.requests.setdefault(stage, []).append(request)
-            self.metadata.append({k: str(v) for k, v in context.invocation_metadata() or ()})
+            self.metadata.append(metadata)
             self.deadlines.setdefault(stage, []).append(context.time_remaining())
+            if job_id:
+                if self.active[job_id]:
+                    self.overlaps.append((job_id, stage))
+                self.active[job_id] += 1
+        if job_id:
+            context.add_callback(lambda: self._leave(job_id))  # when the call ends, however
         self.reached(stage).set()
+        if self.chaos is not None:
+            self.chaos(stage, context)
         if stage in self.fail:
             context.abort(*self.fail[stage])
         if first and stage in self.fail_once:
@@ -93,6 +111,10 @@ class Script:
             while not gate.wait(0.02):
                 if not context.is_active():
                     context.abort(grpc.StatusCode.CANCELLED, "caller went away")
+
+    def _leave(self, job_id: str) -> None:
+        with self.lock:
+            self.active[job_id] -= 1
 
 
 def _progress(fraction: float, message: str) -> common_pb2.Progress:
@@ -226,22 +248,39 @@ def rendered(name: str, source_name: str, title: str) -> bytes:
     return f"{name} of {source_name}: {title}\n".encode()
 
 
-class FakeStages:
-    """All four services plus gRPC health on one port (the gateway gets it as all four targets)."""
+STAGES = ("audio", "asr", "summarizer", "renderer")
 
-    def __init__(self, store: ObjectStore, script: Script | None = None) -> None:
+
+class FakeStages:
+    """All four services (or ``services`` of them) plus gRPC health on one port (the gateway
+    gets it as all four targets). A ``port`` of a stopped one can be served again (a restart)."""
+
+    def __init__(
+        self,
+        store: ObjectStore,
+        script: Script | None = None,
+        *,
+        port: int = 0,
+        services: Collection[str] = STAGES,
+    ) -> None:
         self.script = script or Script()
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
-        audio_pb2_grpc.add_AudioServiceServicer_to_server(Audio(self.script, store), self.server)
-        asr_pb2_grpc.add_AsrServiceServicer_to_server(Asr(self.script, store), self.server)
-        summarizer_pb2_grpc.add_SummarizerServiceServicer_to_server(
-            Summarizer(self.script, store), self.server
-        )
-        renderer_pb2_grpc.add_RendererServiceServicer_to_server(Renderer(self.script, store), self.server)
+        if "audio" in services:
+            audio_pb2_grpc.add_AudioServiceServicer_to_server(Audio(self.script, store), self.server)
+        if "asr" in services:
+            asr_pb2_grpc.add_AsrServiceServicer_to_server(Asr(self.script, store), self.server)
+        if "summarizer" in services:
+            summarizer_pb2_grpc.add_SummarizerServiceServicer_to_server(
+                Summarizer(self.script, store), self.server
+            )
+        if "renderer" in services:
+            renderer_pb2_grpc.add_RendererServiceServicer_to_server(Renderer(self.script, store), self.server)
         self.health = health.HealthServicer()
         self.health.set("", health_pb2.HealthCheckResponse.SERVING)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        self.port = self.server.add_insecure_port("127.0.0.1:0")
+        self.port = self.server.add_insecure_port(f"127.0.0.1:{port}")
+        if not self.port:
+            raise RuntimeError(f"port {port} is taken")
 
     @property
     def target(self) -> str:

@@ -139,7 +139,7 @@ async def test_stage_slots_let_jobs_overlap_but_never_oversubscribe_a_stage(
         assert waiting["message"] == "waiting for a free speech recognition slot"
         assert stages.script.calls["asr"] == 1  # the slot is held by the first job
         russian = await client.get(f"/api/v1/jobs/{second['id']}", headers={"Accept-Language": "ru"})
-        assert russian.json()["message_text"] == "ждёт свободного места на этапе распознавания речи"
+        assert russian.json()["message_text"] == "ждёт свободного места на этапе «распознавание речи»"
 
         summarizer_gate = stages.script.gate("summarizer")
         asr_gate.set()

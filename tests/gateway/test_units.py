@@ -82,3 +82,72 @@ def test_language_is_picked_from_accept_language() -> None:
     assert pick_language(None) == "en"
     assert pick_language("ru", override="en") == "en"
     assert set(TEXTS["en"]) == set(TEXTS["ru"])
+
+
+def test_summarizer_notes_and_progress_are_translated() -> None:
+    """The warnings the summarizer writes when it checks items against the transcript (made
+    here by its own checks) and every progress message reach a Russian page in Russian."""
+    from konspekt.v1 import common_pb2
+    from konspekt_gateway import i18n
+    from konspekt_summarizer.konspekt import check_due, check_owner, cut_off_warning, find_evidence
+
+    segments = [
+        common_pb2.Segment(index=0, start=0.0, end=5.0, text="We agreed to ship the release on Friday."),
+        common_pb2.Segment(index=1, start=60.0, end=65.0, text="Anna will write the notes by Monday."),
+    ]
+    invented = find_evidence("0:00", "Thomas Jefferson signed the declaration", segments)
+    moved = find_evidence("7:00", "Anna writes the notes", segments)
+    assert invented.index == -1 and moved.index == 1
+    warnings = {
+        f"key point {'Thomas Jefferson signed the declaration'!r} dropped: {invented.note}": (
+            "пункт «Главное» «Thomas Jefferson signed the declaration» убран: около 0:00 об этом "
+            "не говорится, и этих слов в расшифровке нет"
+        ),
+        f"decision {'Anna writes the notes'!r}: {moved.note}": (
+            "решение «Anna writes the notes»: в расшифровке нет момента 7:00; перенесено на 01:00, "
+            "где это сказано"
+        ),
+        f"action item {'Write the notes'!r}: "
+        + check_due("Write the notes", "Tuesday", segments, 1).warning: (
+            "задача «Write the notes»: срок 'Tuesday' рядом с задачей не назван, назван 'by Monday' (в 01:00)"
+        ),
+        f"action item {'Write the notes'!r}: "
+        + check_owner("Boris", segments, 1, {"anna", "notes"}, []).warning: (
+            "задача «Write the notes»: ответственного 'Boris' в расшифровке нет; убран"
+        ),
+        f"action item {'Write the notes'!r}: "
+        + check_due("Write the notes", "Friday", segments, 1).warning: (
+            "задача «Write the notes»: срок 'Friday' заменён на 'by Monday', сказанный в 01:00"
+        ),
+        cut_off_warning("window 2/3", 1200): (
+            "часть 2/3: ответ модели оборвался на 1200 токенах; сохранены его полные пункты"
+        ),
+        cut_off_warning("checking for missed decisions and tasks", 300): (
+            "проверка пропущенных решений и задач: ответ модели оборвался на 300 токенах; "
+            "сохранены его полные пункты"
+        ),
+    }
+    for english, russian in warnings.items():
+        assert i18n.reason(english, "ru") == russian
+        assert i18n.reason(english, "en") == english
+
+    progress = {
+        "reading the media": "чтение файла",
+        "decoding": "декодирование звука",
+        "35 s of 169 s": "35 с из 169 с",
+        "window 2/3: writing (retry)": "часть 2/3: запись конспекта (повтор)",
+        "summary: reading the transcript": "конспект: чтение расшифровки",
+        "checking for missed decisions and tasks: writing": (
+            "проверка пропущенных решений и задач: запись конспекта"
+        ),
+        "reading 20:03-33:41 again: writing": "повторное чтение 20:03–33:41: запись конспекта",
+        "merging windows (round 2, group 1/3)": "объединение частей (круг 2, группа 1/3)",
+        "waiting for a free speech recognition slot": "ждёт свободного места на этапе «распознавание речи»",
+        "the speech recognition service is unavailable; retrying (try 2 of 3)": (
+            "служба «распознавание речи» недоступна; повтор (попытка 2 из 3)"
+        ),
+        "something new": "",  # never English on a Russian page
+    }
+    for english, russian in progress.items():
+        assert i18n.progress(english, "ru") == russian
+        assert i18n.progress(english, "en") == english

@@ -10,35 +10,40 @@ import grpc.aio
 
 from konspekt.logs import JOB_ID_METADATA
 
+
 # gRPC retries a call transparently while the server is unreachable or restarting
 # (UNAVAILABLE) and no response message has arrived yet; deadlines bound the whole call.
-SERVICE_CONFIG = json.dumps(
-    {
-        "methodConfig": [
-            {
-                "name": [
-                    {"service": "konspekt.v1.AudioService"},
-                    {"service": "konspekt.v1.AsrService"},
-                    {"service": "konspekt.v1.SummarizerService"},
-                    {"service": "konspekt.v1.RendererService"},
-                ],
-                "retryPolicy": {
-                    "maxAttempts": 5,
-                    "initialBackoff": "0.5s",
-                    "maxBackoff": "8s",
-                    "backoffMultiplier": 2,
-                    "retryableStatusCodes": ["UNAVAILABLE"],
-                },
-            }
-        ]
+def service_config(wait_for_ready: bool = False) -> str:
+    """The stages' method config. ``wait_for_ready``: a call made while the stage is down (being
+    restarted) waits, within its deadline, until the stage accepts connections again, instead of
+    failing at once; the gateway wants that, a CLI wants to be told at once."""
+    method: dict[str, Any] = {
+        "name": [
+            {"service": "konspekt.v1.AudioService"},
+            {"service": "konspekt.v1.AsrService"},
+            {"service": "konspekt.v1.SummarizerService"},
+            {"service": "konspekt.v1.RendererService"},
+        ],
+        "retryPolicy": {
+            "maxAttempts": 5,
+            "initialBackoff": "0.5s",
+            "maxBackoff": "8s",
+            "backoffMultiplier": 2,
+            "retryableStatusCodes": ["UNAVAILABLE"],
+        },
     }
-)
+    if wait_for_ready:
+        method["waitForReady"] = True
+    return json.dumps({"methodConfig": [method]})
 
 
-def channel_options(max_message_mb: int = 4) -> list[tuple[str, Any]]:
+SERVICE_CONFIG = service_config()
+
+
+def channel_options(max_message_mb: int = 4, wait_for_ready: bool = False) -> list[tuple[str, Any]]:
     limit = max_message_mb * 1024 * 1024
     return [
-        ("grpc.service_config", SERVICE_CONFIG),
+        ("grpc.service_config", service_config(wait_for_ready)),
         ("grpc.enable_retries", 1),
         ("grpc.max_receive_message_length", limit),
         ("grpc.max_send_message_length", limit),
@@ -51,8 +56,8 @@ def open_channel(target: str, max_message_mb: int = 4) -> grpc.Channel:
     return grpc.insecure_channel(target, options=channel_options(max_message_mb))
 
 
-def open_aio_channel(target: str, max_message_mb: int = 4) -> grpc.aio.Channel:
-    return grpc.aio.insecure_channel(target, options=channel_options(max_message_mb))
+def open_aio_channel(target: str, max_message_mb: int = 4, wait_for_ready: bool = False) -> grpc.aio.Channel:
+    return grpc.aio.insecure_channel(target, options=channel_options(max_message_mb, wait_for_ready))
 
 
 def job_metadata(job_id: str) -> tuple[tuple[str, str], ...]:

@@ -154,7 +154,11 @@ class FfmpegTool:
             if cancel is not None and cancel.is_set():
                 raise Cancelled("the request was cancelled; decoding was stopped")
             if returncode != 0:
-                raise InvalidInput(f"the audio could not be decoded ({_reason(stderr, location)})")
+                reason = _reason(stderr, location)
+                if _is_url(location) and _NETWORK_ERROR.search(reason):
+                    # the object store went away while ffmpeg read the upload: transient, retried
+                    raise Unavailable(f"could not read the file from the object store ({reason})")
+                raise InvalidInput(f"the audio could not be decoded ({reason})")
             frames = _wav_frames(dest_wav)
             if frames == 0:
                 raise InvalidInput("no audio could be decoded from the file")

@@ -23,9 +23,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from konspekt.errors import NotFound, StageError
+from konspekt.logs import job_id_var
+from konspekt.metrics import serve_metrics
 from konspekt.settings import S3Settings
 from konspekt.storage import ObjectStore
 from konspekt_gateway import i18n
+from konspekt_gateway import metrics as gateway_metrics
 from konspekt_gateway.auth import SECRET_KEY_OBJECT, Keys, OwnerMiddleware, Signer, load_secret
 from konspekt_gateway.downloads import MEDIA_TYPES, content_disposition, download_name, media_type
 from konspekt_gateway.i18n import LANG_COOKIE, LocalizedError
@@ -39,6 +42,7 @@ from konspekt_gateway.jobs import (
     valid_job_id,
 )
 from konspekt_gateway.pipeline import Orchestrator, StageClients
+from konspekt_gateway.reaper import Reaper
 from konspekt_gateway.settings import GatewaySettings
 from konspekt_gateway.uploads import FormFile, store_stream, too_large
 from konspekt_gateway.views import API, ErrorOut, JobList, JobOut, KonspektOut, job_view
@@ -89,6 +93,12 @@ class Gateway:
     orchestrator: Orchestrator
     uploads: ThreadPoolExecutor
     active_uploads: int = field(default=0)
+    #: Uploads beyond max_concurrent_uploads wait here (their bodies unread) for a free slot.
+    waiting_uploads: int = field(default=0)
+    upload_slots: asyncio.Semaphore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.upload_slots = asyncio.Semaphore(self.settings.max_concurrent_uploads)
 
 
 def error_response(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
@@ -103,7 +113,8 @@ def create_app(settings: GatewaySettings | None = None, s3: S3Settings | None = 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = ObjectStore(s3)
-        await asyncio.to_thread(store.ensure_bucket, 1)  # the 24 h expiry rule
+        # the lifecycle rule (whole days) is the backstop; the reaper deletes at the hour
+        await asyncio.to_thread(store.ensure_bucket, settings.expire_days)
         configured = settings.secret_key.get_secret_value()
         secret = await asyncio.to_thread(load_secret, store, configured)
         keys.signer = Signer(secret)
@@ -113,13 +124,22 @@ def create_app(settings: GatewaySettings | None = None, s3: S3Settings | None = 
         orchestrator = Orchestrator(settings, store, jobs, clients)
         executor = ThreadPoolExecutor(settings.max_concurrent_uploads, thread_name_prefix="konspekt-upload")
         await orchestrator.start()
+        reaper = Reaper(settings, store, orchestrator)
+        reaper.start()
+        app.state.reaper = reaper
         app.state.gateway = Gateway(settings, store, jobs, clients, orchestrator, executor)
+        gateway_metrics.watch(orchestrator)
+        metrics = serve_metrics(settings.host, settings.metrics_port)
         log.info("gateway ready: bucket %s at %s", s3.bucket, s3.endpoint)
         try:
             yield
         finally:
+            gateway_metrics.forget(orchestrator)
+            if metrics is not None:
+                metrics.stop()
             if refresher is not None:
                 refresher.cancel()
+            await reaper.stop()
             await orchestrator.stop()
             await clients.close()
             executor.shutdown(wait=False, cancel_futures=True)
@@ -141,6 +161,7 @@ def create_app(settings: GatewaySettings | None = None, s3: S3Settings | None = 
         ),
     )
     app.add_middleware(OwnerMiddleware, keys=keys)
+    app.add_middleware(gateway_metrics.HttpMetrics)
     app.mount("/static", StaticFiles(directory=PACKAGE / "static"), name="static")
     templates = Jinja2Templates(directory=PACKAGE / "templates")
     _add_error_handlers(app)
@@ -164,7 +185,13 @@ def create_app(settings: GatewaySettings | None = None, s3: S3Settings | None = 
         return job
 
     def view(request: Request, job: Job) -> dict[str, Any]:
-        return job_view(job, gw(request).orchestrator.position(job.id), i18n.request_language(request))
+        gateway = gw(request)
+        return job_view(
+            job,
+            gateway.orchestrator.position(job.id),
+            i18n.request_language(request),
+            retention=gateway.settings.retention,
+        )
 
     # -- health -------------------------------------------------------------------------------
     @app.get("/healthz", tags=["health"])
@@ -241,10 +268,16 @@ def create_app(settings: GatewaySettings | None = None, s3: S3Settings | None = 
         callback_url = _callback(callback_url)
         if not is_form:
             _check_type(filename, content_type)
-        if gateway.active_uploads >= gateway.settings.max_concurrent_uploads:
+        if gateway.upload_slots.locked() and gateway.waiting_uploads >= gateway.settings.max_waiting_uploads:
             raise ApiError(503, "busy")
+        gateway.waiting_uploads += 1
+        try:
+            await gateway.upload_slots.acquire()  # the client's body waits in its socket meanwhile
+        finally:
+            gateway.waiting_uploads -= 1
 
         job_id = new_job_id()
+        job_id_var.set(job_id)  # this request's log lines carry the new job's id
         key = f"jobs/{job_id}/upload"
         form = FormFile(content_type) if is_form else None
         body = form.chunks(request.stream()) if form else request.stream()
@@ -265,6 +298,7 @@ def create_app(settings: GatewaySettings | None = None, s3: S3Settings | None = 
             raise ApiError(400, "disconnected") from None
         finally:
             gateway.active_uploads -= 1
+            gateway.upload_slots.release()
         if form:
             filename = form.filename or filename
             file_type = form.content_type

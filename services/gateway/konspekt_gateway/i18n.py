@@ -163,15 +163,164 @@ _REASONS: list[tuple[re.Pattern[str], str]] = [
             "внутренняя ошибка шлюза; подробности в его журнале",
         ),
         (r"^no speech was found in the recording$", "в записи не найдено речи"),
+        (
+            r"^the file seems truncated: only (?P<a>[\d.]+) s of the (?P<b>[\d.]+) s it claims "
+            r"could be decoded$",
+            "файл, похоже, обрезан: удалось прочитать только {a} с из заявленных {b} с",
+        ),
+        (
+            r"^could not read the file from the object store \((?P<d>.*)\)$",
+            "не удалось прочитать файл из хранилища ({d})",
+        ),
     ]
 ]
 _TRIES = re.compile(r" \(tried (\d+) times\)")
+
+#: The summarizer's notes on items it checked against the transcript (konspekt.py).
+_ITEMS = {
+    "key point": ("пункт «Главное»", "убран"),
+    "decision": ("решение", "убрано"),
+    "action item": ("задача", "убрана"),
+}
+_NOTES: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(p), r)
+    for p, r in [
+        (
+            r"^(?P<problem>.+); placed at (?P<t>[\d:]+), where it was said$",
+            "{problem}; перенесено на {t}, где это сказано",
+        ),
+        (
+            r"^(?P<problem>.+), and its words are nowhere in the transcript$",
+            "{problem}, и этих слов в расшифровке нет",
+        ),
+        (r"^nothing near (?P<t>[\d:]+) says it$", "около {t} об этом не говорится"),
+        (r"^(?P<t>.+) is not a time in the transcript$", "в расшифровке нет момента {t}"),
+        (r"^no usable time \((?P<t>.*)\)$", "нет пригодного времени ({t})"),
+        (r"^the transcript is empty$", "расшифровка пустая"),
+        (
+            r"^due (?P<a>.+) replaced by (?P<b>.+), said at (?P<t>[\d:]+)$",
+            "срок {a} заменён на {b}, сказанный в {t}",
+        ),
+        (
+            r"^due (?P<a>.+) is not said near the item; (?P<b>.+) is \(at (?P<t>[\d:]+)\)$",
+            "срок {a} рядом с задачей не назван, назван {b} (в {t})",
+        ),
+        (r"^due (?P<a>.+) is not said near the item; dropped$", "срок {a} рядом с задачей не назван; убран"),
+        (
+            r"^owner (?P<a>.+) is not in the transcript; dropped$",
+            "ответственного {a} в расшифровке нет; убран",
+        ),
+    ]
+]
+_ITEM_WARNING = re.compile(
+    r"^(?P<what>key point|decision|action item) (?P<text>(['\"]).*?\3)(?P<dropped> dropped)?: (?P<note>.+)$"
+)
+
+
+def _note(text: str) -> str:
+    """A summarizer note in Russian, its nested problem too (unknown English kept)."""
+    for pattern, template in _NOTES:
+        match = pattern.match(text)
+        if match is not None:
+            values = match.groupdict()
+            if "problem" in values:
+                values["problem"] = _note(values["problem"])
+            return template.format(**values)
+    return text
+
+
+#: Progress messages of the stages and the gateway, in Russian.
+_PROGRESS: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(p), r)
+    for p, r in [
+        (r"^reading the media$", "чтение файла"),
+        (r"^reading the file$", "чтение файла"),
+        (r"^decoding$", "декодирование звука"),
+        (r"^storing the audio$", "сохранение звука"),
+        (r"^recognising speech$", "распознавание речи"),
+        (r"^recognising$", "распознавание речи"),
+        (r"^(?P<a>\d+) s of (?P<b>\d+) s$", "{a} с из {b} с"),
+        (r"^writing the konspekt$", "составление конспекта"),
+        (r"^rendering the documents$", "подготовка документов"),
+        (r"^done$", "готово"),
+        (r"^waiting to resume after a restart$", "ожидает продолжения после перезапуска"),
+        (r"^waiting for a free (?P<stage>.+) slot$", "ждёт свободного места на этапе «{stage}»"),
+        (r"^waiting for the (?P<stage>.+) service to start$", "ждёт запуска службы «{stage}»"),
+        (r"^waiting for the object store$", "ждёт восстановления хранилища"),
+        (
+            r"^(?P<label>.+): reading the transcript(?P<retry> \(retry\))?$",
+            "{label}: чтение расшифровки{retry}",
+        ),
+        (r"^(?P<label>.+): writing(?P<retry> \(retry\))?$", "{label}: запись конспекта{retry}"),
+        (r"^merging windows$", "объединение частей"),
+        (
+            r"^merging windows \(round (?P<r>\d+), group (?P<g>\d+)/(?P<n>\d+)\)$",
+            "объединение частей (круг {r}, группа {g}/{n})",
+        ),
+    ]
+]
+_LABEL = re.compile(r"^window (?P<i>\d+)/(?P<n>\d+)$")
+_AGAIN = re.compile(r"^reading (?P<a>[\d:]+)-(?P<b>[\d:]+) again$")
+_CUT_OFF = re.compile(
+    r"^(?P<label>.+): the answer was cut off at (?P<n>\d+) tokens; its complete items were kept$"
+)
+
+
+def _label(label: str) -> str:
+    """The summarizer's name for one model call, in Russian."""
+    window = _LABEL.match(label)
+    if window is not None:
+        return f"часть {window['i']}/{window['n']}"
+    if label == "checking for missed decisions and tasks":
+        return "проверка пропущенных решений и задач"
+    again = _AGAIN.match(label)
+    if again is not None:
+        return f"повторное чтение {again['a']}–{again['b']}"
+    return "конспект"
+_RETRYING = re.compile(r"^(?P<reason>.+); retrying \(try (?P<a>\d+) of (?P<b>\d+)\)$")
+
+
+def progress(text: str, lang: Lang) -> str:
+    """A progress message (a stage's or the gateway's) in ``lang``; "" for an unknown one in
+    Russian (the page then shows the state alone, never English on a Russian page)."""
+    if lang == "en" or not text:
+        return text
+    retrying = _RETRYING.match(text)
+    if retrying is not None:
+        return f"{reason(retrying['reason'], lang)}; повтор (попытка {retrying['a']} из {retrying['b']})"
+    for pattern, template in _PROGRESS:
+        match = pattern.match(text)
+        if match is None:
+            continue
+        values = {k: v or "" for k, v in match.groupdict().items()}
+        if "stage" in values:
+            stage = _PIPELINE_STAGES.get(values["stage"])
+            values["stage"] = STAGES[stage][lang] if stage else values["stage"]
+        if values.get("retry"):
+            values["retry"] = " (повтор)"
+        if "label" in values:
+            values["label"] = _label(values["label"])
+        return template.format(**values)
+    return ""
 
 
 def reason(text: str, lang: Lang) -> str:
     """A failure reason or warning in ``lang`` (unknown English text is kept as it is)."""
     if lang == "en" or not text:
         return text
+    item = _ITEM_WARNING.match(text)
+    if item is not None:
+        what, gone = _ITEMS[item["what"]]
+        dropped = f" {gone}" if item["dropped"] else ""
+        return f"{what} «{item['text'][1:-1]}»{dropped}: {_note(item['note'])}"
+    cut = _CUT_OFF.match(text)
+    if cut is not None:
+        return (
+            f"{_label(cut['label'])}: ответ модели оборвался на {cut['n']} токенах; "
+            "сохранены его полные пункты"
+        )
+    if text == "window summaries too long to merge with the model; joined instead":
+        return "конспекты частей слишком длинные для объединения моделью; соединены без неё"
     for pattern, template in _REASONS:
         match = pattern.match(text)
         if match is None:

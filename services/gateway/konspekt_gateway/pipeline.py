@@ -19,7 +19,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from konspekt.channels import job_metadata, open_aio_channel
 from konspekt.errors import StageError
 from konspekt.logs import job_id_var
-from konspekt.server import BUSY
+from konspekt.server import BUSY, DRAINING, LOADING
 from konspekt.storage import ObjectStore
 from konspekt.transcripts import konspekt_from_json
 from konspekt.v1 import (
@@ -33,6 +33,7 @@ from konspekt.v1 import (
     summarizer_pb2,
     summarizer_pb2_grpc,
 )
+from konspekt_gateway import metrics as gateway_metrics
 from konspekt_gateway.jobs import DOWNLOADS, Job, JobState, JobStore, MediaFacts, utcnow
 from konspekt_gateway.settings import STAGES, GatewaySettings, Stage
 from konspekt_gateway.views import job_view
@@ -69,6 +70,11 @@ STAGE_STATES: dict[Stage, JobState] = {
 }
 #: Upper bound on the media duration when the audio stage cannot probe it (8 kbit/s, ≤ 24 h).
 _MIN_BYTES_PER_SECOND = 1000
+#: UNAVAILABLE details that mean "no capacity right now" (busy, draining, loading the model):
+#: the job waits for the stage without spending a try.
+_NOT_A_TRY = frozenset({BUSY, LOADING, DRAINING})
+#: How often a job that waits for the object store asks whether it is back.
+STORE_POLL_SECONDS = 2.0
 _MAX_GUESSED_DURATION = 24 * 3600.0
 
 
@@ -94,7 +100,10 @@ class StageClients:
     def __init__(self, settings: GatewaySettings) -> None:
         self.settings = settings
         self.channels = {
-            stage: open_aio_channel(settings.target(stage), settings.max_message_mb) for stage in STAGES
+            # wait_for_ready: a call to a stage that is being restarted waits for it (within
+            # its deadline) rather than spending a try
+            stage: open_aio_channel(settings.target(stage), settings.max_message_mb, wait_for_ready=True)
+            for stage in STAGES
         }
         self.audio = audio_pb2_grpc.AudioServiceStub(self.channels["audio"])
         self.asr = asr_pb2_grpc.AsrServiceStub(self.channels["asr"])
@@ -206,7 +215,12 @@ class Orchestrator:
             return None
 
     # -- commands -----------------------------------------------------------------------------
+    def queue_length(self) -> int:
+        """Jobs waiting for a worker."""
+        return len(self._waiting)
+
     async def submit(self, job: Job) -> None:
+        gateway_metrics.job_submitted()
         self._jobs[job.id] = job
         await self._save(job)
         async with self._wakeup:
@@ -253,6 +267,7 @@ class Orchestrator:
 
     async def _run(self, job: Job) -> None:
         job_id_var.set(job.id)
+        gateway_metrics.job_started(job)
         job.started_at = job.started_at or utcnow()
         log.info("job %s (%s) started", job.short_id, job.filename)
         try:
@@ -278,6 +293,7 @@ class Orchestrator:
         else:
             log.info("job %s done", job.short_id)
             self._finish(job, JobState.DONE)
+        gateway_metrics.job_finished(job)
         await self._save(job)
         if job.callback_url:
             task = asyncio.create_task(self._callback(job), name=f"konspekt-callback-{job.short_id}")
@@ -286,7 +302,7 @@ class Orchestrator:
 
     async def _callback(self, job: Job) -> None:
         """POST the finished job's JSON to its callback_url (3 tries; failures are only logged)."""
-        body = job_view(job, None)
+        body = job_view(job, None, retention=self.settings.retention)
         timeout = self.settings.callback_timeout_seconds
         async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
             for attempt in range(1, 4):
@@ -502,18 +518,31 @@ class Orchestrator:
                     except _CallFailed as exc:
                         failure = exc
                 name = STAGE_NAMES[stage]
-                if failure.code is grpc.StatusCode.UNAVAILABLE and failure.message == BUSY:
-                    # every worker of the stage is taken: wait for capacity, not a failed try
+                if failure.code is grpc.StatusCode.UNAVAILABLE and failure.message in _NOT_A_TRY:
+                    # every worker of the stage is taken, or it is being restarted (draining,
+                    # loading its model): wait for capacity, not a failed try
                     attempt -= 1
                     job.attempts[counter] -= 1
                     busy += 1
                     waited_for = self.settings.backoff(min(busy, 5))
-                    job.message = f"waiting for a free {name} slot"
+                    job.message = (
+                        f"waiting for a free {name} slot"
+                        if failure.message == BUSY
+                        else f"waiting for the {name} service to start"
+                    )
                     job.touch()
                     self.changed()
                     await asyncio.sleep(waited_for)
                     waited += waited_for
                     continue
+                if failure.code in RETRYABLE and not await asyncio.to_thread(self.store.ping):
+                    # the object store is down (the stage could not read or write it): nothing can
+                    # progress until it is back, so wait for it without spending a try
+                    attempt -= 1
+                    job.attempts[counter] -= 1
+                    waited += await self._wait_for_store(job)
+                    continue
+                gateway_metrics.stage_failed(stage, failure.code)
                 if failure.code in PERMANENT:
                     raise JobFailed(stage, failure.message or f"the {name} stage rejected the file")
                 if failure.code is grpc.StatusCode.UNIMPLEMENTED and probe:
@@ -531,9 +560,23 @@ class Orchestrator:
                 await self._save(job)
                 await asyncio.sleep(wait)
         finally:
+            gateway_metrics.stage_waited(stage, waited)
             job.stage_seconds[stage] = round(
                 job.stage_seconds.get(stage, 0.0) + time.monotonic() - started - waited, 3
             )
+
+    async def _wait_for_store(self, job: Job) -> float:
+        """Poll the object store until it answers; returns the seconds waited."""
+        started = time.monotonic()
+        log.warning("job %s: the object store is unreachable; waiting for it", job.short_id)
+        job.message = "waiting for the object store"
+        job.progress = 0.0
+        job.touch()
+        self.changed()
+        while not await asyncio.to_thread(self.store.ping):
+            await asyncio.sleep(STORE_POLL_SECONDS)
+        log.info("job %s: the object store is back after %.0f s", job.short_id, time.monotonic() - started)
+        return time.monotonic() - started
 
     async def _save(self, job: Job) -> None:
         """Persist the record. A save that is under way finishes even if the job is

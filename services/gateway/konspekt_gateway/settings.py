@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import math
 import re
+from datetime import timedelta
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
@@ -41,6 +43,9 @@ class GatewaySettings(BaseSettings):
     max_concurrent_uploads: int = Field(
         4, ge=1, le=256, description="uploads streamed at once (each holds up to ~80 MB of S3 parts)"
     )
+    max_waiting_uploads: int = Field(
+        64, ge=0, le=10000, description="uploads waiting for a free upload slot; beyond that 503 (busy)"
+    )
     concurrent_jobs: int = Field(4, ge=1, le=256, description="jobs in progress at once (across stages)")
     # Calls in flight per stage: a job waits for a free slot of the stage it enters, so on one
     # machine the stages of different jobs overlap (one job summarized while the next is
@@ -72,6 +77,14 @@ class GatewaySettings(BaseSettings):
         description="signs the owner cookies; empty: one is generated and kept in the object store",
     )
     callback_timeout_seconds: float = Field(10.0, gt=0, description="per try of a job's callback_url")
+    # Every job (record, upload, results) is deleted this long after its upload by the gateway's
+    # reaper; the bucket's lifecycle rule (whole days, run by the S3 server about daily) is a backstop.
+    retention_hours: float = Field(
+        24.0, gt=0, le=24 * 366, description="jobs are deleted this long after upload"
+    )
+    reap_interval_seconds: float = Field(
+        300.0, gt=0, description="how often the reaper also looks for objects that have no job record"
+    )
 
     log_level: str = "INFO"
     log_json: bool = Field(True, description="JSON log lines (False: plain text)")
@@ -111,3 +124,12 @@ class GatewaySettings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return self.max_upload_mb * 1024 * 1024
+
+    @property
+    def retention(self) -> timedelta:
+        return timedelta(hours=self.retention_hours)
+
+    @property
+    def expire_days(self) -> int:
+        """The bucket lifecycle rule's whole days (at least the retention)."""
+        return max(1, math.ceil(self.retention_hours / 24))

@@ -16,6 +16,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 
 from konspekt.errors import StageError
 from konspekt.storage import ObjectStore
+from konspekt_gateway import metrics as gateway_metrics
 from konspekt_gateway.i18n import LocalizedError
 
 log = logging.getLogger(__name__)
@@ -139,6 +140,7 @@ async def store_stream(
             if not chunk:
                 continue
             size += len(chunk)
+            gateway_metrics.upload_received(len(chunk))
             if size > limit:
                 raise too_large(limit_mb)
             if writer.done():
@@ -148,6 +150,7 @@ async def store_stream(
             await pipe.close()
         await writer
     except BaseException as exc:
+        gateway_metrics.upload_finished(stored=False)
         pipe.abort(f"upload stopped: {type(exc).__name__}")
         with contextlib.suppress(Exception):
             await writer
@@ -157,7 +160,9 @@ async def store_stream(
         raise
     if size == 0:
         await _remove(store, key)
+        gateway_metrics.upload_finished(stored=False)
         raise UploadError(400, "empty_file")
+    gateway_metrics.upload_finished(stored=True)
     return size
 
 
@@ -237,7 +242,10 @@ class FormFile:
         self._name = params.get(b"name", b"").decode("utf-8", "replace")
         if self._name == self.file_field and not self.found:
             self.found = self._is_file = True
-            self.filename = params.get(b"filename", b"").decode("utf-8", "replace")
+            name = params.get(b"filename", b"").decode("utf-8", "replace")
+            # browsers (and httpx) send these three escaped in a form's file name (WHATWG
+            # multipart/form-data encoding); control characters are removed later
+            self.filename = name.replace("%22", '"').replace("%0D", "\r").replace("%0A", "\n")
             ctype = self._headers.get("content-type", b"").decode("latin-1").strip()
             self.content_type = ctype or self.content_type
 

@@ -12,8 +12,6 @@ from konspekt_gateway import i18n
 from konspekt_gateway.jobs import Job, JobState, MediaFacts, Style, utcnow
 
 API = "/api/v1"
-#: Uploads and results are deleted this long after the upload (the bucket's lifecycle rule).
-RETENTION = timedelta(hours=24)
 STAGE_ORDER = ("audio", "asr", "summarizer", "renderer")
 _STAGE_STATE = {
     "audio": JobState.EXTRACTING_AUDIO,
@@ -22,18 +20,6 @@ _STAGE_STATE = {
     "renderer": JobState.RENDERING,
 }
 _STAGE_OUTPUT = {"audio": "audio", "asr": "transcript", "summarizer": "konspekt"}
-#: The gateway's own progress messages in Russian (stage messages are shown in English only).
-_MESSAGES_RU = {
-    "reading the media": "чтение файла",
-    "recognising speech": "распознавание речи",
-    "writing the konspekt": "составление конспекта",
-    "rendering the documents": "подготовка документов",
-    "waiting to resume after a restart": "ожидает продолжения после перезапуска",
-    "waiting for a free audio extraction slot": "ждёт свободного места на этапе извлечения звука",
-    "waiting for a free speech recognition slot": "ждёт свободного места на этапе распознавания речи",
-    "waiting for a free summarizer slot": "ждёт свободного места на этапе составления конспекта",
-    "waiting for a free document rendering slot": "ждёт свободного места на этапе подготовки документов",
-}
 
 
 class ErrorBody(BaseModel):
@@ -164,16 +150,19 @@ def eta_seconds(job: Job) -> float | None:
     return round(max(elapsed * (1.0 - job.progress) / job.progress, 0.0), 1)
 
 
-def job_view(job: Job, position: int | None, lang: i18n.Lang = "en") -> dict[str, Any]:
-    """The public view of a job: no object keys or owner, links instead."""
+def job_view(
+    job: Job, position: int | None, lang: i18n.Lang = "en", *, retention: timedelta
+) -> dict[str, Any]:
+    """The public view of a job: no object keys or owner, links instead. ``retention``: the
+    gateway's setting, after which the reaper deletes the job (``expires_at``)."""
     base = f"{API}/jobs/{job.id}"
-    message_text = job.message if lang == "en" else _MESSAGES_RU.get(job.message, "")
+    message_text = i18n.progress(job.message, lang)
     data = job.model_dump(mode="json", exclude={"files", "owner", "stage_started_at"})
     data.update(
         short_id=job.short_id,
         status=job.state.value,
         status_text=i18n.state_text(job.state.value, lang),
-        expires_at=(job.created_at + RETENTION).isoformat().replace("+00:00", "Z"),
+        expires_at=(job.created_at + retention).isoformat().replace("+00:00", "Z"),
         eta_seconds=eta_seconds(job),
         queue_position=position,
         message_text=message_text,
