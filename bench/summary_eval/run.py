@@ -12,8 +12,9 @@ Scores per meeting:
 - actions: action items recalled with the right owner *and* due date (task keyword, owner one of
   the fact's person's word forms, due sharing a word with the fact's due); "task+owner" without due;
 - invented: the model's decisions and action items that were not said: dropped by the evidence
-  check, a deferred topic turned into a decision, or an owner who is not in the meeting; "model" is
-  over everything the model wrote, "kept" over what is left in the konspekt after the checks;
+  check, a deferred topic turned into a decision, an owner who is not in the meeting, or a task
+  with a due date other than the one said for it; "model" is over everything the model wrote,
+  "kept" over what is left in the konspekt after the checks;
 - language: whether title, summary and items are written in the meeting's language;
 - seconds (wall) and answer tokens per second.
 """
@@ -39,6 +40,7 @@ RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
 from konspekt.transcripts import transcript_from_json  # noqa: E402
 from konspekt.v1 import common_pb2  # noqa: E402
+from konspekt_summarizer.dates import number_of  # noqa: E402
 from konspekt_summarizer.engine import load_engine  # noqa: E402
 from konspekt_summarizer.konspekt import Summarizer, same_word  # noqa: E402
 from konspekt_summarizer.settings import SummarizerSettings  # noqa: E402
@@ -59,8 +61,19 @@ def is_person(owner: str, people: list[str]) -> bool:
     return any(same_word(w, p.lower()) for w in words(owner) for p in people)
 
 
-def same_due(due: str, expected: str) -> bool:
-    return any(same_word(a, b) for a in words(due) for b in words(expected))
+def same_due(due: str, expected: str | list[str]) -> bool:
+    """Every word of one of the expected forms is in ``due`` (word forms and "14th" = "14"
+    allowed): "by March 14th" is "March 14", "March 10th" is not; "до пятницы" is "пятница"."""
+    got = [number_of(w) for w in words(due)]
+    forms = [expected] if isinstance(expected, str) else expected
+    return any(
+        all(any(same_word(number_of(e), g) for g in got) for e in words(form)) and words(form)
+        for form in forms
+    )
+
+
+def first_form(expected: str | list[str]) -> str:
+    return expected if isinstance(expected, str) else expected[0]
 
 
 def cyrillic_share(text: str) -> float:
@@ -119,12 +132,21 @@ def score(
             actions += 1
         else:
             got = f" (got due {by_owner[0].due!r})" if by_owner else ""
-            missed.append(f"action {item['owner']}: {item['keywords'][0]!r} by {item['due']!r}{got}")
+            missed.append(
+                f"action {item['owner']}: {item['keywords'][0]!r} by {first_form(item['due'])!r}{got}"
+            )
     dropped = sum(1 for w in warnings if w.startswith(("decision ", "action item ")) and " dropped: " in w)
     deferred = [d.text for d in k.decisions if mentions(d.text, fact["deferred"])]
     strangers = [a.owner for a in k.action_items if a.owner and not is_person(a.owner, fact["people"])]
+    wrong_due = [
+        f"{a.task!r}: {a.due!r} (said: {first_form(item['due'])!r})"
+        for item in fact["action_items"]
+        for a in k.action_items
+        if a.due and mentions(a.task, item["keywords"]) and not same_due(a.due, item["due"])
+    ]
     notes = [f"deferred topic as a decision: {t!r}" for t in deferred]
     notes += [f"owner not in the meeting: {o!r}" for o in strangers]
+    notes += [f"wrong due date: {w}" for w in wrong_due]
     notes += [f"warning: {w}" for w in warnings]
     text = " ".join(
         [k.title, k.summary]
@@ -141,7 +163,7 @@ def score(
         task_owner=(task_owner, len(fact["action_items"])),
         produced=len(k.decisions) + len(k.action_items) + dropped,
         dropped=dropped,
-        wrong_kept=len(deferred) + len(strangers),
+        wrong_kept=len(deferred) + len(strangers) + len(wrong_due),
         in_language=in_language,
         seconds=seconds,
         answer_tokens=usage.completion_tokens,
@@ -175,6 +197,23 @@ def table(scores: list[Score]) -> str:
     return head + "\n".join(rows) + "\n"
 
 
+HISTORY_MARK = "## History"
+
+
+def totals(scores: list[Score], label: str) -> str:
+    """Recall of decisions + action items (with owner and due) together, as the targets count them."""
+    found = sum(s.decisions[0] + s.actions[0] for s in scores)
+    whole = sum(s.decisions[1] + s.actions[1] for s in scores)
+    kept = sum(s.produced - s.dropped for s in scores)
+    return (
+        f"{label}: decisions and action items (owner + due) recalled {found}/{whole} ({pct(found, whole)}), "
+        f"decisions {pct(sum(s.decisions[0] for s in scores), sum(s.decisions[1] for s in scores))}, "
+        f"actions {pct(sum(s.actions[0] for s in scores), sum(s.actions[1] for s in scores))}; "
+        f"invented (kept) {pct(sum(s.wrong_kept for s in scores), kept)}; "
+        f"in the meeting's language {sum(s.in_language for s in scores)}/{len(scores)}"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--engine", choices=["llamacpp", "openai", "vllm"], default="llamacpp")
@@ -183,8 +222,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--api-model", default="", help="openai: served model name")
     parser.add_argument("--n-ctx", type=int, default=4096)
     parser.add_argument("--max-tokens", type=int, default=900)
+    parser.add_argument("--temperature", type=float, default=None, help="default: the stage's setting")
+    parser.add_argument("--repeat-penalty", type=float, default=None, help="default: the stage's setting")
+    parser.add_argument("--runs", type=int, default=1, help="runs per meeting (sampling varies)")
     parser.add_argument("--meetings", nargs="*", help="file names in tests/summarizer/data (default: all)")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="markdown file to write ('' = none)")
+    parser.add_argument(
+        "--out",
+        default=str(RESULTS),
+        help="markdown file to write ('' = none); text under its '## History' heading is kept",
+    )
     args = parser.parse_args(argv)
 
     facts: dict[str, Any] = json.loads((DATA / "facts.json").read_text("utf-8"))
@@ -195,6 +241,10 @@ def main(argv: list[str] | None = None) -> int:
         "max_tokens": args.max_tokens,
         "port": 0,
     }
+    if args.temperature is not None:
+        values["temperature"] = args.temperature
+    if args.repeat_penalty is not None:
+        values["repeat_penalty"] = args.repeat_penalty
     if args.engine == "openai":
         values.update(base_url=args.base_url, api_model=args.api_model)
     else:
@@ -206,31 +256,42 @@ def main(argv: list[str] | None = None) -> int:
     summarizer = Summarizer(engine, settings)
 
     scores: list[Score] = []
-    for name in meetings:
-        transcript = transcript_from_json((DATA / name).read_bytes())
-        fact = dict(facts[name])
-        fact.setdefault("language", transcript.language)
-        t0 = time.monotonic()
-        k, usage, warnings = summarizer.summarize(transcript)
-        seconds = time.monotonic() - t0
-        s = score(name, fact, k, warnings, seconds, usage)
-        scores.append(s)
-        print(
-            f"{name}: {seconds:.0f} s; missed {s.missed or 'nothing'}; {len(s.notes)} note(s)",
-            file=sys.stderr,
-        )
+    for run in range(args.runs):
+        for name in meetings:
+            transcript = transcript_from_json((DATA / name).read_bytes())
+            fact = dict(facts[name])
+            fact.setdefault("language", transcript.language)
+            t0 = time.monotonic()
+            k, usage, warnings = summarizer.summarize(transcript)
+            seconds = time.monotonic() - t0
+            label = f"{name} #{run + 1}" if args.runs > 1 else name
+            s = score(label, fact, k, warnings, seconds, usage)
+            scores.append(s)
+            print(
+                f"{label}: {seconds:.0f} s; missed {s.missed or 'nothing'}; notes {s.notes}",
+                file=sys.stderr,
+            )
+            for d in k.decisions:
+                print(f"  decision [{d.segment_index}] {d.text}", file=sys.stderr)
+            for a in k.action_items:
+                print(
+                    f"  action [{a.segment_index}] {a.task} | owner {a.owner!r} | due {a.due!r}",
+                    file=sys.stderr,
+                )
 
-    total_d = sum(s.decisions[1] for s in scores)
-    total_a = sum(s.actions[1] for s in scores)
     rendered = table(scores)
-    kept = sum(s.produced - s.dropped for s in scores)
+    languages = sorted({s.language for s in scores})
     summary = (
-        f"\nAll: decisions {pct(sum(s.decisions[0] for s in scores), total_d)}, "
-        f"actions with owner and due {pct(sum(s.actions[0] for s in scores), total_a)}, "
-        f"invented (kept) {pct(sum(s.wrong_kept for s in scores), kept)}\n"
+        "\n"
+        + "\n".join(
+            [totals(scores, "All")]
+            + [totals([s for s in scores if s.language == lang], lang.upper()) for lang in languages]
+        )
+        + "\n"
     )
     print(rendered + summary)
-    if str(args.out):
+    if args.out:
+        out = Path(args.out)
         when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
         source = Path(args.model).parent.name if args.engine == "llamacpp" else args.model or args.base_url
         engine_line = (
@@ -238,25 +299,29 @@ def main(argv: list[str] | None = None) -> int:
             f"n_ctx {settings.n_ctx}, max_tokens {settings.max_tokens}, temperature {settings.temperature}, "
             f"repeat_penalty {settings.repeat_penalty}"
         )
+        command = "bench/summary_eval/run.py " + " ".join(argv if argv is not None else sys.argv[1:])
         details = "\n".join(
             f"- **{s.meeting}**: missed {', '.join(s.missed) or 'nothing'}"
             + "".join(f"\n  - {n}" for n in s.notes)
             for s in scores
         )
-        args.out.write_text(
+        old = out.read_text("utf-8") if out.is_file() else ""
+        history = old[old.index(HISTORY_MARK) :] if HISTORY_MARK in old else ""
+        out.write_text(
             "# Summary evaluation\n\n"
             "Written by `bench/summary_eval/run.py` (see its docstring for how each column is scored); "
             "the meetings and their facts are in `tests/summarizer/data/`.\n\n"
-            f"{when}; {engine_line}; {platform.machine()}, {os.cpu_count()} CPUs (shared with other work); "
-            f"model load + ping {load_seconds:.0f} s.\n\n"
+            f"{when}; `{command.strip()}`; {engine_line}; {platform.machine()}, "
+            f"{os.cpu_count()} CPUs (shared with other work); model load + ping {load_seconds:.0f} s.\n\n"
             + rendered
             + summary
             + "\nDetails:\n\n"
             + details
-            + "\n",
+            + "\n"
+            + ("\n" + history if history else ""),
             encoding="utf-8",
         )
-        print(f"wrote {args.out}", file=sys.stderr)
+        print(f"wrote {out}", file=sys.stderr)
     return 0
 
 

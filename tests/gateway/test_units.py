@@ -89,7 +89,13 @@ def test_summarizer_notes_and_progress_are_translated() -> None:
     here by its own checks) and every progress message reach a Russian page in Russian."""
     from konspekt.v1 import common_pb2
     from konspekt_gateway import i18n
-    from konspekt_summarizer.konspekt import check_due, check_owner, cut_off_warning, find_evidence
+    from konspekt_summarizer.konspekt import (
+        check_due,
+        check_owner,
+        cut_off_warning,
+        find_evidence,
+        too_short_warning,
+    )
 
     segments = [
         common_pb2.Segment(index=0, start=0.0, end=5.0, text="We agreed to ship the release on Friday."),
@@ -119,6 +125,7 @@ def test_summarizer_notes_and_progress_are_translated() -> None:
         + check_due("Write the notes", "Friday", segments, 1).warning: (
             "задача «Write the notes»: срок 'Friday' заменён на 'by Monday', сказанный в 01:00"
         ),
+        too_short_warning(3): "в расшифровке всего 3 сл., слишком мало для конспекта: она приведена целиком",
         cut_off_warning("window 2/3", 1200): (
             "часть 2/3: ответ модели оборвался на 1200 токенах; сохранены его полные пункты"
         ),

@@ -178,8 +178,8 @@ def test_half_a_second_is_processed_without_known_hallucinations(
     stack: Stack, client: httpx.Client, testdata: Path
 ) -> None:
     """0.5 s (the quiet start of the JFK clip): Whisper may hear a word ("And..."); nothing it is
-    known to invent on silence, and no key point, decision or action item the transcript does not
-    support. (The summarizer still writes a title and summary for it: see docs/RELIABILITY.md.)"""
+    known to invent on silence, and no konspekt invented around it: too few words are quoted,
+    not given to the model (which wrote a whole meeting about a login system for "And...")."""
     resp = post(client, (testdata / "bad" / "tiny_0_5s.mp4").read_bytes(), "tiny_0_5s.mp4")
     job = wait_for(client, resp.json()["id"], TERMINAL, timeout=300)
     assert job["state"] == "done", job["error"]
@@ -189,6 +189,11 @@ def test_half_a_second_is_processed_without_known_hallucinations(
     assert not [phrase for phrase in INVENTED if phrase in produced], produced
     konspekt = client.get(f"/api/v1/jobs/{job['id']}/konspekt").json()
     assert konspekt["key_points"] == konspekt["decisions"] == konspekt["action_items"] == []
+    said = " ".join(s["text"].strip() for s in transcript["segments"])
+    assert konspekt["title"] == "Too little speech to summarize"
+    assert konspekt["summary"] == f"All that was said: “{said}”"
+    ru = client.get(f"/api/v1/jobs/{job['id']}", headers=RU).json()
+    assert any("слишком мало для конспекта" in w for w in ru["warnings_text"]), ru["warnings_text"]
     delete_and_check(stack, client, job["id"])
 
 

@@ -69,10 +69,13 @@ def small_engine(small_settings: SummarizerSettings) -> LlamaCppEngine:
 class LlamaServer:
     """llama-cpp-python's OpenAI-compatible server (``python -m llama_cpp.server``) in a subprocess."""
 
-    def __init__(self, model: Path, log: Path, n_ctx: int = 4096) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = int(s.getsockname()[1])
+    def __init__(self, model: Path, log: Path, n_ctx: int = 4096, port: int = 0) -> None:
+        """Starts the server (on ``port``, or a free one) and waits until it answers."""
+        if not port:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = int(s.getsockname()[1])
+        self.port = port
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
         self.log = log
         self._log_file = log.open("wb")

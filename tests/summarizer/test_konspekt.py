@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +76,8 @@ def test_meeting_konspekt_is_valid_and_bounded(
     assert k.language == "en" and k.style == common_pb2.STYLE_MEETING
     assert len(k.key_points) <= KEY_POINTS_MAX and len(k.decisions) <= DECISIONS_MAX
     assert len(k.action_items) <= ACTION_ITEMS_MAX
-    assert 1 <= usage.calls <= 2 and usage.model == small_engine.name
+    # one call, a retry if the answer was rejected, one for lines with a decision or task it missed
+    assert 1 <= usage.calls <= 3 and usage.model == small_engine.name
     assert usage.completion_tokens > 0 and usage.prompt_tokens > 200
     fractions = [f for f, _ in progress]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
@@ -106,13 +108,16 @@ def test_no_speech_makes_no_model_call(
 
 def test_long_transcript_is_split_into_windows_and_merged(small_model: Path) -> None:
     # a context so small that 6 segments need two windows (the 0.5B needs ~500 answer tokens)
-    settings = make_settings(small_model, n_ctx=1200, max_tokens=500)
+    settings = make_settings(small_model, n_ctx=1300, max_tokens=500)
     engine = CountingEngine(LlamaCppEngine.from_settings(settings))
     summarizer = Summarizer(engine, settings)
     transcript = first_segments("meeting_en.json", 6)
     windows = summarizer.plan_windows(transcript)
     assert len(windows) >= 2
-    assert [ln.index for w in windows for ln in w] == list(range(len(transcript.segments)))
+    # every line in a window, in order; a window may start with the last lines of the one before
+    read = [ln.index for w in windows for ln in w]
+    assert sorted(set(read)) == list(range(len(transcript.segments)))
+    assert all(b[0].index <= a[-1].index + 1 for a, b in itertools.pairwise(windows))  # no gap
 
     progress: list[str] = []
     k, usage, _ = summarizer.summarize(transcript, on_progress=lambda _f, m: progress.append(m))

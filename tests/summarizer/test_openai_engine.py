@@ -25,7 +25,10 @@ from konspekt_summarizer.settings import SummarizerSettings
 
 from .conftest import LlamaServer, load_transcript
 from .test_konspekt import check_konspekt
-from .test_server import SHORT, health
+from .test_server import SHORT, health, wait_for_health
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
 def openai_settings(base_url: str, **overrides: Any) -> SummarizerSettings:
@@ -155,4 +158,30 @@ def test_server_dying_later_makes_calls_unavailable(small_model: Path, tmp_path:
         assert "unreachable" in str(info.value.details())
         server.stop(0)
     finally:
+        llama.stop()
+
+
+def test_health_follows_the_model_server(small_model: Path, tmp_path: Path) -> None:
+    """The model server dies after the load: NOT_SERVING; it comes back: SERVING, and it works."""
+    llama = LlamaServer(small_model, tmp_path / "first.log", n_ctx=2048)
+    settings = openai_settings(llama.base_url, n_ctx=2048, probe_seconds=0.3, metrics_port=0)
+    server, loader = build_server(settings)
+    server.start()
+    try:
+        server.load_and_serve(loader)
+        assert health(server.address) == health_pb2.HealthCheckResponse.SERVING
+        assert loader.alive()
+        llama.process.kill()  # dies, as an OOM-killed pod would
+        llama.stop()
+        assert wait_for_health(server.address, NOT_SERVING) == NOT_SERVING
+        assert not loader.alive()
+
+        llama = LlamaServer(small_model, tmp_path / "second.log", n_ctx=2048, port=llama.port)
+        assert wait_for_health(server.address, SERVING) == SERVING
+        with grpc.insecure_channel(server.address) as ch:
+            stub = summarizer_pb2_grpc.SummarizerServiceStub(ch)
+            responses = list(stub.Summarize(summarizer_pb2.SummarizeRequest(transcript=SHORT), timeout=300))
+        assert responses[-1].HasField("result") and responses[-1].result.konspekt.title
+    finally:
+        server.stop(0)
         llama.stop()

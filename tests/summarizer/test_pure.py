@@ -33,8 +33,11 @@ from konspekt_summarizer.konspekt import (
     parse_answer,
     parse_time,
     required_overlap,
+    salvage_answer,
+    salvage_json,
     split_windows,
     transcript_lines,
+    uncovered,
 )
 from konspekt_summarizer.openai_engine import api_root, estimate_tokens, response_format
 from konspekt_summarizer.prompts import prompts_for
@@ -241,7 +244,7 @@ def test_scripted_meetings_are_well_formed(facts: dict[str, object]) -> None:
 
 # -- evidence ---------------------------------------------------------------------------------------
 
-BRIGADE = [seg(0.0, 6.0, "Ну, сейчас у тебя приедет бригада.")]
+BRIGADE = [seg(0.0, 6.0, "Ну, сейчас у тебя приедет бригада, и ты им всё покажешь на месте.")]
 
 
 def test_invented_item_has_no_evidence() -> None:
@@ -327,6 +330,195 @@ def test_summarizer_drops_items_without_evidence(tmp_path: Path) -> None:
     assert not k.decisions and not k.action_items
     assert len([w for w in warnings if "dropped" in w]) == 3, warnings
     assert any("Она состоит из 5 человек" in w for w in warnings)
+
+
+def test_salvage_json_keeps_the_complete_parts_of_a_cut_answer() -> None:
+    whole = {
+        "title": "Sync",
+        "decisions": [
+            {"text": "Ship on March 17", "time": "00:20"},
+            {"text": "Invite 50 testers", "time": "00:41"},
+        ],
+        "summary": "We moved the release.",
+    }
+    text = json.dumps(whole)
+    assert salvage_json(text) == whole
+    cut = text[: text.index("Invite") + 3]  # inside the second decision's text
+    assert salvage_json(cut) == {"title": "Sync", "decisions": [whole["decisions"][0]]}
+    # a quote escaped inside a string does not end it; brackets inside strings do not count
+    assert salvage_json('{"title": "a \\"[b\\" {", "key_points": [{"text": "x"}, {"te') == {
+        "title": 'a "[b" {',
+        "key_points": [{"text": "x"}],
+    }
+    assert salvage_json('{"tit') is None
+    assert salvage_json("no json at all") is None
+
+
+def test_a_cut_answer_without_summary_gets_one_from_its_checked_points() -> None:
+    cut = (
+        '{"title": "Sync", "decisions": [{"text": "Ship version 2.4 on March 17", "time": "00:20"}], '
+        '"key_points": [{"text": "Payment screen crashes.", "time": "00:13"}, {"text": "Beta te'
+    )
+    out = salvage_answer(cut, KonspektOut)
+    assert out is not None
+    assert out.summary == "Payment screen crashes. Ship version 2.4 on March 17."
+    assert [p.text for p in out.key_points] == ["Payment screen crashes."]
+    assert salvage_answer('{"title": "Sync", "decisions": [', KonspektOut) is None  # nothing to say
+
+
+class CutOffEngine:
+    """Answers every call with the same text, cut off at the token limit (finish "length")."""
+
+    name = "cut-off"
+    context_size = 4096
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.calls = 0
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def complete_json(
+        self, messages: object, schema: object, max_tokens: int, on_token: object = None
+    ) -> Completion:
+        self.calls += 1
+        return Completion(self.text, 100, max_tokens, 0.1, finish_reason="length")
+
+
+def test_an_answer_cut_off_twice_is_repaired_from_its_complete_items(tmp_path: Path) -> None:
+    model = tmp_path / "m.gguf"
+    model.write_bytes(b"x")
+    settings = SummarizerSettings(model=str(model), n_ctx=4096, max_tokens=500)
+    engine = CutOffEngine(
+        '{"title": "Бригада", "decisions": [], "action_items": [], '
+        '"key_points": [{"text": "Приедет бригада", "time": "00:00"}, {"text": "Приедет бригада, она сос'
+    )
+    transcript = common_pb2.Transcript(language="ru", segments=BRIGADE)
+    k, usage, warnings = Summarizer(engine, settings).summarize(transcript)
+    assert engine.calls == 2 and usage.calls == 2  # asked again once, then repaired
+    assert k.title == "Бригада" and k.summary == "Приедет бригада."
+    assert [p.text for p in k.key_points] == ["Приедет бригада"]
+    assert "summary: the answer was cut off at 500 tokens; its complete items were kept" in warnings
+    # cut off before anything complete: a clear failure, never an empty konspekt
+    with pytest.raises(FailedPrecondition, match="cut off at 500 tokens"):
+        Summarizer(CutOffEngine('{"title": "Брига'), settings).summarize(transcript)
+
+
+def test_a_few_words_are_quoted_not_summarized(tmp_path: Path) -> None:
+    model = tmp_path / "m.gguf"
+    model.write_bytes(b"x")
+    settings = SummarizerSettings(model=str(model), n_ctx=4096, max_tokens=500)
+    engine = CutOffEngine("{}")
+    for language, words, title, summary in (
+        (
+            "en",
+            ["And", "so my fellow", "Americans"],
+            "Too little speech to summarize",
+            "“And so my fellow Americans”",
+        ),
+        (
+            "ru",
+            ["Ну,", "сейчас приедет бригада."],
+            "Слишком мало речи для конспекта",
+            "«Ну, сейчас приедет бригада.»",
+        ),
+    ):
+        transcript = common_pb2.Transcript(
+            language=language, segments=[seg(2.0 * i, 2.0 * i + 1, w) for i, w in enumerate(words)]
+        )
+        k, usage, warnings = Summarizer(engine, settings).summarize(transcript, common_pb2.STYLE_LECTURE)
+        assert engine.calls == 0 and usage.calls == 0  # no model, so nothing invented
+        assert (k.language, k.title, k.style) == (language, title, common_pb2.STYLE_LECTURE)
+        assert k.summary.endswith(summary)
+        assert not (k.key_points or k.decisions or k.action_items)
+        assert len(warnings) == 1 and "too few to summarize" in warnings[0]
+    # ten words are summarized
+    ten = common_pb2.Transcript(language="en", segments=[seg(0.0, 5.0, " ".join(["word"] * 10))])
+    with pytest.raises(FailedPrecondition):
+        Summarizer(engine, settings).summarize(ten)
+    assert engine.calls == 2
+
+
+def test_uncovered_stretches_are_long_runs_of_uncited_lines() -> None:
+    segments = [seg(60.0 * i, 60.0 * i + 50, f"line {i}") for i in range(20)]
+    segments[9].text = "  "  # an empty line neither breaks nor makes a stretch
+    assert uncovered(segments, {0, 6, 19}, 300.0) == [[7, 8, 10, 11, 12, 13, 14, 15, 16, 17, 18]]
+    assert uncovered(segments, {0, 6, 19}, 200.0) == [
+        [1, 2, 3, 4, 5],
+        [7, 8, 10, 11, 12, 13, 14, 15, 16, 17, 18],
+    ]
+    assert uncovered(segments, set(range(0, 20, 3)), 200.0) == []
+
+
+class PromptedEngine:
+    """Answers by what the last message asks for: the konspekt logic without a model."""
+
+    name = "prompted"
+    context_size = 8192
+
+    def __init__(self, answers: dict[str, dict[str, object]]) -> None:
+        self.answers = answers
+        self.prompts: list[str] = []
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def complete_json(
+        self, messages: list[dict[str, str]], schema: object, max_tokens: int, on_token: object = None
+    ) -> Completion:
+        self.prompts.append(messages[-1]["content"])
+        for cue, answer in self.answers.items():
+            if cue in messages[-1]["content"]:
+                return Completion(json.dumps(answer), 100, 50, 0.1)
+        raise AssertionError(f"unexpected prompt: {messages[-1]['content'][:200]}")
+
+
+def test_a_long_stretch_nothing_came_from_gets_its_own_key_points(tmp_path: Path) -> None:
+    """What the 1.5B did to a 60-minute meeting: its window's items all came from the end."""
+    model = tmp_path / "m.gguf"
+    model.write_bytes(b"x")
+    settings = SummarizerSettings(model=str(model), n_ctx=8192, max_tokens=500)
+    topics = ["the budget for next year", "the Dublin office lease", "hiring two engineers"]
+    segments = [
+        seg(30.0 * i, 30.0 * i + 25, f"We talk about {topics[i // 20]}, part {i}.") for i in range(60)
+    ]
+    transcript = common_pb2.Transcript(language="en", segments=segments, duration=1800.0)
+    first = {"text": "The budget for next year", "time": "00:30"}
+    last = {"text": "Hiring two engineers", "time": "25:00"}
+    engine = PromptedEngine(
+        {
+            "Nothing in your konspekt comes from": {
+                "key_points": [{"text": "The Dublin office lease", "time": "12:30"}]
+            },
+            "Transcript": {"title": "Plans", "summary": "Budget and hiring.", "key_points": [first, last]},
+        }
+    )
+    progress: list[float] = []
+    k, usage, _ = Summarizer(engine, settings).summarize(
+        transcript, on_progress=lambda f, _m: progress.append(f)
+    )
+    # the stretch between the cited lines in pieces of up to 10 minutes: the first, then what
+    # is still uncovered; a piece whose answer covers nothing new is not asked about again
+    assert usage.calls == 3
+    first_piece, second_piece = engine.prompts[1:]
+    assert "[01:00] We talk about the budget for next year, part 2." in first_piece
+    assert "[10:30] We talk about the Dublin office lease, part 21." in first_piece
+    assert "[00:30]" not in first_piece and "[11:00]" not in first_piece
+    assert "[13:00] We talk about the Dublin office lease, part 26." in second_piece
+    assert "[22:30] We talk about hiring two engineers, part 45." in second_piece
+    assert "[12:30]" not in second_piece and "[23:00]" not in second_piece
+    assert [(p.text, p.segment_index) for p in k.key_points] == [
+        ("The budget for next year", 1),
+        ("The Dublin office lease", 25),
+        ("Hiring two engineers", 50),
+    ]
+    assert progress == sorted(progress) and progress[-1] == 1.0
+    # a recording shorter than a stretch makes no such call, whatever the answer left out
+    engine.prompts.clear()
+    short = common_pb2.Transcript(language="en", segments=segments[:9], duration=270.0)
+    Summarizer(engine, settings).summarize(short)
+    assert len(engine.prompts) == 1
 
 
 # -- engine selection ---------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -43,6 +44,16 @@ def health(address: str, timeout: float = 10.0) -> int:
             health_pb2.HealthCheckRequest(service=SERVICE_NAME), timeout=timeout
         )
         return int(reply.status)
+
+
+def wait_for_health(address: str, status: int, seconds: float = 60.0) -> int:
+    """Polls the stage's health until it says ``status`` (or ``seconds`` pass); the last answer."""
+    deadline = time.monotonic() + seconds
+    seen = health(address)
+    while seen != status and time.monotonic() < deadline:
+        time.sleep(0.1)
+        seen = health(address)
+    return seen
 
 
 class Stage:

@@ -261,6 +261,9 @@ _PROGRESS: list[tuple[re.Pattern[str], str]] = [
 ]
 _LABEL = re.compile(r"^window (?P<i>\d+)/(?P<n>\d+)$")
 _AGAIN = re.compile(r"^reading (?P<a>[\d:]+)-(?P<b>[\d:]+) again$")
+_TOO_SHORT = re.compile(
+    r"^the transcript has only (?P<n>\d+) word\(s\), too few to summarize: quoted instead$"
+)
 _CUT_OFF = re.compile(
     r"^(?P<label>.+): the answer was cut off at (?P<n>\d+) tokens; its complete items were kept$"
 )
@@ -277,6 +280,8 @@ def _label(label: str) -> str:
     if again is not None:
         return f"повторное чтение {again['a']}–{again['b']}"
     return "конспект"
+
+
 _RETRYING = re.compile(r"^(?P<reason>.+); retrying \(try (?P<a>\d+) of (?P<b>\d+)\)$")
 
 
@@ -288,20 +293,7 @@ def progress(text: str, lang: Lang) -> str:
     retrying = _RETRYING.match(text)
     if retrying is not None:
         return f"{reason(retrying['reason'], lang)}; повтор (попытка {retrying['a']} из {retrying['b']})"
-    for pattern, template in _PROGRESS:
-        match = pattern.match(text)
-        if match is None:
-            continue
-        values = {k: v or "" for k, v in match.groupdict().items()}
-        if "stage" in values:
-            stage = _PIPELINE_STAGES.get(values["stage"])
-            values["stage"] = STAGES[stage][lang] if stage else values["stage"]
-        if values.get("retry"):
-            values["retry"] = " (повтор)"
-        if "label" in values:
-            values["label"] = _label(values["label"])
-        return template.format(**values)
-    return ""
+    return _fill(_PROGRESS, text) or ""
 
 
 def reason(text: str, lang: Lang) -> str:
@@ -313,6 +305,9 @@ def reason(text: str, lang: Lang) -> str:
         what, gone = _ITEMS[item["what"]]
         dropped = f" {gone}" if item["dropped"] else ""
         return f"{what} «{item['text'][1:-1]}»{dropped}: {_note(item['note'])}"
+    short = _TOO_SHORT.match(text)
+    if short is not None:
+        return f"в расшифровке всего {short['n']} сл., слишком мало для конспекта: она приведена целиком"
     cut = _CUT_OFF.match(text)
     if cut is not None:
         return (
@@ -321,21 +316,30 @@ def reason(text: str, lang: Lang) -> str:
         )
     if text == "window summaries too long to merge with the model; joined instead":
         return "конспекты частей слишком длинные для объединения моделью; соединены без неё"
-    for pattern, template in _REASONS:
+    return _fill(_REASONS, text) or text
+
+
+def _fill(table: list[tuple[re.Pattern[str], str]], text: str) -> str | None:
+    """The Russian template of the first pattern in ``table`` that matches, its parts translated."""
+    for pattern, template in table:
         match = pattern.match(text)
         if match is None:
             continue
         values = {k: v or "" for k, v in match.groupdict().items()}
         if "stage" in values:
             stage = _PIPELINE_STAGES.get(values["stage"])
-            values["stage"] = STAGES[stage][lang] if stage else values["stage"]
+            values["stage"] = STAGES[stage]["ru"] if stage else values["stage"]
+        if values.get("retry"):
+            values["retry"] = " (повтор)"
+        if "label" in values:
+            values["label"] = _label(values["label"])
         if values.get("q"):
             values["q"] = "не меньше "
         if values.get("tries"):
             tries = _TRIES.search(values["tries"])
             values["tries"] = f" (попыток: {tries.group(1)})" if tries else ""
         return template.format(**values)
-    return text
+    return None
 
 
 class LocalizedError(Exception):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import difflib
 import json
 import logging
+import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from konspekt.cli import fmt_time
 from konspekt.errors import FailedPrecondition
 from konspekt.v1 import common_pb2, summarizer_pb2
+from konspekt_summarizer.dates import find_dates, is_date_word, number_of, pick_due
 from konspekt_summarizer.engine import TEMPLATE_OVERHEAD, Completion, LLMEngine
 from konspekt_summarizer.prompts import LECTURE_ORDER, MEETING_ORDER, Prompts, prompts_for
 from konspekt_summarizer.settings import SummarizerSettings
@@ -36,6 +38,22 @@ TIME_PATTERN = r"^[0-9]{1,2}:[0-9]{2}(:[0-9]{2})?$"
 #: Tokens kept free for the retry note appended to the prompt.
 RETRY_RESERVE = 96
 MERGE_MAX_TOKENS = 500
+#: Windows overlap by up to 1/OVERLAP_SHARE of their budget, at most OVERLAP_MAX tokens.
+#: A stretch of the recording this long (or this share of it, if longer) that no item came
+#: from gets its own call for key points: small models read a long window's end and skip the
+#: rest (the 1.5B left out 20 lecture minutes of a 60-minute test meeting).
+GAP_SECONDS = 300.0
+#: Fewer words than this are quoted, not summarized.
+TOO_SHORT_WORDS = 10
+GAP_SHARE = 0.15
+GAPS_MAX = 4
+GAP_SPAN_SECONDS = 600.0
+GAP_POINTS_MAX = 4
+GAP_MAX_TOKENS = 400
+#: The transcript lines of one such call: a 1.5B on 2 cores reads ~30 tokens a second.
+GAP_PROMPT_TOKENS = 1500
+OVERLAP_SHARE = 10
+OVERLAP_MAX = 300
 
 # -- schema and validation ----------------------------------------------------------------------
 
@@ -57,6 +75,11 @@ def _object(properties: dict[str, Any]) -> dict[str, Any]:
 
 
 _TIME = {"type": "string", "pattern": TIME_PATTERN}
+#: No colon: the 1.5B wrote the line label ("01:02") into "due" instead of the deadline it had
+#: just read; with a colon impossible it writes the deadline. (No quote or backslash either: a
+#: pattern replaces the grammar's own string rule.)
+DUE_PATTERN = r'^[^:"\\\n\r\t]{0,' + str(NAME_MAX) + "}$"
+_DUE = {"type": "string", "maxLength": NAME_MAX, "pattern": DUE_PATTERN}
 
 
 def konspekt_schema(style: int = common_pb2.STYLE_MEETING) -> dict[str, Any]:
@@ -68,9 +91,7 @@ def konspekt_schema(style: int = common_pb2.STYLE_MEETING) -> dict[str, Any]:
     # "time" last: with "time" first the 1.5B wrote the owner into the task and mixed action
     # items into decisions. (Last, it sometimes writes a line label into "due": clean_field drops it.)
     point = _object({"text": _string(TEXT_MAX, 1), "time": _TIME})
-    action = _object(
-        {"task": _string(TEXT_MAX, 1), "owner": _string(NAME_MAX), "due": _string(NAME_MAX), "time": _TIME}
-    )
+    action = _object({"task": _string(TEXT_MAX, 1), "owner": _string(NAME_MAX), "due": _DUE, "time": _TIME})
     fields = {
         "title": _string(TITLE_MAX, 1),
         "summary": _string(SUMMARY_MAX, 1),
@@ -80,6 +101,23 @@ def konspekt_schema(style: int = common_pb2.STYLE_MEETING) -> dict[str, Any]:
     }
     order = LECTURE_ORDER if style == common_pb2.STYLE_LECTURE else MEETING_ORDER
     return _object({name: fields[name] for name in order})
+
+
+def missed_items_schema(lines: int) -> dict[str, Any]:
+    """Decisions and action items for ``lines`` transcript lines the first answer left out."""
+    full = konspekt_schema(common_pb2.STYLE_MEETING)["properties"]
+    return _object(
+        {
+            name: {**full[name], "maxItems": min(lines, full[name]["maxItems"])}
+            for name in ("decisions", "action_items")
+        }
+    )
+
+
+def gap_schema() -> dict[str, Any]:
+    """Key points for a stretch of the transcript that nothing in the konspekt came from."""
+    full = konspekt_schema(common_pb2.STYLE_LECTURE)["properties"]
+    return _object({"key_points": {**full["key_points"], "maxItems": GAP_POINTS_MAX}})
 
 
 def title_summary_schema() -> dict[str, Any]:
@@ -143,7 +181,7 @@ class TitleSummaryOut(_Out):
         return v
 
 
-class KonspektOut(TitleSummaryOut):
+class ItemsOut(_Out):
     key_points: list[PointOut] = []
     decisions: list[PointOut] = []
     action_items: list[ActionOut] = []
@@ -153,6 +191,10 @@ class KonspektOut(TitleSummaryOut):
     def _lists(cls, v: Any, info: Any) -> Any:
         limits = {"key_points": KEY_POINTS_MAX, "decisions": DECISIONS_MAX, "action_items": ACTION_ITEMS_MAX}
         return v[: limits[info.field_name]] if isinstance(v, list) else v
+
+
+class KonspektOut(TitleSummaryOut, ItemsOut):
+    pass
 
 
 M = TypeVar("M", bound=BaseModel)
@@ -171,6 +213,69 @@ def parse_answer(text: str, model: type[M]) -> M:
             f"{'.'.join(str(p) for p in err['loc']) or 'answer'}: {err['msg']}" for err in exc.errors()[:5]
         )
         raise ValueError(f"does not match the schema ({errors})") from exc
+
+
+def salvage_json(text: str) -> Any:
+    """A JSON object cut off mid-way (the token limit) -> its complete parts, closed; None if
+    nothing complete is in it. Cuts at the last place (after a value or before a comma) where
+    closing the open brackets gives valid JSON."""
+    closers: list[str] = []
+    in_string = escaped = False
+    cuts: list[tuple[int, str]] = []
+    for i, ch in enumerate(text):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "{[":
+            closers.append("}" if ch == "{" else "]")
+        elif ch in "}]":
+            if not closers:
+                return None
+            closers.pop()
+            cuts.append((i + 1, "".join(reversed(closers))))
+        elif ch == ",":
+            cuts.append((i, "".join(reversed(closers))))
+    for end, close in reversed(cuts):
+        try:
+            return json.loads(text[:end] + close)
+        except json.JSONDecodeError:
+            continue
+    return None
+
+
+def too_short_warning(words: int) -> str:
+    return f"the transcript has only {words} word(s), too few to summarize: quoted instead"
+
+
+def cut_off_warning(label: str, max_tokens: int) -> str:
+    return f"{label}: the answer was cut off at {max_tokens} tokens; its complete items were kept"
+
+
+def salvage_answer(text: str, model: type[M]) -> M | None:
+    """The complete items of an answer cut off at the token limit. A missing summary (it is
+    written last in a meeting) is made of the first key points and decisions, which are checked
+    against the transcript like every item."""
+    data = salvage_json(text)
+    if not isinstance(data, dict):
+        return None
+    if issubclass(model, TitleSummaryOut) and not str(data.get("summary") or "").strip():
+        said = [
+            str(p.get("text", "")).strip().rstrip(".")
+            for name in ("key_points", "decisions")
+            for p in data.get(name) or []
+            if isinstance(p, dict)
+        ]
+        data["summary"] = ". ".join(t for t in said[:3] if t) + "." if any(said) else ""
+    try:
+        return model.model_validate(data)
+    except ValidationError:
+        return None
 
 
 # -- transcript lines, windows ------------------------------------------------------------------
@@ -197,26 +302,38 @@ def transcript_lines(transcript: common_pb2.Transcript) -> list[Line]:
     return lines
 
 
-def split_windows(lines: Sequence[Line], count: Callable[[str], int], budget: int) -> list[list[Line]]:
+def split_windows(
+    lines: Sequence[Line], count: Callable[[str], int], budget: int, overlap: int = 0
+) -> list[list[Line]]:
     """Consecutive lines in windows of at most ``budget`` tokens, split on segment boundaries.
 
-    A single line longer than the budget is cut into word chunks (same label), so nothing is lost.
+    Each window after the first starts with the last lines of the one before, up to ``overlap``
+    tokens (never a whole window), so what is said across a boundary is read in context; items
+    found twice are deduplicated later. A single line longer than the budget is cut into word
+    chunks (same label), so nothing is lost.
     """
     if budget < 16:
         raise ValueError(f"window budget of {budget} tokens is too small")
     windows: list[list[Line]] = []
-    current: list[Line] = []
+    current: list[tuple[Line, int]] = []
     used = 0
     for line in lines:
         for piece in _fit_line(line, count, budget):
             cost = count(piece.render()) + 1  # + the newline
             if current and used + cost > budget:
-                windows.append(current)
-                current, used = [], 0
-            current.append(piece)
+                windows.append([ln for ln, _ in current])
+                carry: list[tuple[Line, int]] = []
+                carried = 0
+                for ln, c in reversed(current[1:]):  # never the whole window: it must move on
+                    if carried + c > overlap or carried + c + cost > budget:
+                        break
+                    carry.insert(0, (ln, c))
+                    carried += c
+                current, used = carry, carried
+            current.append((piece, cost))
             used += cost
     if current:
-        windows.append(current)
+        windows.append([ln for ln, _ in current])
     return windows
 
 
@@ -439,10 +556,42 @@ def normalize(text: str) -> str:
 
 
 def is_near_duplicate(a: str, b: str, threshold: float = 0.88) -> bool:
+    """Same text up to case, punctuation and small wording changes; never two texts with
+    different numbers ("move to March 10" is not "move to March 17")."""
     na, nb = normalize(a), normalize(b)
     if na == nb:
         return True
+    if _numbers(na) != _numbers(nb):
+        return False
     return difflib.SequenceMatcher(None, na, nb).ratio() >= threshold
+
+
+def _numbers(text: str) -> list[str]:
+    return re.findall(r"\d+", text)
+
+
+#: Share of the shorter item's content words that another item from the same place must have
+#: to be the same item in other words.
+SAME_ITEM_SHARE = 0.6
+
+
+def found_by_another_window(
+    window: int, text: str, index: int, placed: Sequence[tuple[int, str, int]]
+) -> bool:
+    """Whether another window's item, already kept, comes from the same place (segment
+    ``index`` ± 1) and says mostly the same: one decision read twice where two windows overlap,
+    worded differently each time. (Items of one answer are not compared so: two tasks said in
+    one line, "fix the login crash" and "fix the payment crash", are two items.)"""
+    mine = _stems(text)
+    for other_window, other, at in placed:
+        if other_window == window or abs(at - index) > 1:
+            continue
+        if _numbers(normalize(text)) != _numbers(normalize(other)):
+            continue
+        theirs = _stems(other)
+        if mine and theirs and len(mine & theirs) >= SAME_ITEM_SHARE * min(len(mine), len(theirs)):
+            return True
+    return False
 
 
 T = TypeVar("T")
@@ -485,6 +634,197 @@ def clean_field(value: str, transcript_words: set[str]) -> str:
     return value if grounded(value, transcript_words) else ""
 
 
+# -- owners and due dates, checked where the item was said ------------------------------------
+
+
+def _said_words(text: str) -> set[str]:
+    """Words of ``text`` for the owner/due checks; "14th" counts as "14"."""
+    return {number_of(w) if w[:1].isdigit() else w for w in _words(text)}
+
+
+def near_words(segments: Sequence[common_pb2.Segment], index: int) -> set[str]:
+    """Words said within NEAR_LINES lines or NEAR_SECONDS seconds of segment ``index``."""
+    at = segments[index].start
+    return {
+        w
+        for i, s in enumerate(segments)
+        if abs(i - index) <= NEAR_LINES or abs(s.start - at) <= NEAR_SECONDS
+        for w in _said_words(s.text)
+    }
+
+
+def said_in(value: str, words: set[str]) -> bool:
+    """Whether ``value`` (a due date, an owner) was said among ``words``: at least one of its
+    words, and every date word (weekday, month, number) of it, so "Friday, March 3" is not
+    kept because "Friday" was said."""
+    mine = _said_words(value)
+
+    def heard(w: str) -> bool:
+        return w in words or any(same_word(w, t) for t in words)
+
+    return any(heard(w) for w in mine) and all(heard(w) for w in mine if is_date_word(w))
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A checked owner or due: the value to keep ("" = none); ``warning`` if the model's value
+    was dropped or replaced; ``note`` (for the log) if it was filled from the transcript."""
+
+    value: str
+    warning: str = ""
+    note: str = ""
+
+
+def check_due(task: str, due: str, segments: Sequence[common_pb2.Segment], index: int) -> Checked:
+    """The due date of an action item, as said where it comes from (segment ``index``).
+
+    The model's value stays if it was said near the item (and does not contradict the deadline
+    said in the item's own segment); otherwise, and when the model left it empty, the deadline
+    said in the item's own segment is taken (``dates.pick_due``). Nothing else: a due date
+    that was not said is never produced.
+    """
+    value = due.strip().strip(".")
+    if value.lower() in _PLACEHOLDERS:
+        value = ""
+    here = segments[index]
+    said_here = pick_due([here.text], hint=task)
+    where = fmt_time(here.start)
+    if value and said_in(value, near_words(segments, index)):
+        if said_here and not said_in(value, _said_words(said_here)):
+            return Checked(said_here, f"due {value!r} replaced by {said_here!r}, said at {where}")
+        return Checked(value)
+    if said_here:
+        if value:
+            return Checked(
+                said_here, f"due {value!r} is not said near the item; {said_here!r} is (at {where})"
+            )
+        return Checked(said_here, note=f"due {said_here!r} taken from the transcript at {where}")
+    if value:
+        return Checked("", f"due {value!r} is not said near the item; dropped")
+    return Checked("")
+
+
+_ASSIGNEE_EN = re.compile(
+    r"^\s*(?P<name>[A-Z][a-z]+(?:\s[A-Z][a-z]+)?)(?:,\s*you)?\s+"
+    r"(?:will|'ll|shall|is going to|has to|needs to|must)\s+[a-z]"
+)
+_ASSIGNEE_RU = re.compile(r"^\s*(?P<name>[А-ЯЁ][а-яё]+)\s+(?:[а-яё]+\s+)?[а-яё]+(?:ит|ет|ёт|ут|ют|ат|ят)\b")
+_DECIDED = re.compile(
+    r"\b(?:decid|agree|decision|approv|решил|решен|договорил|согласова|утвердил)", re.IGNORECASE
+)
+_NOT_PEOPLE = frozenset(
+    {"we", "you", "they", "it", "this", "that", "there", "everyone", "everybody", "nobody", "someone"}
+    | {"the", "team", "i", "мы", "вы", "они", "все", "никто", "это", "команда", "компания", "каждый"}
+)
+#: Russian verbs that end like a promise ("-ит", "-ет") but only report or wish.
+_NOT_PROMISES = re.compile(
+    r"\b(?:говорит|считает|думает|предлагает|спрашивает|отвечает|знает|хочет|может|просит)\b", re.IGNORECASE
+)
+
+
+_SENTENCE = re.compile(r"[^.!?]+")
+#: A line that plainly states a decision ("we agree", "we decided", "the decision is",
+#: "решили", "договорились") and is not a refusal to decide ("we are not deciding", "не решаем").
+_DECISION_CUE = re.compile(
+    r"\b(?:decided|decide to|agree to|agreed|we agree|the decision is|решили|договорились|согласовали|"
+    r"решение\s+(?:такое|—|-|:))",
+    re.IGNORECASE,
+)
+_NOT_DECIDED = re.compile(
+    r"\b(?:not decid\w*|no decision|not agree\w*|undecided|не реша\w*|не решили|не договорились|"
+    r"ничего не решаем|пока не решили)",
+    re.IGNORECASE,
+)
+#: Lines at most asked about again in one konspekt, and answer tokens allowed per line.
+MISSED_LINES_MAX = 12
+MISSED_TOKENS_PER_LINE = 80
+
+
+def cited_lines(
+    answers: Sequence[ItemsOut], segments: Sequence[common_pb2.Segment], key_points: bool = True
+) -> set[int]:
+    """The transcript lines the answers' items come from (by the same evidence check)."""
+    said: list[tuple[str, str]] = []
+    for a in answers:
+        said += [(p.time, p.text) for p in [*(a.key_points if key_points else []), *a.decisions]]
+        said += [(x.time, x.task) for x in a.action_items]
+    return {find_evidence(time, text, segments).index for time, text in said} - {-1}
+
+
+def gap_seconds(transcript: common_pb2.Transcript) -> float:
+    """How long a stretch with no item must be to get a call of its own."""
+    duration = transcript.duration or (transcript.segments[-1].end if transcript.segments else 0.0)
+    return max(GAP_SECONDS, GAP_SHARE * duration)
+
+
+def uncovered(segments: Sequence[common_pb2.Segment], cited: set[int], seconds: float) -> list[list[int]]:
+    """Runs of consecutive non-empty lines, none of them cited, spanning at least ``seconds``."""
+    runs: list[list[int]] = []
+    run: list[int] = []
+    for i, segment in enumerate([*segments, None]):
+        if segment is not None and i not in cited:
+            if segment.text.strip():
+                run.append(i)
+            continue
+        if run and segments[run[-1]].end - segments[run[0]].start >= seconds:
+            runs.append(run)
+        run = []
+    return runs
+
+
+def cue_lines(segments: Sequence[common_pb2.Segment]) -> list[int]:
+    """Indexes of the segments that plainly state a decision, or that someone will do something
+    by a date said there ("Kate will send the invitations by Friday")."""
+    found = []
+    for i, seg in enumerate(segments):
+        text = seg.text
+        decided = _DECISION_CUE.search(text) and not _NOT_DECIDED.search(text)
+        task = any(assignee(s) and find_dates(s) for s in _SENTENCE.findall(text))
+        if decided or task:
+            found.append(i)
+    return found
+
+
+def assignee(text: str) -> str:
+    """The person an item says will do something ("Boris will fix the crash by Wednesday",
+    "Сергей настроит права к 12 ноября"), or "": such an item is an action item even when the
+    model wrote it as a decision (the 1.5B often does). Not for an agreement ("we decided that
+    Boris will ...")."""
+    if _DECIDED.search(text) or _NOT_PROMISES.search(text):
+        return ""
+    m = _ASSIGNEE_EN.match(text) or _ASSIGNEE_RU.match(text)
+    if m is None or m.group("name").lower() in _NOT_PEOPLE:
+        return ""
+    return m.group("name")
+
+
+def check_owner(
+    owner: str,
+    segments: Sequence[common_pb2.Segment],
+    index: int,
+    transcript_words: set[str],
+    people: Sequence[str],
+) -> Checked:
+    """The owner of an action item: the model's, if said in the transcript; if the model named
+    none, the one person of ``people`` (the owners it named elsewhere) said in the item's own
+    segment, if exactly one is."""
+    value = owner.strip().strip(".")
+    if value.lower() in _PLACEHOLDERS:
+        value = ""
+    if value:
+        if grounded(value, transcript_words):
+            return Checked(value)
+        return Checked("", f"owner {value!r} is not in the transcript; dropped")
+    here = _said_words(segments[index].text)
+    named = [p for p in people if said_in(p, here)]
+    if len(named) == 1:
+        return Checked(
+            named[0],
+            note=f"owner {named[0]!r} taken from the transcript at {fmt_time(segments[index].start)}",
+        )
+    return Checked("")
+
+
 # -- usage --------------------------------------------------------------------------------------
 
 
@@ -525,8 +865,9 @@ class _Job:
     last: tuple[float, str] = (-1.0, "")
 
     def report(self, fraction: float, message: str) -> None:
-        fraction = max(0.0, min(fraction, 1.0))
-        # Throttled: a message per token would flood the stream.
+        # Never backwards (a retried call starts its share again); throttled: a message per
+        # token would flood the stream.
+        fraction = max(0.0, self.last[0], min(fraction, 1.0))
         if message != self.last[1] or fraction - self.last[0] >= 0.02 or fraction >= 1.0:
             self.last = (fraction, message)
             self.progress(fraction, message)
@@ -538,6 +879,12 @@ class Summarizer:
     def __init__(self, engine: LLMEngine, settings: SummarizerSettings) -> None:
         self.engine = engine
         self.max_tokens = settings.max_tokens
+
+    def alive(self) -> bool:
+        """The engine's own liveness check if it has one (a model server over HTTP), else True:
+        the stage's health follows it (``konspekt.server.Probed``)."""
+        probe = getattr(self.engine, "alive", None)
+        return bool(probe()) if callable(probe) else True
 
     def summarize(
         self,
@@ -554,12 +901,19 @@ class Summarizer:
         lines = transcript_lines(transcript)
         if not lines:
             return self._no_speech(language, style), job.usage, job.warnings
+        said = " ".join(ln.text for ln in lines)
+        if len(said.split()) < TOO_SHORT_WORDS:
+            # A model given three words writes a whole invented meeting (the 0.5B made "And..."
+            # into a login-system review): quote them instead.
+            job.warnings.append(too_short_warning(len(said.split())))
+            return self._too_short(said, language, style), job.usage, job.warnings
 
         system, kind = self._system(prompts, style)
         windows = self.plan_windows(transcript, style, language)
         n = len(windows)
-        # Progress: one share per window, plus one for the merge call.
-        shares = n + 1 if n > 1 else 1
+        # Progress: one share per window, one for the stretches no item came from, one for the
+        # merge calls, one for the missed-lines check.
+        shares = n + 1 + (1 if n > 1 else 0) + 1
         answers: list[KonspektOut] = []
         for i, window in enumerate(windows):
             part = prompts.part.format(i=i + 1, n=n) if n > 1 else ""
@@ -578,11 +932,15 @@ class Summarizer:
                     label,
                 )
             )
+        gaps = self._gaps(transcript, answers, system, prompts, job, (n / shares, (n + 1) / shares))
         if n == 1:
             title, summary = answers[0].title, answers[0].summary
         else:
-            title, summary = self._merge(answers, prompts, kind, job, (n / shares, 1.0))
-        konspekt = self._build(transcript, answers, title, summary, language, style, job)
+            title, summary = self._merge(answers, prompts, kind, job, ((n + 1) / shares, (n + 2) / shares))
+        items: list[ItemsOut] = [*answers, *gaps]
+        if style == common_pb2.STYLE_MEETING:
+            items += self._missed(transcript, answers, system, prompts, job, ((shares - 1) / shares, 1.0))
+        konspekt = self._build(transcript, items, title, summary, language, style, job)
         job.report(1.0, "done")
         return konspekt, job.usage, job.warnings
 
@@ -593,7 +951,8 @@ class Summarizer:
         prompts = prompts_for((language or transcript.language or "en").strip().lower())
         system, kind = self._system(prompts, style)
         budget = self._window_budget(system, prompts, kind)
-        windows = split_windows(transcript_lines(transcript), self.engine.count_tokens, budget)
+        overlap = min(budget // OVERLAP_SHARE, OVERLAP_MAX)
+        windows = split_windows(transcript_lines(transcript), self.engine.count_tokens, budget, overlap)
         if len(windows) > 1:
             log.info("transcript split into %d windows of <= %d tokens", len(windows), budget)
         return windows
@@ -662,44 +1021,195 @@ class Summarizer:
                 if done.finish_reason == "length":
                     error = f"the answer was cut off at {max_tokens} tokens: write fewer and shorter items"
                 log.warning("%s: answer rejected (attempt %d): %s", label, attempt + 1, error)
+                if attempt == 1 and done.finish_reason == "length":
+                    salvaged = salvage_answer(done.text, model)
+                    if salvaged is not None:
+                        job.warnings.append(cut_off_warning(label, max_tokens))
+                        return salvaged
         raise FailedPrecondition(f"the model's answer could not be turned into a konspekt: {error}")
 
     def _merge(
         self, answers: list[KonspektOut], prompts: Prompts, kind: str, job: _Job, span: tuple[float, float]
     ) -> tuple[str, str]:
-        """Title and summary of the whole from the window answers (one short call if it fits)."""
-        parts = "\n".join(
-            prompts.merge_part.format(i=i + 1, title=a.title.rstrip("."), summary=a.summary)
-            for i, a in enumerate(answers)
-        )
+        """Title and summary of the whole from the window answers: one call if they all fit the
+        context; otherwise consecutive groups that fit are merged first and their results merged
+        again (recursively), so every window's summary reaches the final one."""
         system = prompts.merge_system.format(kind=kind)
-        user = prompts.merge_user.format(parts=parts)
-        need = (
+        parts = [(a.title, a.summary) for a in answers]
+        lo, hi = span
+        level = 1
+        while True:
+            groups = self._merge_groups(parts, system, prompts)
+            if groups is None:
+                job.warnings.append("window summaries too long to merge with the model; joined instead")
+                return parts[0][0], " ".join(summary for _, summary in parts)
+            last = len(groups) == 1
+            # this round gets half of what is left of the span, the last round all of it
+            top = hi if last else lo + (hi - lo) / 2
+            calls = sum(1 for g in groups if len(g) > 1)
+            step = (top - lo) / calls
+            merged: list[tuple[str, str]] = []
+            n = 0  # merge calls made in this round
+            for group in groups:
+                if len(group) == 1:
+                    merged.append(group[0])
+                    continue
+                label = (
+                    "merging windows" if last else f"merging windows (round {level}, group {n + 1}/{calls})"
+                )
+                out = self._ask(
+                    system,
+                    prompts.merge_user.format(parts=self._render_parts(group, prompts)),
+                    title_summary_schema(),
+                    TitleSummaryOut,
+                    MERGE_MAX_TOKENS,
+                    prompts,
+                    job,
+                    (lo + step * n, lo + step * (n + 1)),
+                    label,
+                )
+                merged.append((out.title, out.summary))
+                n += 1
+            if last:
+                return merged[0]
+            log.info("merge round %d: %d parts -> %d", level, len(parts), len(merged))
+            parts, lo, level = merged, top, level + 1
+
+    @staticmethod
+    def _render_parts(parts: Sequence[tuple[str, str]], prompts: Prompts) -> str:
+        return "\n".join(
+            prompts.merge_part.format(i=i + 1, title=title.rstrip("."), summary=summary)
+            for i, (title, summary) in enumerate(parts)
+        )
+
+    def _merge_groups(
+        self, parts: list[tuple[str, str]], system: str, prompts: Prompts
+    ) -> list[list[tuple[str, str]]] | None:
+        """Consecutive parts in groups whose merge call fits the context; None if no two parts
+        fit together (the model cannot merge them)."""
+        frame = (
             self.engine.count_tokens(system)
-            + self.engine.count_tokens(user + prompts.retry.format(error="x" * 200))
+            + self.engine.count_tokens(
+                prompts.merge_user.format(parts="") + prompts.retry.format(error="x" * 200)
+            )
             + TEMPLATE_OVERHEAD
             + MERGE_MAX_TOKENS
         )
-        if need <= self.engine.context_size:
-            out = self._ask(
-                system,
-                user,
-                title_summary_schema(),
-                TitleSummaryOut,
-                MERGE_MAX_TOKENS,
-                prompts,
-                job,
-                span,
-                "merging windows",
+        budget = self.engine.context_size - frame
+        groups: list[list[tuple[str, str]]] = []
+        used = 0
+        for part in parts:
+            cost = self.engine.count_tokens(self._render_parts([part], prompts).replace("1", "99", 1)) + 1
+            if groups and used + cost <= budget:
+                groups[-1].append(part)
+                used += cost
+            else:
+                groups.append([part])
+                used = cost
+        if len(groups) > 1 and all(len(g) == 1 for g in groups):
+            return None
+        return groups
+
+    def _gaps(
+        self,
+        transcript: common_pb2.Transcript,
+        answers: Sequence[ItemsOut],
+        system: str,
+        prompts: Prompts,
+        job: _Job,
+        span: tuple[float, float],
+    ) -> list[ItemsOut]:
+        """Key points for the stretches of the transcript that no item came from (each at least
+        ``GAP_SECONDS`` or ``GAP_SHARE`` of the recording), so the konspekt covers the whole
+        recording: the longest stretch first, up to ``GAP_SPAN_SECONDS`` of it per call, then
+        what is still uncovered again, at most ``GAPS_MAX`` calls."""
+        segments = list(transcript.segments)
+        lines = transcript_lines(transcript)
+        seconds = gap_seconds(transcript)
+        budget = min(
+            GAP_PROMPT_TOKENS, self._window_budget(system, prompts, "") + self.max_tokens - GAP_MAX_TOKENS
+        )
+        lo, hi = span
+        step = (hi - lo) / GAPS_MAX
+        out: list[ItemsOut] = []
+        asked: set[int] = set()  # first lines of the pieces asked about: never twice
+        for k in range(GAPS_MAX):
+            stretches = [
+                r
+                for r in uncovered(segments, cited_lines([*answers, *out], segments), seconds)
+                if r[0] not in asked
+            ]
+            if not stretches:
+                break
+            stretch = max(stretches, key=lambda r: segments[r[-1]].end - segments[r[0]].start)
+            asked.add(stretch[0])
+            end = segments[stretch[0]].start + GAP_SPAN_SECONDS
+            piece = [
+                ln for ln in lines if stretch[0] <= ln.index <= stretch[-1] and segments[ln.index].start < end
+            ]
+            # Sampled (every n-th line) to fit a short call: it only has to name the piece's
+            # topics, and each point is checked against the transcript like every item.
+            tokens = sum(self.engine.count_tokens(ln.render()) + 1 for ln in piece)
+            piece = split_windows(piece[:: math.ceil(tokens / budget)], self.engine.count_tokens, budget)[0]
+            log.info(
+                "nothing in the konspekt comes from %s-%s: asking for its key points",
+                piece[0].label,
+                piece[-1].label,
             )
-            return out.title, out.summary
-        job.warnings.append("window summaries too long to merge with the model; joined instead")
-        return answers[0].title, " ".join(a.summary for a in answers)
+            out.append(
+                self._ask(
+                    system,
+                    prompts.gap_user.format(lines="\n".join(ln.render() for ln in piece)),
+                    gap_schema(),
+                    ItemsOut,
+                    GAP_MAX_TOKENS,
+                    prompts,
+                    job,
+                    (lo + step * k, lo + step * (k + 1)),
+                    f"reading {piece[0].label}-{piece[-1].label} again",
+                )
+            )
+        return out
+
+    def _missed(
+        self,
+        transcript: common_pb2.Transcript,
+        answers: Sequence[ItemsOut],
+        system: str,
+        prompts: Prompts,
+        job: _Job,
+        span: tuple[float, float],
+    ) -> list[ItemsOut]:
+        """The model's items for the lines that plainly state a decision or a task (``cue_lines``)
+        but that none of its decisions and action items came from: one more short call for
+        just those lines (small models stop their lists early). Its answer goes through the same
+        checks as the rest."""
+        segments = list(transcript.segments)
+        cited = cited_lines(answers, segments, key_points=False)
+        missed = [i for i in cue_lines(segments) if i not in cited][:MISSED_LINES_MAX]
+        if not missed:
+            return []
+        log.info("%d line(s) state a decision or a task that no item came from: asking again", len(missed))
+        lines = "\n".join(
+            Line(i, fmt_time(segments[i].start), " ".join(segments[i].text.split())).render() for i in missed
+        )
+        answer = self._ask(
+            system,
+            prompts.missed_user.format(lines=lines),
+            missed_items_schema(len(missed)),
+            ItemsOut,
+            min(self.max_tokens, MISSED_TOKENS_PER_LINE * len(missed) + 50),
+            prompts,
+            job,
+            span,
+            "checking for missed decisions and tasks",
+        )
+        return [answer]
 
     def _build(
         self,
         transcript: common_pb2.Transcript,
-        answers: list[KonspektOut],
+        answers: Sequence[ItemsOut],
         title: str,
         summary: str,
         language: str,
@@ -718,34 +1228,75 @@ class Summarizer:
                 job.warnings.append(f"{what} {text!r}: {found.note}")
             return found.index
 
-        key_points = dedupe([p for a in answers for p in a.key_points], lambda p: p.text)
-        decisions = dedupe([p for a in answers for p in a.decisions], lambda p: p.text)
-        actions = dedupe([x for a in answers for x in a.action_items], lambda x: x.task)
+        # (window number, item): an item found again at the same place by the next window (they
+        # overlap) is the same item, even in other words
+        key_points = dedupe(
+            [(w, p) for w, a in enumerate(answers) for p in a.key_points], lambda t: t[1].text
+        )
+        decisions = dedupe([(w, p) for w, a in enumerate(answers) for p in a.decisions], lambda t: t[1].text)
+        actions = dedupe([(w, x) for w, a in enumerate(answers) for x in a.action_items], lambda t: t[1].task)
+        # the people the model named as owners: a task it left without one may name one of them
+        people = dedupe([o for _, x in actions if (o := clean_field(x.owner, said))], lambda o: o)
+        # "Boris will fix the crash by Wednesday" written as a decision is an action item, if
+        # Boris is a person: an owner, someone the transcript says will do something, or with a
+        # date. As a "window" of its own it is compared with the model's action items from the
+        # same place (the model often writes the task as both)
+        promised = {
+            a for s in segments for sentence in _SENTENCE.findall(s.text) if (a := assignee(sentence))
+        }
+        for window, p in list(decisions):
+            name = assignee(p.text)
+            if name and grounded(name, said) and (name in people or name in promised or find_dates(p.text)):
+                decisions.remove((window, p))
+                actions.append((len(answers) + window, ActionOut(task=p.text, owner=name, time=p.time)))
+                log.info("decision %r says who does it: an action item", p.text)
         for points, what, target in (
             (key_points, "key point", konspekt.key_points),
             (decisions, "decision", konspekt.decisions),
         ):
-            for p in points:
+            placed: list[tuple[int, str, int]] = []
+            for window, p in points:
                 index = evidence(p.time, p.text, what)
-                if index >= 0:
+                if index >= 0 and not found_by_another_window(window, p.text, index, placed):
+                    placed.append((window, p.text, index))
                     at = segments[index].start
                     target.append(common_pb2.Point(text=p.text, at=at, segment_index=index))
-        for x in actions:
+        placed = []
+        for window, x in actions:
             index = evidence(x.time, x.task, "action item")
-            if index < 0:
+            if index < 0 or found_by_another_window(window, x.task, index, placed):
                 continue
-            owner, due = clean_field(x.owner, said), clean_field(x.due, said)
-            for name, raw, kept in (("owner", x.owner, owner), ("due", x.due, due)):
-                if raw and not kept and raw.lower().strip(" .") not in _PLACEHOLDERS:
-                    job.warnings.append(
-                        f"action item {x.task!r}: {name} {raw!r} is not in the transcript; dropped"
-                    )
+            placed.append((window, x.task, index))
+            owner = check_owner(x.owner, segments, index, said, people)
+            due = check_due(x.task, x.due, segments, index)
+            for checked in (owner, due):
+                if checked.warning:
+                    job.warnings.append(f"action item {x.task!r}: {checked.warning}")
+                if checked.note:
+                    log.info("action item %r: %s", x.task, checked.note)
             konspekt.action_items.append(
                 common_pb2.ActionItem(
-                    task=x.task, owner=owner, due=due, at=segments[index].start, segment_index=index
+                    task=x.task,
+                    owner=owner.value,
+                    due=due.value,
+                    at=segments[index].start,
+                    segment_index=index,
                 )
             )
+        # in the order they were said (windows, the stretch and missed-lines calls come in any order)
+        for field_ in (konspekt.key_points, konspekt.decisions, konspekt.action_items):
+            field_.sort(key=lambda item: item.at)
         return konspekt
+
+    @staticmethod
+    def _too_short(said: str, language: str, style: int) -> common_pb2.Konspekt:
+        prompts = prompts_for(language)
+        return common_pb2.Konspekt(
+            language=language if language == "ru" else "en",
+            title=prompts.too_short_title,
+            summary=prompts.too_short_summary.format(text=said),
+            style=style,  # type: ignore[arg-type]
+        )
 
     @staticmethod
     def _no_speech(language: str, style: int) -> common_pb2.Konspekt:

@@ -41,6 +41,8 @@ JsonMode = Literal["json_schema", "json_object"]
 BYTES_PER_TOKEN_ESTIMATE = 3
 #: Tokens the chat template adds per message, for the prompt count when the server sends no usage.
 PER_MESSAGE_OVERHEAD = 8
+#: Seconds the liveness probe waits for the server's answer.
+PROBE_TIMEOUT = 5.0
 
 
 class ServerError(StageError):
@@ -259,6 +261,24 @@ class OpenAIEngine:
             seconds=time.monotonic() - started,
             finish_reason=finish,
         )
+
+    def alive(self) -> bool:
+        """Whether the model server still answers HTTP (the stage's health follows this).
+
+        ``GET /health`` (vLLM's: 200 while its engine works, 5xx once it died); any answer
+        below 500 counts, so llama-cpp-python's server, which has no such route (404), is alive
+        while it answers at all. Not an endpoint that needs the model: llama-cpp-python's server
+        interrupts a running generation for every request that does.
+        """
+        try:
+            reply = self._http.get(f"{self.root}/health", timeout=PROBE_TIMEOUT)
+        except httpx.HTTPError as exc:
+            log.info("model server %s does not answer: %s", self.base_url, exc)
+            return False
+        if reply.status_code >= 500:
+            log.info("model server %s: /health answered %d", self.base_url, reply.status_code)
+            return False
+        return True
 
     def close(self) -> None:
         self._http.close()

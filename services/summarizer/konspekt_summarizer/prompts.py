@@ -36,17 +36,18 @@ class Prompts:
     merge_user: str  # {parts}
     merge_part: str  # {i}, {title}, {summary}
     retry: str  # {error}
+    missed_user: str  # {lines}
+    gap_user: str  # {lines}
     no_speech_title: str
     no_speech_summary: str
+    too_short_title: str
+    too_short_summary: str  # {text}
 
 
 _EN_RULES = """\
 You write a konspekt: a short structured digest of a recorded {kind}, from its transcript.
 Rules:
 - Use only facts stated in the transcript. Do not add anything that was not said.
-- "owner" is the name of the person who will do the task, as said in the transcript; "due" is \
-the deadline as said (e.g. "Friday", "by March 3"). If no person or no deadline was said, use an \
-empty string "". Never invent names or dates.
 {style_rules}
 - Every item has "time": the [mm:ss] label of the transcript line it comes from.
 - Do not repeat an item. Keep every text short: one sentence.
@@ -58,21 +59,26 @@ _EN_MEETING = """\
 - "decisions": only what was actually decided or agreed; each agreement ("we agree", "we \
 decided", "the decision is") is a separate decision, and if a plan was changed, the decision is \
 the new plan. Things postponed, rejected or left open are not decisions.
-- "action_items": concrete tasks someone has to do after the meeting.
-- "key_points": the main topics and facts discussed."""
+- "action_items": every task someone has to do after the meeting. "Boris will fix the login \
+bug by Wednesday" is an action item, not a decision. "owner": the name of the person who will do \
+it, as said; "due": the deadline as said ("by Wednesday", "March 3", "next week"). If no person \
+or no deadline is said, use "". Never invent names or dates.
+  Example from another meeting (not this one): the line "[04:12] Tom will send the report to \
+the client by Monday." gives the action item {"task": "Send the report to the client", \
+"owner": "Tom", "due": "by Monday", "time": "04:12"}.
+- "key_points": the main topics and facts discussed.
+- Read the transcript to its last line: include every decision and every task."""
 
 _EN_LECTURE = """\
 - "key_points": the main ideas, concepts and facts explained, in the order of the lecture.
 - "decisions" and "action_items": usually empty lists [] for a lecture; fill them only if the \
-speaker explicitly states a decision or gives a task (e.g. homework)."""
+speaker explicitly states a decision or gives a task (e.g. homework): "owner" is who must do it, \
+"due" the deadline, as said, or "" if not said. Never invent names or dates."""
 
 _RU_RULES = """\
 Ты составляешь конспект — краткое структурированное изложение записанной {kind} по её расшифровке.
 Правила:
 - Используй только факты из расшифровки. Ничего не добавляй от себя.
-- "owner" — имя человека, который выполнит задачу, так, как оно прозвучало; "due" — срок так, \
-как его назвали (например, "к пятнице", "до 1 декабря"). Если исполнитель или срок не названы, \
-оставь пустую строку "". Никогда не придумывай имена и даты.
 {style_rules}
 - У каждого пункта есть "time" — метка [мм:сс] строки расшифровки, из которой он взят.
 - Не повторяй пункты. Пиши коротко: один пункт — одно предложение.
@@ -84,13 +90,21 @@ _RU_MEETING = """\
 - "decisions" — только то, что действительно решили или согласовали; каждая договорённость \
 ("решили", "договорились") — отдельное решение, а если план изменили, решение — это новый план. \
 Отложенные, отклонённые и нерешённые вопросы — не решения.
-- "action_items" — конкретные задачи, которые кто-то должен выполнить после встречи.
-- "key_points" — основные темы и факты, которые обсуждали."""
+- "action_items" — все задачи, которые кто-то должен выполнить после встречи. "Борис исправит \
+ошибку входа до среды" — это задача, а не решение. "owner" — имя того, кто её выполнит, так, как \
+оно прозвучало; "due" — срок так, как его назвали ("до среды", "к 3 марта", "на следующей \
+неделе"). Если исполнитель или срок не названы, оставь "". Никогда не придумывай имена и даты.
+  Пример из другой встречи (не этой): из строки "[04:12] Тимур отправит отчёт клиенту до \
+понедельника." получается задача {"task": "Отправить отчёт клиенту", "owner": "Тимур", \
+"due": "до понедельника", "time": "04:12"}.
+- "key_points" — основные темы и факты, которые обсуждали.
+- Прочитай расшифровку до последней строки: включи каждое решение и каждую задачу."""
 
 _RU_LECTURE = """\
 - "key_points" — основные идеи, понятия и факты лекции по порядку.
 - "decisions" и "action_items" для лекции обычно пустые списки []; заполняй их, только если \
-лектор явно что-то решает или даёт задание (например, домашнее)."""
+лектор явно что-то решает или даёт задание (например, домашнее): "owner" — кто должен его \
+выполнить, "due" — срок, как их назвали, или "", если не названы. Никогда не придумывай имена и даты."""
 
 
 _POINT = '{{"text": "...", "time": "{t}"}}'
@@ -146,6 +160,20 @@ def _english(language: str) -> Prompts:
             "\n\nYour previous answer was rejected: {error}. Answer again with one complete, "
             "valid JSON object; keep it short."
         ),
+        missed_user=(
+            "These lines of the transcript state a decision or a task, but nothing in your konspekt "
+            "comes from them:\n\n{lines}\n\n"
+            "For each line write what was decided (decisions) or who will do what by when "
+            "(action_items), with the line's time. Only what the line says. "
+            f"Write in {language}."
+        ),
+        gap_user=(
+            "Nothing in your konspekt comes from this stretch of the transcript:\n\n{lines}\n\n"
+            "Write the main topics and facts of this stretch as key points, with the time of the "
+            f"line each comes from. Only what these lines say. Write in {language}."
+        ),
+        too_short_title="Too little speech to summarize",
+        too_short_summary="All that was said: “{text}”",
         no_speech_title="No speech found",
         no_speech_summary=(
             "The recording contains no speech that could be transcribed, so there is nothing to summarize."
@@ -189,6 +217,19 @@ RUSSIAN = Prompts(
         "\n\nТвой предыдущий ответ отклонён: {error}. Ответь заново одним полным корректным "
         "объектом JSON; пиши короче."
     ),
+    missed_user=(
+        "В этих строках расшифровки говорится о решении или задаче, но в твоём конспекте из них "
+        "ничего нет:\n\n{lines}\n\n"
+        "Для каждой строки напиши, что решили (decisions) или кто что сделает и к какому сроку "
+        "(action_items), с временем строки. Только то, что сказано в строке. Пиши по-русски."
+    ),
+    gap_user=(
+        "Из этого отрезка расшифровки в твоём конспекте ничего нет:\n\n{lines}\n\n"
+        "Запиши основные темы и факты этого отрезка как главные пункты (key_points), с временем "
+        "строки, из которой взят каждый. Только то, что сказано в этих строках. Пиши по-русски."
+    ),
+    too_short_title="Слишком мало речи для конспекта",
+    too_short_summary="Всё, что было сказано: «{text}»",
     no_speech_title="Речь не найдена",
     no_speech_summary="В записи не найдено речи, которую можно было бы расшифровать, поэтому конспект пуст.",
 )

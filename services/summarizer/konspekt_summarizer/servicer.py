@@ -9,8 +9,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import grpc
+from prometheus_client import Counter, Histogram
 
 from konspekt.errors import Cancelled, InvalidInput
+from konspekt.logs import in_this_context
 from konspekt.server import Loader, rpc
 from konspekt.storage import ObjectStore, output_ref, require_store
 from konspekt.transcripts import to_json, transcript_from_json
@@ -21,6 +23,22 @@ log = logging.getLogger(__name__)
 
 #: How often the streaming loop looks at whether the client is still there, seconds.
 POLL_SECONDS = 0.5
+
+# What the engines report per model call (usage: prompt/completion tokens, seconds), summed
+# per konspekt. Rate of tokens over rate of seconds = the fleet's generation speed.
+PROMPT_TOKENS = Counter("konspekt_summarizer_prompt_tokens_total", "Prompt tokens given to the model.")
+GENERATED_TOKENS = Counter(
+    "konspekt_summarizer_generated_tokens_total", "Completion tokens the model generated."
+)
+MODEL_SECONDS = Counter(
+    "konspekt_summarizer_model_seconds_total", "Time spent in model calls (prompt processing included)."
+)
+MODEL_CALLS = Counter("konspekt_summarizer_model_calls_total", "Model calls (several for long transcripts).")
+TOKENS_PER_SECOND = Histogram(
+    "konspekt_summarizer_tokens_per_second",
+    "Generated tokens per second of model time, per konspekt.",
+    buckets=(1, 2, 5, 10, 15, 20, 30, 50, 75, 100, 150, 200, 300, 500, 1000),
+)
 
 
 class SummarizerServicer(summarizer_pb2_grpc.SummarizerServiceServicer):
@@ -65,7 +83,7 @@ class SummarizerServicer(summarizer_pb2_grpc.SummarizerServiceServicer):
             except BaseException as exc:  # noqa: BLE001 - handed to the RPC thread
                 events.put(("error", exc))
 
-        threading.Thread(target=work, name="summarize", daemon=True).start()
+        threading.Thread(target=in_this_context(work), name="summarize", daemon=True).start()
         while True:
             try:
                 kind, value = events.get(timeout=POLL_SECONDS)
@@ -83,6 +101,12 @@ class SummarizerServicer(summarizer_pb2_grpc.SummarizerServiceServicer):
                 konspekt, usage, warnings = value
                 break
 
+        PROMPT_TOKENS.inc(usage.prompt_tokens)
+        GENERATED_TOKENS.inc(usage.completion_tokens)
+        MODEL_SECONDS.inc(usage.seconds)
+        MODEL_CALLS.inc(usage.calls)
+        if usage.seconds > 0 and usage.completion_tokens > 0:
+            TOKENS_PER_SECOND.observe(usage.completion_tokens / usage.seconds)
         stored = None
         if output is not None:
             store = require_store(self.store, "output")

@@ -28,6 +28,7 @@ class SummarizerSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="KONSPEKT_SUMMARIZER_", extra="ignore")
 
     port: int = Field(50053, ge=0, le=65535, description="gRPC port; 0 picks a free one")
+    metrics_port: int = Field(9183, ge=0, le=65535, description="Prometheus /metrics port; 0 = off")
     workers: int = Field(1, ge=1, description="generations at once (each uses all its threads)")
     engine: Literal["llamacpp", "openai", "vllm"] = Field(
         "llamacpp",
@@ -60,6 +61,12 @@ class SummarizerSettings(ServiceSettings):
     )
     startup_wait: float = Field(
         120.0, ge=0, description="openai: seconds to wait at load for the server to come up"
+    )
+    probe_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="seconds between checks that the engine still answers (openai: the server's "
+        "/health); health is NOT_SERVING while it does not",
     )
 
     # engine "vllm"

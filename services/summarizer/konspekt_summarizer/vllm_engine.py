@@ -92,6 +92,10 @@ class VllmEngine:
     def count_tokens(self, text: str) -> int:
         return len(self._tokenizer.encode(text, add_special_tokens=False)) if text else 0
 
+    def alive(self) -> bool:
+        """Whether the engine's loop still runs and vLLM has not marked its engine dead."""
+        return self._thread.is_alive() and not bool(getattr(self._engine, "errored", False))
+
     def _sampling(self, schema: dict[str, Any], max_tokens: int) -> Any:
         params = importlib.import_module("vllm.sampling_params")
         common = {

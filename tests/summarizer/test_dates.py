@@ -1,0 +1,272 @@
+"""Owners and due dates checked against what was said where an action item comes from."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+
+from konspekt.v1 import common_pb2
+from konspekt_summarizer.dates import find_dates, is_date_word, number_of, pick_due
+from konspekt_summarizer.engine import Completion
+from konspekt_summarizer.konspekt import Summarizer, assignee, check_due, check_owner, cue_lines, said_in
+from konspekt_summarizer.settings import SummarizerSettings
+
+from .conftest import load_transcript
+from .test_pure import ScriptedEngine
+
+
+@pytest.mark.parametrize(
+    ("text", "dates"),
+    [
+        ("Boris will fix the crashes by Wednesday, right?", ["by Wednesday"]),
+        ("Anna will update the page before the release, by March 14th.", ["by March 14th"]),
+        ("Please send it by the 14th.", ["by the 14th"]),
+        ("We ship on 3 March 2025 or next Tuesday morning.", ["on 3 March 2025", "next Tuesday morning"]),
+        (
+            "Done by end of the month, or in two weeks, or tomorrow.",
+            ["by end of the month", "in two weeks", "tomorrow"],
+        ),
+        ("Let's meet next week.", ["next week"]),
+        ("Дмитрий подготовит выгрузку клиентов до пятницы.", ["до пятницы"]),
+        ("Сергей настроит права доступа к двенадцатому ноября.", ["к двенадцатому ноября"]),
+        ("Перенести на пятнадцатое ноября, отчёт к 15 марта.", ["на пятнадцатое ноября", "к 15 марта"]),
+        (
+            "Сделать до двадцать пятого декабря или до конца недели.",
+            ["до двадцать пятого декабря", "до конца недели"],
+        ),
+        (
+            "Пришлю завтра, встреча в среду, обсудим на следующей неделе.",
+            ["завтра", "в среду", "на следующей неделе"],
+        ),
+        ("Срок — к 15.03.2025, черновик до 01.03.", ["к 15.03.2025", "до 01.03"]),
+        # not dates
+        ("We may need version 2.4 soon. We march on. Today we talk.", []),
+        ("Настроим всё в среде разработки, сходим в магазин.", []),
+    ],
+)
+def test_find_dates(text: str, dates: list[str]) -> None:
+    assert [d.text for d in find_dates(text)] == dates
+
+
+def test_pick_due_takes_only_a_clear_deadline() -> None:
+    assert pick_due(["Kate will send the invitations by Friday."]) == "by Friday"
+    assert pick_due(["Boris will fix it by Wednesday. Yes, by Wednesday."]) == "by Wednesday"
+    assert pick_due(["Nothing about time here."]) == ""
+    # two dates: the one with a deadline word wins; the other was the old plan
+    assert pick_due(["We had planned March 10th; Boris will do it by March 17th."]) == "by March 17th"
+    # two deadlines: the item text decides, else nothing (no guess)
+    two = ["Kate sends the invitations by Friday and the report by Monday."]
+    assert pick_due(two, hint="Send the report") == ""
+    assert pick_due(two, hint="Send the report by Monday") == "by Monday"
+    assert pick_due(two) == ""
+
+
+def test_date_words() -> None:
+    assert all(
+        is_date_word(w) for w in ["Friday", "March", "14th", "пятницы", "двенадцатому", "ноября", "12"]
+    )
+    assert not any(is_date_word(w) for w in ["the", "release", "до", "Boris"])
+    said = {"march", "14", "friday"}
+    assert said_in("March 14", said) and said_in("by Friday", said)
+    assert not said_in("Friday, March 3", said)  # "3" was never said
+    assert not said_in("next Monday", said)
+
+
+SEGMENTS = [
+    common_pb2.Segment(start=0.0, end=6.0, text="We had planned to ship on March 10th."),
+    common_pb2.Segment(start=6.0, end=12.0, text="Boris will fix the crash by Wednesday."),
+    common_pb2.Segment(start=12.0, end=18.0, text="Kate will send the invitations."),
+    common_pb2.Segment(start=18.0, end=24.0, text="Next topic: the office plants."),
+    common_pb2.Segment(start=24.0, end=30.0, text="They need more light."),
+    common_pb2.Segment(start=60.0, end=66.0, text="Anna, the report is due Friday."),
+]
+
+
+def test_check_due_keeps_fills_replaces_and_drops() -> None:
+    # said near the item: kept as the model wrote it
+    assert check_due("Fix the crash", "Wednesday", SEGMENTS, 1).value == "Wednesday"
+    # empty, or a line label instead of a date: taken from the item's own segment
+    filled = check_due("Fix the crash", "", SEGMENTS, 1)
+    assert (filled.value, filled.warning) == ("by Wednesday", "") and "00:06" in filled.note
+    label = check_due("Fix the crash", "00:06", SEGMENTS, 1)
+    assert label.value == "by Wednesday" and "not said near" in label.warning
+    # said near, but not what the item's own line says
+    replaced = check_due("Fix the crash", "March 10th", SEGMENTS, 1)
+    assert replaced.value == "by Wednesday" and "replaced" in replaced.warning
+    # nothing said for this item: the model's date goes, nothing is made up
+    dropped = check_due("Send the invitations", "Friday", SEGMENTS, 2)
+    assert (dropped.value, dropped.note) == ("", "") and "dropped" in dropped.warning
+    assert check_due("Send the invitations", "", SEGMENTS, 2) == check_due("x", "not specified", SEGMENTS, 2)
+    assert check_due("Send the invitations", "", SEGMENTS, 2).value == ""
+
+
+def test_check_owner_keeps_said_names_and_fills_from_the_line() -> None:
+    said = {w.lower().strip(".,") for s in SEGMENTS for w in s.text.split()}
+    assert check_owner("Boris", SEGMENTS, 1, said, []).value == "Boris"
+    stranger = check_owner("Alice", SEGMENTS, 1, said, [])
+    assert stranger.value == "" and "not in the transcript" in stranger.warning
+    # no owner given: the one known person said in the item's own line
+    filled = check_owner("", SEGMENTS, 5, said, ["Boris", "Anna"])
+    assert filled.value == "Anna" and filled.note
+    assert check_owner("", SEGMENTS, 0, said, ["Boris", "Anna"]).value == ""  # nobody named there
+    assert check_owner("n/a", SEGMENTS, 2, said, ["Boris", "Anna"]).value == ""
+
+
+def test_scripted_meetings_say_every_due_date(facts: dict[str, object]) -> None:
+    """The facts' due dates are found in the lines that assign the tasks (what the fill relies on)."""
+    for name in ("meeting_en.json", "meeting_ru.json"):
+        fact = facts[name]
+        assert isinstance(fact, dict)
+        transcript = load_transcript(name)
+        for item in fact["action_items"]:
+            lines = [
+                s.text
+                for s in transcript.segments
+                if item["owner"] in s.text and item["keywords"][0] in s.text.lower()
+            ]
+            assert lines, item
+            due = pick_due(lines)
+            said = item["due"] if isinstance(item["due"], str) else item["due"][0]
+            assert number_of(due.lower().split()[-1]) == said.lower().split()[-1], (item, due)
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("Boris will fix the two payment crashes by Wednesday", "Boris"),
+        ("Kate, you will send the invitations", "Kate"),
+        ("Сергей настроит права доступа к двенадцатому ноября", "Сергей"),
+        ("Ольга составит расписание обучения и разошлёт его до среды", "Ольга"),
+        ("We will ship on Monday", ""),
+        ("We decided that Boris will present it on Friday", ""),
+        ("The decision is to stay with Mixpanel", ""),
+        ("Решили провести обучение в два этапа", ""),
+        ("Дмитрий говорит, что выгрузка не готова", ""),
+    ],
+)
+def test_assignee(text: str, name: str) -> None:
+    assert assignee(text) == name
+
+
+def test_a_task_written_as_a_decision_becomes_an_action_item() -> None:
+    transcript = load_transcript("meeting_en.json")
+    answer: dict[str, object] = {
+        "title": "Release sync",
+        "summary": "The release moves to March 17th.",
+        "decisions": [
+            {"text": "Move the release of version 2.4 to March 17th", "time": "00:20"},
+            {"text": "Boris will fix the two payment crashes by Wednesday", "time": "00:27"},
+            {"text": "Anna will update the privacy policy page", "time": "00:57"},
+            {"text": "Mixpanel will stay our vendor", "time": "00:51"},  # nobody said Mixpanel will
+        ],
+        # the model also listed Boris's task; once is enough
+        "action_items": [
+            {"task": "Fix the two payment crashes", "owner": "Boris", "due": "", "time": "00:27"},
+            {"task": "Send the invitations", "owner": "Kate", "due": "", "time": "00:41"},
+        ],
+        "key_points": [],
+    }
+    settings = SummarizerSettings(engine="openai", base_url="http://model-server/v1")
+    k, _, _ = Summarizer(ScriptedEngine(answer), settings).summarize(transcript)
+    assert [d.text for d in k.decisions] == [
+        "Move the release of version 2.4 to March 17th",
+        "Mixpanel will stay our vendor",
+    ]
+    assert [(a.task, a.owner, a.due, a.segment_index) for a in k.action_items] == [
+        ("Fix the two payment crashes", "Boris", "by Wednesday", 4),
+        ("Send the invitations", "Kate", "by Friday", 6),
+        ("Anna will update the privacy policy page", "Anna", "by March 14th", 9),
+    ]
+
+
+def test_cue_lines_of_the_scripted_meetings() -> None:
+    en = list(load_transcript("meeting_en.json").segments)
+    ru = list(load_transcript("meeting_ru.json").segments)
+    # decisions and "X will do Y by Z"; not "we are not deciding on dark mode today"
+    assert cue_lines(en) == [3, 4, 5, 6, 8, 9]
+    assert "not deciding" in en[11].text
+    # not "По телефонии пока ничего не решаем"
+    assert cue_lines(ru) == [3, 4, 5, 6, 7, 8]
+    assert "не решаем" in ru[10].text
+
+
+class TwoCallEngine:
+    """First answer: one decision only. Then, asked about the lines it missed, their items."""
+
+    name = "two-calls"
+    context_size = 4096
+
+    def __init__(self) -> None:
+        self.prompts: list[str] = []
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def complete_json(
+        self, messages: Any, schema: dict[str, Any], max_tokens: int, on_token: Any = None
+    ) -> Completion:
+        self.prompts.append(messages[-1]["content"])
+        if "title" in schema["properties"]:
+            answer: dict[str, Any] = {
+                "title": "Sync",
+                "summary": "We stay with Mixpanel.",
+                "decisions": [{"text": "Stay with Mixpanel this year", "time": "00:51"}],
+                "action_items": [],
+                "key_points": [],
+            }
+        else:
+            assert set(schema["properties"]) == {"decisions", "action_items"}
+            answer = {
+                "decisions": [
+                    {"text": "Move the release to March 17th", "time": "00:20"},
+                    {"text": "Invite fifty external beta testers", "time": "00:35"},
+                ],
+                "action_items": [
+                    {
+                        "task": "Fix the two payment crashes",
+                        "owner": "Boris",
+                        "due": "Wednesday",
+                        "time": "00:27",
+                    },
+                    {"task": "Send the invitations", "owner": "Kate", "due": "", "time": "00:41"},
+                    {"task": "Book a party boat", "owner": "Kate", "due": "Sunday", "time": "00:41"},
+                ],
+            }
+        return Completion(json.dumps(answer), 100, 50, 0.1)
+
+
+def test_lines_the_answer_missed_are_asked_about_again() -> None:
+    transcript = load_transcript("meeting_en.json")
+    engine = TwoCallEngine()
+    settings = SummarizerSettings(engine="openai", base_url="http://model-server/v1")
+    progress: list[str] = []
+    k, usage, warnings = Summarizer(engine, settings).summarize(
+        transcript, on_progress=lambda _f, m: progress.append(m)
+    )
+    assert usage.calls == 2
+    asked = re.findall(r"^\[(\d\d:\d\d)\]", engine.prompts[1], re.MULTILINE)
+    assert asked == ["00:20", "00:27", "00:35", "00:41", "00:57"]  # the cue lines minus 00:51
+    assert any(m.startswith("checking for missed decisions and tasks") for m in progress)
+    assert [d.text for d in k.decisions] == [  # in the order they were said
+        "Move the release to March 17th",
+        "Invite fifty external beta testers",
+        "Stay with Mixpanel this year",
+    ]
+    # the second answer is checked like the first: "Book a party boat" was never said
+    assert [(a.task, a.owner, a.due) for a in k.action_items] == [
+        ("Fix the two payment crashes", "Boris", "Wednesday"),
+        ("Send the invitations", "Kate", "by Friday"),
+    ]
+    assert any("Book a party boat" in w and "dropped" in w for w in warnings)
+
+
+def test_a_lecture_is_not_checked_for_missed_decisions() -> None:
+    engine = TwoCallEngine()
+    settings = SummarizerSettings(engine="openai", base_url="http://model-server/v1")
+    _, usage, _ = Summarizer(engine, settings).summarize(
+        load_transcript("meeting_en.json"), common_pb2.STYLE_LECTURE
+    )
+    assert usage.calls == 1
