@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -152,6 +153,21 @@ def test_empty_audio_is_invalid_input(tiny_en: WhisperTranscriber) -> None:
 )
 def test_hallucination_filter(text: str, dropped: bool) -> None:
     assert is_hallucination(text) is dropped
+
+
+def test_short_segments_the_model_doubts_are_dropped() -> None:
+    def seg(text: str, no_speech: float, logprob: float) -> SimpleNamespace:
+        return SimpleNamespace(start=0.0, end=1.0, text=text, no_speech_prob=no_speech, avg_logprob=logprob)
+
+    kept = WhisperTranscriber._kept(
+        [
+            seg(" You", 0.92, -0.95),  # tiny.en on 20 s of tones
+            seg(" Yes.", 0.05, -0.3),  # a confident short answer
+            seg(" You", 0.92, -0.4),  # doubtful speech, but the words are likely
+            seg(" And so my fellow Americans", 0.8, -0.9),  # longer: left to faster-whisper's rule
+        ]
+    )
+    assert [s.text for s in kept] == ["Yes.", "You", "And so my fellow Americans"]
 
 
 def test_settings_need_a_local_model_folder(tmp_path: Path, tiny_en_model: Path) -> None:

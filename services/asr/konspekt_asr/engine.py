@@ -98,6 +98,15 @@ def is_hallucination(text: str) -> bool:
     return norm in _INVENTED_SEGMENTS or any(part in norm for part in _INVENTED_PARTS)
 
 
+def _unsure_and_short(seg: Any, text: str) -> bool:
+    """A word or three that the model itself thinks is probably not speech. tiny.en hears "You"
+    in 20 s of tones (no-speech probability 0.92, mean log-probability -0.95), just inside
+    faster-whisper's own skip rule (> 0.6 and < -1.0)."""
+    no_speech = float(getattr(seg, "no_speech_prob", 0.0))
+    logprob = float(getattr(seg, "avg_logprob", 0.0))
+    return no_speech > 0.6 and logprob < -0.7 and len(text.split()) <= 3
+
+
 # -- the faster-whisper transcriber ---------------------------------------------------------
 class WhisperTranscriber:
     """A faster-whisper model, loaded once and shared by all requests (CTranslate2 is thread-safe)."""
@@ -167,7 +176,7 @@ class WhisperTranscriber:
     def _kept(segments: Any) -> Iterator[SegmentData]:
         for seg in segments:
             text = str(seg.text).strip()
-            if is_hallucination(text):
+            if is_hallucination(text) or _unsure_and_short(seg, text):
                 log.info("dropped a hallucinated segment at %.1f s: %r", seg.start, text[:80])
                 continue
             yield SegmentData(start=float(seg.start), end=float(seg.end), text=text)
