@@ -498,16 +498,15 @@ def test_a_long_stretch_nothing_came_from_gets_its_own_key_points(tmp_path: Path
     k, usage, _ = Summarizer(engine, settings).summarize(
         transcript, on_progress=lambda f, _m: progress.append(f)
     )
-    # the stretch between the cited lines in pieces of up to 10 minutes: the first, then what
-    # is still uncovered; a piece whose answer covers nothing new is not asked about again
-    assert usage.calls == 3
-    first_piece, second_piece = engine.prompts[1:]
-    assert "[01:00] We talk about the budget for next year, part 2." in first_piece
-    assert "[10:30] We talk about the Dublin office lease, part 21." in first_piece
-    assert "[00:30]" not in first_piece and "[11:00]" not in first_piece
-    assert "[13:00] We talk about the Dublin office lease, part 26." in second_piece
-    assert "[22:30] We talk about hiring two engineers, part 45." in second_piece
-    assert "[12:30]" not in second_piece and "[23:00]" not in second_piece
+    # the stretch between the cited lines (01:00-24:55) in equal pieces of at most 10 minutes,
+    # one call each
+    assert usage.calls == 4
+    pieces = engine.prompts[1:]
+    assert "[01:00] We talk about the budget for next year, part 2." in pieces[0]
+    assert "[08:30]" in pieces[0] and "[09:00]" not in pieces[0] and "[00:30]" not in pieces[0]
+    assert "[09:00]" in pieces[1] and "[16:30]" in pieces[1] and "[17:00]" not in pieces[1]
+    assert "[17:00]" in pieces[2] and "[24:30] We talk about hiring two engineers, part 49." in pieces[2]
+    assert "[25:00]" not in pieces[2]
     assert [(p.text, p.segment_index) for p in k.key_points] == [
         ("The budget for next year", 1),
         ("The Dublin office lease", 25),

@@ -4,6 +4,7 @@ windowing of long transcripts. The engine only turns messages + schema into JSON
 from __future__ import annotations
 
 import difflib
+import itertools
 import json
 import logging
 import math
@@ -1121,32 +1122,31 @@ class Summarizer:
     ) -> list[ItemsOut]:
         """Key points for the stretches of the transcript that no item came from (each at least
         ``GAP_SECONDS`` or ``GAP_SHARE`` of the recording), so the konspekt covers the whole
-        recording: the longest stretch first, up to ``GAP_SPAN_SECONDS`` of it per call, then
-        what is still uncovered again, at most ``GAPS_MAX`` calls."""
+        recording. A stretch is cut into equal pieces of at most ``GAP_SPAN_SECONDS``, one short
+        call each (a small model answers from the start of what it reads, so one call for a long
+        stretch covered its first minutes only); at most ``GAPS_MAX`` calls, spread evenly over
+        the pieces if there are more."""
         segments = list(transcript.segments)
         lines = transcript_lines(transcript)
-        seconds = gap_seconds(transcript)
+        pieces: list[list[Line]] = []
+        for stretch in uncovered(segments, cited_lines(answers, segments), gap_seconds(transcript)):
+            start, end = segments[stretch[0]].start, segments[stretch[-1]].end
+            n = math.ceil((end - start) / GAP_SPAN_SECONDS)
+            inside = [ln for ln in lines if stretch[0] <= ln.index <= stretch[-1]]
+            bounds = [start + (end - start) * k / n for k in range(n)] + [math.inf]
+            for a, b in itertools.pairwise(bounds):
+                piece = [ln for ln in inside if a <= segments[ln.index].start < b]
+                if piece:
+                    pieces.append(piece)
+        if len(pieces) > GAPS_MAX:
+            pieces = [pieces[round(k * (len(pieces) - 1) / (GAPS_MAX - 1))] for k in range(GAPS_MAX)]
         budget = min(
             GAP_PROMPT_TOKENS, self._window_budget(system, prompts, "") + self.max_tokens - GAP_MAX_TOKENS
         )
         lo, hi = span
-        step = (hi - lo) / GAPS_MAX
+        step = (hi - lo) / max(len(pieces), 1)
         out: list[ItemsOut] = []
-        asked: set[int] = set()  # first lines of the pieces asked about: never twice
-        for k in range(GAPS_MAX):
-            stretches = [
-                r
-                for r in uncovered(segments, cited_lines([*answers, *out], segments), seconds)
-                if r[0] not in asked
-            ]
-            if not stretches:
-                break
-            stretch = max(stretches, key=lambda r: segments[r[-1]].end - segments[r[0]].start)
-            asked.add(stretch[0])
-            end = segments[stretch[0]].start + GAP_SPAN_SECONDS
-            piece = [
-                ln for ln in lines if stretch[0] <= ln.index <= stretch[-1] and segments[ln.index].start < end
-            ]
+        for k, piece in enumerate(pieces):
             # Sampled (every n-th line) to fit a short call: it only has to name the piece's
             # topics, and each point is checked against the transcript like every item.
             tokens = sum(self.engine.count_tokens(ln.render()) + 1 for ln in piece)
