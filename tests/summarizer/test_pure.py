@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+import threading
+import time
 from pathlib import Path
 
 import grpc
@@ -25,6 +27,7 @@ from konspekt_summarizer.konspekt import (
     KonspektOut,
     Line,
     Summarizer,
+    check_free_text,
     clean_field,
     dedupe,
     find_evidence,
@@ -235,7 +238,7 @@ def test_text_files_become_transcripts() -> None:
 
 
 def test_scripted_meetings_are_well_formed(facts: dict[str, object]) -> None:
-    for name in ("meeting_en.json", "meeting_ru.json"):
+    for name in sorted(facts):
         t = load_transcript(name)
         assert 10 <= len(t.segments) <= 20
         assert all(s.end > s.start for s in t.segments)
@@ -518,6 +521,129 @@ def test_a_long_stretch_nothing_came_from_gets_its_own_key_points(tmp_path: Path
     short = common_pb2.Transcript(language="en", segments=segments[:9], duration=270.0)
     Summarizer(engine, settings).summarize(short)
     assert len(engine.prompts) == 1
+
+
+class BatchingEngine(PromptedEngine):
+    """A server that batches: calls overlap; each answers with the first line it was given."""
+
+    context_size = 1024
+
+    def __init__(self) -> None:
+        super().__init__({})
+        self.lock = threading.Lock()
+        self.running = 0
+        self.most = 0
+
+    def complete_json(
+        self, messages: list[dict[str, str]], schema: object, max_tokens: int, on_token: object = None
+    ) -> Completion:
+        with self.lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+        time.sleep(0.2)
+        with self.lock:
+            self.running -= 1
+        first = re.search(r"\[(\d\d:\d\d)\] ([^\n]+)", messages[-1]["content"])
+        points = [{"text": first.group(2), "time": first.group(1)}] if first else []  # not a merge
+        return Completion(json.dumps({"title": "T", "summary": "S.", "key_points": points}), 100, 50, 0.2)
+
+
+def test_windows_are_summarized_at_once_where_the_engine_batches(tmp_path: Path) -> None:
+    """A 20-minute meeting in 4+ windows, on a server (3 calls at once) and on llama.cpp in
+    process (one at a time): the same konspekt either way."""
+    model = tmp_path / "m.gguf"
+    model.write_bytes(b"x")
+    topics = ["budget", "office", "hiring", "travel", "security", "release"]
+    segments = [
+        seg(10.0 * i, 10.0 * i + 9, f"Line {i} is about the {topics[i // 20]} plans.") for i in range(120)
+    ]
+    transcript = common_pb2.Transcript(language="en", segments=segments, duration=1200.0)
+    konspekts = []
+    for engine, most in (("openai", 3), ("llamacpp", 1)):
+        settings = SummarizerSettings(
+            engine=engine,
+            model=str(model),
+            base_url="http://127.0.0.1:9/v1",
+            n_ctx=1024,
+            max_tokens=200,
+            parallel_requests=3,
+        )
+        fake = BatchingEngine()
+        summarizer = Summarizer(fake, settings)
+        windows = summarizer.plan_windows(transcript)
+        assert len(windows) >= 4
+        progress: list[float] = []
+
+        def report(fraction: float, _message: str, progress: list[float] = progress) -> None:
+            progress.append(fraction)
+
+        k, usage, _ = summarizer.summarize(transcript, on_progress=report)
+        assert fake.most == most
+        # each window's first line became its key point
+        assert {w[0].index for w in windows} <= {p.segment_index for p in k.key_points}
+        assert usage.calls >= len(windows)
+        assert progress == sorted(progress) and progress[-1] == 1.0
+        konspekts.append(k)
+    assert konspekts[0] == konspekts[1]
+
+
+# -- title and summary: no names or numbers that were never said ---------------------------------
+
+JFK_SAID = (
+    "And so my fellow Americans, ask not what your country can do for you, "
+    "ask what you can do for your country."
+)
+JFK = [seg(0.0, 11.0, JFK_SAID)]
+
+
+def test_summary_sentences_naming_what_was_never_said_are_dropped() -> None:
+    """What the 1.5B wrote about the 11-second JFK clip, which names no one and no year."""
+    free = check_free_text(
+        "Jefferson's 1776 speech",
+        "In this speech, Thomas Jefferson urges Americans to serve. It was given in 1776. "
+        "The speaker asks what you can do for your country.",
+        JFK,
+    )
+    assert free.summary == "The speaker asks what you can do for your country."
+    assert free.title == ""
+    assert len(free.warnings) == 3
+    assert "Thomas, Jefferson not said" in free.warnings[0] and "1776 not said" in free.warnings[1]
+
+
+def test_names_and_numbers_that_were_said_stay_in_any_form() -> None:
+    segments = [
+        seg(0.0, 6.0, "Третий вопрос — доступы. Договорились, что доступ к CRM получают продажи."),
+        seg(6.0, 12.0, "Сергей настроит права доступа. Бюджет 1 500 000 рублей, Ольге согласовать."),
+    ]
+    summary = "Обсудили доступ к CRM. Права настроит Сергей, согласует Ольга. Бюджет — 1 500 000 рублей."
+    free = check_free_text("Доступы к CRM: Weekly Sync 2026", summary, segments)
+    assert free.summary == summary  # "Ольга" was said as "Ольге", the number with other spaces
+    assert free.title == "" and "2026" in free.warnings[0]  # a year nobody said
+    assert check_free_text("Weekly Sync Meeting", "Сергей настроит.", segments).title == "Weekly Sync Meeting"
+    dropped = check_free_text("CRM", "Бюджет утвердил Иван Петрович.", segments)
+    assert dropped.summary == "" and "Иван, Петрович not said" in dropped.warnings[0]
+
+
+def test_a_konspekt_whose_summary_was_all_invented_falls_back_to_its_items(tmp_path: Path) -> None:
+    model = tmp_path / "m.gguf"
+    model.write_bytes(b"x")
+    settings = SummarizerSettings(model=str(model), n_ctx=8192, max_tokens=500)
+    engine = PromptedEngine(
+        {
+            "state a decision or a task": {"action_items": []},
+            "Transcript": {
+                "title": "Boris and Jefferson",
+                "summary": "Thomas Jefferson chaired the review.",
+                "key_points": [{"text": "Marketing spent forty thousand on ads", "time": "00:05"}],
+                "decisions": [{"text": "Cut the travel budget", "time": "00:20"}],
+            },
+        }
+    )
+    transcript = common_pb2.Transcript(language="en", segments=SEGMENTS, duration=101.0)
+    k, _, warnings = Summarizer(engine, settings).summarize(transcript)
+    assert k.title == "Konspekt of the meeting"
+    assert k.summary == "Marketing spent forty thousand on ads."
+    assert any("Jefferson not said" in w for w in warnings)
 
 
 # -- engine selection ---------------------------------------------------------------------------

@@ -97,7 +97,11 @@ def load_engine(settings: SummarizerSettings) -> LLMEngine:
 
 
 class LlamaCppEngine:
-    """llama.cpp on CPU through llama-cpp-python; the chat template comes from the GGUF."""
+    """llama.cpp on CPU through llama-cpp-python; the chat template comes from the GGUF.
+
+    The KV cache of the previous call's prompt is kept: llama-cpp-python evaluates only what
+    follows the longest common prefix (``Llama.generate``), so the system prompt every call of
+    a konspekt starts with is read once per konspekt, not once per call."""
 
     def __init__(
         self,

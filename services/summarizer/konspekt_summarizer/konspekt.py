@@ -9,7 +9,9 @@ import json
 import logging
 import math
 import re
+import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -773,6 +775,79 @@ def uncovered(segments: Sequence[common_pb2.Segment], cited: set[int], seconds: 
     return runs
 
 
+# -- the free text (title and summary): names and numbers must have been said -------------------
+
+#: A sentence of the summary: up to its end mark and the spaces after it.
+_SUMMARY_SENTENCE = re.compile(r"[^.!?…]+(?:[.!?…]+[\"»”)]*\s*|$)")
+_CAPITALIZED = re.compile(r"(?<![\w-])([A-ZА-ЯЁ][\w'’-]*)", re.UNICODE)
+_LONG_NUMBER = re.compile(r"\d[\d\s,.]*\d{2}|\d{3,}")
+_OPENING = re.compile(r"^[\s\"«“'(\[—–-]*")
+
+
+def unsaid_words(text: str, said: set[str], all_said: str) -> list[str]:
+    """Names (capitalized words not opening a sentence) and numbers of three or more digits
+    in ``text`` that were not said in the transcript (``said``: its words as ``_words``,
+    ``all_said``: its digits-only text). The model's free text has no item time to check it
+    against; a name or a year it brings from its own knowledge is the invention to catch (the
+    1.5B summarized JFK's 11 seconds as a speech "by Thomas Jefferson in 1776")."""
+    found: list[str] = []
+    for sentence in _SUMMARY_SENTENCE.findall(text):
+        opening = _OPENING.match(sentence)
+        body = sentence[opening.end() if opening else 0 :]
+        for m in _CAPITALIZED.finditer(body):
+            if m.start() == 0:
+                continue  # the sentence's first word
+            word = m.group(1).lower().strip("'’-")
+            if len(word) < 2 or word in _STOPWORDS:
+                continue
+            if word in said or any(same_word(word, w) for w in said):
+                continue
+            found.append(m.group(1))
+        for m in _LONG_NUMBER.finditer(body):
+            digits = re.sub(r"\D", "", m.group(0))
+            if digits not in all_said:
+                found.append(m.group(0).strip())
+    return found
+
+
+@dataclass(frozen=True)
+class FreeText:
+    """The title and summary to keep, with a warning for each part dropped."""
+
+    title: str
+    summary: str
+    warnings: list[str]
+
+
+def check_free_text(title: str, summary: str, segments: Sequence[common_pb2.Segment]) -> FreeText:
+    """Drops the summary's sentences and the title that name people, places or numbers the
+    transcript never said (``unsaid_words``). What is left may be empty: the caller fills it."""
+    said = {w for s in segments for w in _WORD_RE.findall(s.text.lower())}
+    all_said = " ".join(re.sub(r"(?<=\d)[\s,.](?=\d)", "", s.text) for s in segments)
+    warnings = []
+    kept = []
+    invented: set[str] = set()
+    for sentence in _SUMMARY_SENTENCE.findall(summary):
+        if not sentence.strip():
+            continue
+        unsaid = unsaid_words(sentence, said, all_said)
+        invented |= {w.lower() for w in unsaid}
+        if unsaid:
+            warnings.append(f"summary sentence {sentence.strip()!r} dropped: {', '.join(unsaid)} not said")
+        else:
+            kept.append(sentence.strip())
+    # A title is often in title case ("Weekly Sync Meeting"), so its capitals say nothing: it
+    # goes if it has an unsaid number or a name the summary was caught inventing.
+    unsaid = [
+        m.group(0) for m in _LONG_NUMBER.finditer(title) if re.sub(r"\D", "", m.group(0)) not in all_said
+    ]
+    unsaid += [w for w in _WORD_RE.findall(title) if w.lower() in invented and w not in unsaid]
+    if unsaid:
+        warnings.append(f"title {title!r} dropped: {', '.join(unsaid)} not said")
+        title = ""
+    return FreeText(title, " ".join(kept), warnings)
+
+
 def cue_lines(segments: Sequence[common_pb2.Segment]) -> list[int]:
     """Indexes of the segments that plainly state a decision, or that someone will do something
     by a date said there ("Kate will send the invitations by Friday")."""
@@ -865,13 +940,20 @@ class _Job:
     warnings: list[str] = field(default_factory=list)
     last: tuple[float, str] = (-1.0, "")
 
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
     def report(self, fraction: float, message: str) -> None:
-        # Never backwards (a retried call starts its share again); throttled: a message per
-        # token would flood the stream.
-        fraction = max(0.0, self.last[0], min(fraction, 1.0))
-        if message != self.last[1] or fraction - self.last[0] >= 0.02 or fraction >= 1.0:
-            self.last = (fraction, message)
-            self.progress(fraction, message)
+        # Never backwards (a retried call starts its share again, calls run in parallel on a
+        # batching engine); throttled: a message per token would flood the stream.
+        with self.lock:
+            fraction = max(0.0, self.last[0], min(fraction, 1.0))
+            if message != self.last[1] or fraction - self.last[0] >= 0.02 or fraction >= 1.0:
+                self.last = (fraction, message)
+                self.progress(fraction, message)
+
+    def add(self, done: Completion) -> None:
+        with self.lock:
+            self.usage.add(done)
 
 
 class Summarizer:
@@ -880,6 +962,16 @@ class Summarizer:
     def __init__(self, engine: LLMEngine, settings: SummarizerSettings) -> None:
         self.engine = engine
         self.max_tokens = settings.max_tokens
+        # llama.cpp in process generates one answer at a time; a server (vLLM) batches requests
+        self.parallel = 1 if settings.engine == "llamacpp" else settings.parallel_requests
+
+    def _all(self, calls: Sequence[Callable[[], M]]) -> list[M]:
+        """The answers of independent model calls, in order: at once (up to ``parallel``) where
+        the engine batches them, else one after another."""
+        if self.parallel <= 1 or len(calls) <= 1:
+            return [call() for call in calls]
+        with ThreadPoolExecutor(min(self.parallel, len(calls)), thread_name_prefix="konspekt-call") as pool:
+            return list(pool.map(lambda call: call(), calls))
 
     def alive(self) -> bool:
         """The engine's own liveness check if it has one (a model server over HTTP), else True:
@@ -915,24 +1007,24 @@ class Summarizer:
         # Progress: one share per window, one for the stretches no item came from, one for the
         # merge calls, one for the missed-lines check.
         shares = n + 1 + (1 if n > 1 else 0) + 1
-        answers: list[KonspektOut] = []
-        for i, window in enumerate(windows):
+
+        def window_call(i: int, window: list[Line]) -> Callable[[], KonspektOut]:
             part = prompts.part.format(i=i + 1, n=n) if n > 1 else ""
             user = prompts.user.format(kind=kind, part=part, lines="\n".join(ln.render() for ln in window))
             label = f"window {i + 1}/{n}" if n > 1 else "summary"
-            answers.append(
-                self._ask(
-                    system,
-                    user,
-                    konspekt_schema(style),
-                    KonspektOut,
-                    self.max_tokens,
-                    prompts,
-                    job,
-                    (i / shares, (i + 1) / shares),
-                    label,
-                )
+            return lambda: self._ask(
+                system,
+                user,
+                konspekt_schema(style),
+                KonspektOut,
+                self.max_tokens,
+                prompts,
+                job,
+                (i / shares, (i + 1) / shares),
+                label,
             )
+
+        answers = self._all([window_call(i, window) for i, window in enumerate(windows)])
         gaps = self._gaps(transcript, answers, system, prompts, job, (n / shares, (n + 1) / shares))
         if n == 1:
             title, summary = answers[0].title, answers[0].summary
@@ -1006,7 +1098,7 @@ class Summarizer:
                 job.report(lo + (hi - lo) * min(n / max_tokens, 0.99), f"{label}: writing{note}")
 
             done = self.engine.complete_json(messages, schema, max_tokens, on_token)
-            job.usage.add(done)
+            job.add(done)
             log.info(
                 "%s: %d prompt + %d answer tokens in %.1f s (%s)",
                 label,
@@ -1145,8 +1237,8 @@ class Summarizer:
         )
         lo, hi = span
         step = (hi - lo) / max(len(pieces), 1)
-        out: list[ItemsOut] = []
-        for k, piece in enumerate(pieces):
+
+        def piece_call(k: int, piece: list[Line]) -> Callable[[], ItemsOut]:
             # Sampled (every n-th line) to fit a short call: it only has to name the piece's
             # topics, and each point is checked against the transcript like every item.
             tokens = sum(self.engine.count_tokens(ln.render()) + 1 for ln in piece)
@@ -1156,20 +1248,19 @@ class Summarizer:
                 piece[0].label,
                 piece[-1].label,
             )
-            out.append(
-                self._ask(
-                    system,
-                    prompts.gap_user.format(lines="\n".join(ln.render() for ln in piece)),
-                    gap_schema(),
-                    ItemsOut,
-                    GAP_MAX_TOKENS,
-                    prompts,
-                    job,
-                    (lo + step * k, lo + step * (k + 1)),
-                    f"reading {piece[0].label}-{piece[-1].label} again",
-                )
+            return lambda: self._ask(
+                system,
+                prompts.gap_user.format(lines="\n".join(ln.render() for ln in piece)),
+                gap_schema(),
+                ItemsOut,
+                GAP_MAX_TOKENS,
+                prompts,
+                job,
+                (lo + step * k, lo + step * (k + 1)),
+                f"reading {piece[0].label}-{piece[-1].label} again",
             )
-        return out
+
+        return self._all([piece_call(k, piece) for k, piece in enumerate(pieces)])
 
     def _missed(
         self,
@@ -1286,6 +1377,18 @@ class Summarizer:
         # in the order they were said (windows, the stretch and missed-lines calls come in any order)
         for field_ in (konspekt.key_points, konspekt.decisions, konspekt.action_items):
             field_.sort(key=lambda item: item.at)
+        free = check_free_text(title, summary, segments)
+        job.warnings += free.warnings
+        prompts = prompts_for(language)
+        kind = prompts.kind_lecture if style == common_pb2.STYLE_LECTURE else prompts.kind_meeting
+        konspekt.title = free.title or prompts.fallback_title.format(kind=kind)
+        # what is left of the summary, else its first checked items
+        items = [p.text for p in konspekt.key_points] or [p.text for p in konspekt.decisions]
+        konspekt.summary = (
+            free.summary
+            or " ".join(t if t.endswith((".", "!", "?")) else f"{t}." for t in items[:3])
+            or prompts.fallback_summary
+        )
         return konspekt
 
     @staticmethod

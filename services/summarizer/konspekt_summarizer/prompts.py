@@ -42,6 +42,8 @@ class Prompts:
     no_speech_summary: str
     too_short_title: str
     too_short_summary: str  # {text}
+    fallback_title: str  # {kind}: when the model's title named what was never said
+    fallback_summary: str  # when no sentence of its summary and no item is left
 
 
 _EN_RULES = """\
@@ -174,6 +176,8 @@ def _english(language: str) -> Prompts:
         ),
         too_short_title="Too little speech to summarize",
         too_short_summary="All that was said: “{text}”",
+        fallback_title="Konspekt of the {kind}",
+        fallback_summary="No summary: the model's named people or numbers that were never said.",
         no_speech_title="No speech found",
         no_speech_summary=(
             "The recording contains no speech that could be transcribed, so there is nothing to summarize."
@@ -230,6 +234,8 @@ RUSSIAN = Prompts(
     ),
     too_short_title="Слишком мало речи для конспекта",
     too_short_summary="Всё, что было сказано: «{text}»",
+    fallback_title="Конспект {kind}",
+    fallback_summary="Краткого изложения нет: модель назвала людей или числа, которых в записи не было.",
     no_speech_title="Речь не найдена",
     no_speech_summary="В записи не найдено речи, которую можно было бы расшифровать, поэтому конспект пуст.",
 )

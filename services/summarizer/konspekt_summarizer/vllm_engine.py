@@ -56,8 +56,12 @@ class VllmEngine:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="vllm-loop", daemon=True)
         self._thread.start()
+        # prefix caching: every call of a konspekt starts with the same system prompt
         args = arg_utils.AsyncEngineArgs(
-            model=model, max_model_len=max_model_len, gpu_memory_utilization=gpu_memory_utilization
+            model=model,
+            max_model_len=max_model_len,
+            gpu_memory_utilization=gpu_memory_utilization,
+            enable_prefix_caching=True,
         )
 
         async def create() -> tuple[Any, Any]:
