@@ -312,7 +312,8 @@ def main(argv: list[str] | None = None) -> int:
             "Written by `bench/summary_eval/run.py` (see its docstring for how each column is scored); "
             "the meetings and their facts are in `tests/summarizer/data/`.\n\n"
             f"{when}; `{command.strip()}`; {engine_line}; {platform.machine()}, "
-            f"{os.cpu_count()} CPUs (shared with other work); model load + ping {load_seconds:.0f} s.\n\n"
+            f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end; "
+            f"model load + ping {load_seconds:.0f} s.\n\n"
             + rendered
             + summary
             + "\nDetails:\n\n"

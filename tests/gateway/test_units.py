@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from pydantic import ValidationError
 
@@ -91,11 +93,13 @@ def test_summarizer_notes_and_progress_are_translated() -> None:
     from konspekt_gateway import i18n
     from konspekt_summarizer.konspekt import (
         check_due,
+        check_free_text,
         check_owner,
         cut_off_warning,
         find_evidence,
         too_short_warning,
     )
+    from tests.summarizer.test_pure import ru_konspekt
 
     segments = [
         common_pb2.Segment(index=0, start=0.0, end=5.0, text="We agreed to ship the release on Friday."),
@@ -137,6 +141,20 @@ def test_summarizer_notes_and_progress_are_translated() -> None:
     for english, russian in warnings.items():
         assert i18n.reason(english, "ru") == russian
         assert i18n.reason(english, "en") == english
+    free = check_free_text("Jefferson", "The speech. Thomas Jefferson gave it in 1776.", segments)
+    notes = [*free.warnings, *ru_konspekt()[1]]
+    owner = check_owner("Shop", segments, 1, {"shop", "anna", "notes"}, [], {"anna"})
+    notes.append(f"action item {'Write the notes'!r}: {owner.warning}")
+    assert len(notes) == 8
+    for english in notes:  # each in Russian, with no English sentence left
+        russian = i18n.reason(english, "ru")
+        assert russian != english and not re.search(
+            r"\b(?:dropped|not said|the model|decision|owner)\b", russian
+        )
+    assert i18n.reason(free.warnings[0], "ru") == (
+        "предложение краткого изложения «Thomas Jefferson gave it in 1776.» убрано: "
+        "в записи не звучало Jefferson, 1776"
+    )
 
     progress = {
         "reading the media": "чтение файла",

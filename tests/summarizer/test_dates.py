@@ -11,7 +11,15 @@ import pytest
 from konspekt.v1 import common_pb2
 from konspekt_summarizer.dates import find_dates, is_date_word, number_of, pick_due
 from konspekt_summarizer.engine import Completion
-from konspekt_summarizer.konspekt import Summarizer, assignee, check_due, check_owner, cue_lines, said_in
+from konspekt_summarizer.konspekt import (
+    Summarizer,
+    assignee,
+    check_due,
+    check_owner,
+    cue_lines,
+    proper_names,
+    said_in,
+)
 from konspekt_summarizer.settings import SummarizerSettings
 
 from .conftest import load_transcript
@@ -112,12 +120,43 @@ def test_check_owner_keeps_said_names_and_fills_from_the_line() -> None:
     filled = check_owner("", SEGMENTS, 5, said, ["Boris", "Anna"])
     assert filled.value == "Anna" and filled.note
     assert check_owner("", SEGMENTS, 0, said, ["Boris", "Anna"]).value == ""  # nobody named there
-    assert check_owner("n/a", SEGMENTS, 2, said, ["Boris", "Anna"]).value == ""
+    # ...else the one person the line says will do something
+    kate = check_owner("n/a", SEGMENTS, 2, said, ["Boris", "Anna"])
+    assert kate.value == "Kate" and "taken from the transcript at 00:12" in kate.note
+    assert check_owner("", SEGMENTS, 4, said, []).value == ""  # "They need more light."
+
+
+def test_a_due_date_said_in_full_in_the_line_is_kept_in_full() -> None:
+    """The 1.5B wrote "двенадцатый" for "к двенадцатому ноября"; "Wednesday" for "by Wednesday"
+    stays (no date word more)."""
+    segments = [
+        common_pb2.Segment(start=0.0, end=5.0, text="Сергей настроит права доступа к двенадцатому ноября.")
+    ]
+    full = check_due("Настроить права", "двенадцатый", segments, 0)
+    assert full.value == "к двенадцатому ноября" and full.note and not full.warning
+    assert check_due("Fix the crash", "Wednesday", SEGMENTS, 1).value == "Wednesday"
+
+
+def test_an_owner_must_be_a_person_the_transcript_names() -> None:
+    segments = [
+        common_pb2.Segment(start=0.0, end=5.0, text="Здесь Анна, Игорь и Марина."),
+        common_pb2.Segment(start=5.0, end=9.0, text="Магазин приложений проверяет сборку неделю."),
+        common_pb2.Segment(start=9.0, end=14.0, text="Марина подготовит тексты для магазина к пятнице."),
+        common_pb2.Segment(start=14.0, end=18.0, text="Отдел продаж проведёт обучение."),
+    ]
+    said = {w.lower().strip(".,") for s in segments for w in s.text.split()}
+    names = proper_names(segments)
+    assert {"анна", "игорь", "марина"} <= names and "магазин" not in names
+    shop = check_owner("Магазин", segments, 1, said, [], names)
+    assert shop.value == "" and "not a person named in the transcript" in shop.warning
+    assert check_owner("Марине", segments, 2, said, [], names).value == "Марине"  # a word form
+    assert check_owner("Отдел продаж", segments, 3, said, [], names).value == "Отдел продаж"  # a team
+    assert check_owner("Магазин", segments, 1, said, []).value == "Магазин"  # without names: unchecked
 
 
 def test_scripted_meetings_say_every_due_date(facts: dict[str, object]) -> None:
     """The facts' due dates are found in the lines that assign the tasks (what the fill relies on)."""
-    for name in ("meeting_en.json", "meeting_ru.json"):
+    for name in sorted(facts):
         fact = facts[name]
         assert isinstance(fact, dict)
         transcript = load_transcript(name)
@@ -170,11 +209,14 @@ def test_a_task_written_as_a_decision_becomes_an_action_item() -> None:
         "key_points": [],
     }
     settings = SummarizerSettings(engine="openai", base_url="http://model-server/v1")
-    k, _, _ = Summarizer(ScriptedEngine(answer), settings).summarize(transcript)
+    k, _, warnings = Summarizer(ScriptedEngine(answer), settings).summarize(transcript)
     assert [d.text for d in k.decisions] == [
         "Move the release of version 2.4 to March 17th",
+        # the model left out the line that says it, also when asked again: word for word
+        "We decided to invite fifty external beta testers instead of twenty",
         "Mixpanel will stay our vendor",
     ]
+    assert any("the model left it out; taken word for word at 00:35" in w for w in warnings)
     assert [(a.task, a.owner, a.due, a.segment_index) for a in k.action_items] == [
         ("Fix the two payment crashes", "Boris", "by Wednesday", 4),
         ("Send the invitations", "Kate", "by Friday", 6),
@@ -256,9 +298,15 @@ def test_lines_the_answer_missed_are_asked_about_again() -> None:
         "Stay with Mixpanel this year",
     ]
     # the second answer is checked like the first: "Book a party boat" was never said
+    # and Anna's task, left out twice, is taken word for word
     assert [(a.task, a.owner, a.due) for a in k.action_items] == [
         ("Fix the two payment crashes", "Boris", "Wednesday"),
         ("Send the invitations", "Kate", "by Friday"),
+        (
+            "Anna will update the privacy policy page before the release, by March 14th",
+            "Anna",
+            "by March 14th",
+        ),
     ]
     assert any("Book a party boat" in w and "dropped" in w for w in warnings)
 

@@ -310,6 +310,55 @@ class ScriptedEngine:
         return Completion(self.answer, 100, 50, 0.1)
 
 
+RU_MEETING = [
+    seg(0.0, 5.0, "Здесь Анна, Игорь и Марина. Говорим про запуск приложения для магазина."),
+    seg(5.0, 10.0, "Платная подписка в первой версии нужна или нет?"),
+    seg(10.0, 15.0, "Решили отказаться от платной подписки в первой версии."),
+    seg(15.0, 20.0, "Третий вопрос — доступы. Договорились, что доступ получают только продажи."),
+    seg(20.0, 25.0, "Анна согласует финальный дизайн с заказчиком до конца недели."),
+    seg(25.0, 30.0, "Магазин приложений проверяет сборку примерно неделю."),
+    seg(30.0, 35.0, "Всё, спасибо, созвонимся в четверг."),
+]
+
+
+def ru_konspekt() -> tuple[common_pb2.Konspekt, list[str]]:
+    """What the 1.5B did with the second Russian test meeting, in small: a question as a
+    decision, a decision as a task with no one to do it, a decision and a task left out."""
+    engine = ScriptedEngine(
+        {
+            "title": "Запуск приложения",
+            "summary": "Обсудили запуск приложения.",
+            "decisions": [{"text": "Платная подписка в первой версии нужна или нет?", "time": "00:05"}],
+            "action_items": [
+                {"task": "Решить отказаться от платной подписки", "owner": "", "due": "", "time": "00:10"},
+                {"task": "Магазин проверяет сборку неделю", "owner": "Магазин", "due": "", "time": "00:25"},
+            ],
+            "key_points": [],
+        }
+    )
+    settings = SummarizerSettings(engine="openai", base_url="http://model-server/v1")
+    transcript = common_pb2.Transcript(language="ru", segments=RU_MEETING, duration=35.0)
+    k, _, warnings = Summarizer(engine, settings).summarize(transcript)
+    return k, warnings
+
+
+def test_what_the_model_got_wrong_about_decisions_is_put_right() -> None:
+    k, warnings = ru_konspekt()
+    assert [(d.text, d.segment_index) for d in k.decisions] == [
+        ("Решить отказаться от платной подписки", 2),  # its line says "решили", no one is to do it
+        ("Договорились, что доступ получают только продажи", 3),  # left out twice: word for word
+    ]
+    assert [(a.task, a.owner, a.due) for a in k.action_items] == [
+        ("Анна согласует финальный дизайн с заказчиком до конца недели", "Анна", "до конца недели")
+    ]
+    # "Магазин" is said in lower case too: not a person; the "task" is a fact
+    assert [(p.text, p.segment_index) for p in k.key_points] == [("Магазин проверяет сборку неделю", 5)]
+    assert any("a question is not a decision" in w for w in warnings)
+    assert any("listed as a decision" in w for w in warnings)
+    assert any("not a person named in the transcript; dropped; listed as a key point" in w for w in warnings)
+    assert sum("taken word for word" in w for w in warnings) == 2
+
+
 def test_summarizer_drops_items_without_evidence(tmp_path: Path) -> None:
     model = tmp_path / "m.gguf"
     model.write_bytes(b"x")

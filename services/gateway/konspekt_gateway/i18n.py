@@ -210,8 +210,28 @@ _NOTES: list[tuple[re.Pattern[str], str]] = [
             r"^owner (?P<a>.+) is not in the transcript; dropped$",
             "ответственного {a} в расшифровке нет; убран",
         ),
+        (
+            r"^owner (?P<a>.+) is not a person named in the transcript; dropped$",
+            "{a} — не имя человека из расшифровки; ответственный убран",
+        ),
+        (r"^a question is not a decision$", "вопрос — не решение"),
+        (
+            r"^no one is to do it; its line states a decision; listed as a decision$",
+            "исполнителя нет, а в строке сказано о решении; перенесена в решения",
+        ),
+        (
+            r"^no one is to do it; (?P<problem>.+); listed as a key point$",
+            "исполнителя нет ({problem}); перенесена в главное",
+        ),
+        (
+            r"^the model left it out; taken word for word at (?P<t>[\d:]+)$",
+            "модель это пропустила; взято дословно из расшифровки ({t})",
+        ),
     ]
 ]
+_FREE_TEXT_WARNING = re.compile(
+    r"^(?P<what>summary sentence|title) (?P<text>(['\"]).*?\3) dropped: (?P<names>.+) not said$"
+)
 _ITEM_WARNING = re.compile(
     r"^(?P<what>key point|decision|action item) (?P<text>(['\"]).*?\3)(?P<dropped> dropped)?: (?P<note>.+)$"
 )
@@ -305,6 +325,10 @@ def reason(text: str, lang: Lang) -> str:
         what, gone = _ITEMS[item["what"]]
         dropped = f" {gone}" if item["dropped"] else ""
         return f"{what} «{item['text'][1:-1]}»{dropped}: {_note(item['note'])}"
+    free = _FREE_TEXT_WARNING.match(text)
+    if free is not None:
+        what = "предложение краткого изложения" if free["what"] == "summary sentence" else "название"
+        return f"{what} «{free['text'][1:-1]}» убрано: в записи не звучало {free['names']}"
     short = _TOO_SHORT.match(text)
     if short is not None:
         return f"в расшифровке всего {short['n']} сл., слишком мало для конспекта: она приведена целиком"

@@ -10,7 +10,7 @@ import logging
 import math
 import re
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -668,6 +668,10 @@ def said_in(value: str, words: set[str]) -> bool:
     return any(heard(w) for w in mine) and all(heard(w) for w in mine if is_date_word(w))
 
 
+def _date_words(text: str) -> int:
+    return sum(1 for w in _said_words(text) if is_date_word(w))
+
+
 @dataclass(frozen=True)
 class Checked:
     """A checked owner or due: the value to keep ("" = none); ``warning`` if the model's value
@@ -695,6 +699,9 @@ def check_due(task: str, due: str, segments: Sequence[common_pb2.Segment], index
     if value and said_in(value, near_words(segments, index)):
         if said_here and not said_in(value, _said_words(said_here)):
             return Checked(said_here, f"due {value!r} replaced by {said_here!r}, said at {where}")
+        if said_here and _date_words(said_here) > _date_words(value):
+            # "двенадцатый" for "к двенадцатому ноября": the same date, said in full there
+            return Checked(said_here, note=f"due {value!r} completed as said at {where}: {said_here!r}")
         return Checked(value)
     if said_here:
         if value:
@@ -784,30 +791,43 @@ _LONG_NUMBER = re.compile(r"\d[\d\s,.]*\d{2}|\d{3,}")
 _OPENING = re.compile(r"^[\s\"«“'(\[—–-]*")
 
 
-def unsaid_words(text: str, said: set[str], all_said: str) -> list[str]:
-    """Names (capitalized words not opening a sentence) and numbers of three or more digits
-    in ``text`` that were not said in the transcript (``said``: its words as ``_words``,
-    ``all_said``: its digits-only text). The model's free text has no item time to check it
-    against; a name or a year it brings from its own knowledge is the invention to catch (the
-    1.5B summarized JFK's 11 seconds as a speech "by Thomas Jefferson in 1776")."""
-    found: list[str] = []
+def mid_sentence_capitals(text: str) -> Iterator[str]:
+    """Capitalized words that do not open a sentence: names, as a transcript or a model writes them."""
     for sentence in _SUMMARY_SENTENCE.findall(text):
         opening = _OPENING.match(sentence)
         body = sentence[opening.end() if opening else 0 :]
-        for m in _CAPITALIZED.finditer(body):
-            if m.start() == 0:
-                continue  # the sentence's first word
-            word = m.group(1).lower().strip("'’-")
-            if len(word) < 2 or word in _STOPWORDS:
-                continue
-            if word in said or any(same_word(word, w) for w in said):
-                continue
-            found.append(m.group(1))
-        for m in _LONG_NUMBER.finditer(body):
-            digits = re.sub(r"\D", "", m.group(0))
-            if digits not in all_said:
-                found.append(m.group(0).strip())
+        yield from (m.group(1) for m in _CAPITALIZED.finditer(body) if m.start() > 0)
+
+
+def unsaid_words(text: str, said: set[str], all_said: str) -> list[str]:
+    """Names (``mid_sentence_capitals``) and numbers of three or more digits in ``text`` that
+    were not said in the transcript (``said``: its lower-case words, ``all_said``: its text with
+    digit groups joined). The model's free text has no item time to check it against; a name or a
+    year it brings from its own knowledge is the invention to catch (the 1.5B summarized JFK's
+    11 seconds as a speech "by Thomas Jefferson in 1776")."""
+    found: list[str] = []
+    for name in mid_sentence_capitals(text):
+        word = name.lower().strip("'’-")
+        if len(word) < 2 or word in _STOPWORDS or word in said or any(same_word(word, w) for w in said):
+            continue
+        found.append(name)
+    for m in _LONG_NUMBER.finditer(text):
+        if re.sub(r"\D", "", m.group(0)) not in all_said:
+            found.append(m.group(0).strip())
     return found
+
+
+def proper_names(segments: Sequence[common_pb2.Segment]) -> set[str]:
+    """Lower-case words the transcript says as names: capitalized inside a sentence ("Anna,
+    Boris and Kate are here"), or the person a sentence says will do something, unless the
+    word is also said in lower case ("Магазин приложений проверяет..." and "для магазина")."""
+    names: set[str] = set()
+    common: set[str] = set()
+    for s in segments:
+        names |= {w.lower() for w in mid_sentence_capitals(s.text)}
+        names |= {w for sentence in _SENTENCE.findall(s.text) for w in _words(assignee(sentence))}
+        common |= {w for w in _WORD_RE.findall(s.text) if w[:1].islower()}
+    return {n for n in names if not any(same_word(n, c) for c in common)}
 
 
 @dataclass(frozen=True)
@@ -848,15 +868,19 @@ def check_free_text(title: str, summary: str, segments: Sequence[common_pb2.Segm
     return FreeText(title, " ".join(kept), warnings)
 
 
+def states_decision(text: str) -> bool:
+    """Whether ``text`` plainly states a decision ("we agree", "решили") and no refusal to decide."""
+    return bool(_DECISION_CUE.search(text)) and not _NOT_DECIDED.search(text)
+
+
 def cue_lines(segments: Sequence[common_pb2.Segment]) -> list[int]:
     """Indexes of the segments that plainly state a decision, or that someone will do something
     by a date said there ("Kate will send the invitations by Friday")."""
     found = []
     for i, seg in enumerate(segments):
         text = seg.text
-        decided = _DECISION_CUE.search(text) and not _NOT_DECIDED.search(text)
         task = any(assignee(s) and find_dates(s) for s in _SENTENCE.findall(text))
-        if decided or task:
+        if states_decision(text) or task:
             found.append(i)
     return found
 
@@ -880,25 +904,48 @@ def check_owner(
     index: int,
     transcript_words: set[str],
     people: Sequence[str],
+    names: set[str] | None = None,
 ) -> Checked:
-    """The owner of an action item: the model's, if said in the transcript; if the model named
-    none, the one person of ``people`` (the owners it named elsewhere) said in the item's own
-    segment, if exactly one is."""
+    """The owner of an action item: the model's, if said in the transcript (and, given the
+    transcript's ``proper_names``, not a capitalized common word: "Магазин приложений
+    проверяет сборку" does not make "Магазин" an owner); if the model named none, the one
+    person of ``people`` (the owners it named elsewhere) said in the item's own segment, else
+    the one person that segment says will do something ("Анна согласует дизайн")."""
     value = owner.strip().strip(".")
     if value.lower() in _PLACEHOLDERS:
         value = ""
     if value:
-        if grounded(value, transcript_words):
-            return Checked(value)
-        return Checked("", f"owner {value!r} is not in the transcript; dropped")
+        if not grounded(value, transcript_words):
+            return Checked("", f"owner {value!r} is not in the transcript; dropped")
+        if names is not None and not is_a_name(value, names):
+            return Checked("", f"owner {value!r}{NOT_A_PERSON}")
+        return Checked(value)
     here = _said_words(segments[index].text)
     named = [p for p in people if said_in(p, here)]
+    if len(named) != 1:
+        named = list(
+            dict.fromkeys(
+                a for sentence in _SENTENCE.findall(segments[index].text) if (a := assignee(sentence))
+            )
+        )
     if len(named) == 1:
         return Checked(
             named[0],
             note=f"owner {named[0]!r} taken from the transcript at {fmt_time(segments[index].start)}",
         )
     return Checked("")
+
+
+NOT_A_PERSON = " is not a person named in the transcript; dropped"
+
+
+def is_a_name(owner: str, names: set[str]) -> bool:
+    """False only for one capitalized word that the transcript never says as a name."""
+    words = owner.split()
+    if len(words) != 1 or not words[0][:1].isupper():
+        return True
+    word = words[0].lower().strip(".,'’")
+    return word in names or any(same_word(word, n) for n in names)
 
 
 # -- usage --------------------------------------------------------------------------------------
@@ -1327,7 +1374,10 @@ class Summarizer:
         decisions = dedupe([(w, p) for w, a in enumerate(answers) for p in a.decisions], lambda t: t[1].text)
         actions = dedupe([(w, x) for w, a in enumerate(answers) for x in a.action_items], lambda t: t[1].task)
         # the people the model named as owners: a task it left without one may name one of them
-        people = dedupe([o for _, x in actions if (o := clean_field(x.owner, said))], lambda o: o)
+        names = proper_names(segments)
+        people = dedupe(
+            [o for _, x in actions if (o := clean_field(x.owner, said)) and is_a_name(o, names)], lambda o: o
+        )
         # "Boris will fix the crash by Wednesday" written as a decision is an action item, if
         # Boris is a person: an owner, someone the transcript says will do something, or with a
         # date. As a "window" of its own it is compared with the model's action items from the
@@ -1341,24 +1391,45 @@ class Summarizer:
                 decisions.remove((window, p))
                 actions.append((len(answers) + window, ActionOut(task=p.text, owner=name, time=p.time)))
                 log.info("decision %r says who does it: an action item", p.text)
-        for points, what, target in (
-            (key_points, "key point", konspekt.key_points),
-            (decisions, "decision", konspekt.decisions),
-        ):
-            placed: list[tuple[int, str, int]] = []
+        # what is kept, per kind: (window, text, segment index)
+        placed: dict[str, list[tuple[int, str, int]]] = {"key point": [], "decision": [], "action item": []}
+
+        def add_point(what: str, window: int, text: str, index: int) -> None:
+            placed[what].append((window, text, index))
+            target = konspekt.decisions if what == "decision" else konspekt.key_points
+            target.append(common_pb2.Point(text=text, at=segments[index].start, segment_index=index))
+
+        for points, what in ((key_points, "key point"), (decisions, "decision")):
             for window, p in points:
+                if what == "decision" and "?" in p.text:
+                    job.warnings.append(f"decision {p.text!r} dropped: a question is not a decision")
+                    continue
                 index = evidence(p.time, p.text, what)
-                if index >= 0 and not found_by_another_window(window, p.text, index, placed):
-                    placed.append((window, p.text, index))
-                    at = segments[index].start
-                    target.append(common_pb2.Point(text=p.text, at=at, segment_index=index))
-        placed = []
+                if index >= 0 and not found_by_another_window(window, p.text, index, placed[what]):
+                    add_point(what, window, p.text, index)
         for window, x in actions:
             index = evidence(x.time, x.task, "action item")
-            if index < 0 or found_by_another_window(window, x.task, index, placed):
+            if index < 0 or found_by_another_window(window, x.task, index, placed["action item"]):
                 continue
-            placed.append((window, x.task, index))
-            owner = check_owner(x.owner, segments, index, said, people)
+            owner = check_owner(x.owner, segments, index, said, people, names)
+            # "Решить отказаться от подписки" with no one to do it, from a line that says
+            # "решили": the model's decision written as a task. "Магазин приложений проверяет
+            # сборку" with "Магазин" as the owner: a fact written as a task.
+            moved = ""
+            if not owner.value and states_decision(segments[index].text):
+                moved = "decision"
+            elif not owner.value and owner.warning.endswith(NOT_A_PERSON):
+                moved = "key point"
+            if moved:
+                # compared with every item of its kind, the same answer's too (window -1)
+                if not found_by_another_window(-1, x.task, index, placed[moved]):
+                    add_point(moved, window, x.task, index)
+                    reason = "its line states a decision" if moved == "decision" else owner.warning
+                    job.warnings.append(
+                        f"action item {x.task!r}: no one is to do it; {reason}; listed as a {moved}"
+                    )
+                continue
+            placed["action item"].append((window, x.task, index))
             due = check_due(x.task, x.due, segments, index)
             for checked in (owner, due):
                 if checked.warning:
@@ -1374,6 +1445,8 @@ class Summarizer:
                     segment_index=index,
                 )
             )
+        if style == common_pb2.STYLE_MEETING:
+            self._said_outright(segments, placed, add_point, konspekt, job)
         # in the order they were said (windows, the stretch and missed-lines calls come in any order)
         for field_ in (konspekt.key_points, konspekt.decisions, konspekt.action_items):
             field_.sort(key=lambda item: item.at)
@@ -1390,6 +1463,46 @@ class Summarizer:
             or prompts.fallback_summary
         )
         return konspekt
+
+    @staticmethod
+    def _said_outright(
+        segments: Sequence[common_pb2.Segment],
+        placed: dict[str, list[tuple[int, str, int]]],
+        add_point: Callable[[str, int, str, int], None],
+        konspekt: common_pb2.Konspekt,
+        job: _Job,
+    ) -> None:
+        """A sentence that plainly states a decision or who will do what by when (``cue_lines``)
+        and that no decision or action item came from, even after the missed-lines call, is
+        taken word for word (the 1.5B twice left out "Договорились, что доступ к CRM получают
+        только отдел продаж и поддержка"). Extracted, not written, so nothing is invented; each
+        one is noted."""
+        items = [*placed["decision"], *placed["action item"]]
+        for i in cue_lines(segments):
+            if any(at == i for _, _, at in items):
+                continue  # the model took something from this line
+            where = fmt_time(segments[i].start)
+            for sentence in (s.strip() for s in _SENTENCE.findall(segments[i].text)):
+                if len(_stems(sentence)) < 3 or found_by_another_window(-1, sentence, i, items):
+                    continue  # "Good, decided." says nothing on its own
+                name = assignee(sentence)
+                due = pick_due([sentence], hint=sentence) if name else ""
+                if name and due:
+                    konspekt.action_items.append(
+                        common_pb2.ActionItem(
+                            task=sentence, owner=name, due=due, at=segments[i].start, segment_index=i
+                        )
+                    )
+                    what = "action item"
+                elif states_decision(sentence):
+                    add_point("decision", -1, sentence, i)
+                    what = "decision"
+                else:
+                    continue
+                items.append((-1, sentence, i))
+                job.warnings.append(
+                    f"{what} {sentence!r}: the model left it out; taken word for word at {where}"
+                )
 
     @staticmethod
     def _too_short(said: str, language: str, style: int) -> common_pb2.Konspekt:
