@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 from types import SimpleNamespace
@@ -15,6 +16,7 @@ from konspekt.errors import InvalidInput
 from konspekt_asr.engine import (
     SAMPLE_RATE,
     WhisperTranscriber,
+    cut_points,
     is_hallucination,
     load_audio,
     load_transcriber,
@@ -79,6 +81,55 @@ def test_silence_gives_no_segments(base: WhisperTranscriber, wav: WavMaker) -> N
     assert segments == []
     assert info.speech_duration == 0.0
     assert info.duration == pytest.approx(20.0, abs=0.1)
+
+
+def test_long_audio_is_cut_in_pauses() -> None:
+    rng = np.random.default_rng(7)
+    audio = (0.3 * rng.standard_normal(SAMPLE_RATE * 100)).astype(np.float32)  # 100 s of "speech"
+    for pause in (22.0, 48.0, 75.0):  # 0.6 s pauses, one inside each search stretch
+        audio[int(pause * SAMPLE_RATE) : int((pause + 0.6) * SAMPLE_RATE)] = 0.0
+    cuts = cut_points(audio, 30)
+    assert len(cuts) == 5 and cuts[0] == 0 and cuts[-1] == audio.size
+    for cut, pause in zip(cuts[1:-1], (22.0, 48.0, 75.0), strict=True):
+        assert pause <= cut / SAMPLE_RATE <= pause + 0.6
+    assert all(b - a <= 30 * SAMPLE_RATE for a, b in itertools.pairwise(cuts[:-1]))
+    assert cut_points(audio, 0) == [0, audio.size]
+    assert cut_points(audio, 90) == [0, audio.size]  # the last piece would be short: not cut
+    assert cut_points(audio[: SAMPLE_RATE * 5], 30) == [0, SAMPLE_RATE * 5]
+
+
+def test_a_recording_in_pieces_gives_the_words_and_times_of_a_whole(
+    tiny_en_model: Path, tiny_en: WhisperTranscriber, wav: WavMaker
+) -> None:
+    """The 60 s lecture in pieces of about 20 s: the same words as at once, times from the start
+    of the recording, not of the piece."""
+    path = wav("video/lecture_en_60s.webm")
+    _, whole = transcribe(tiny_en, path)
+    pieces = load_transcriber(asr_settings(tiny_en_model, piece_seconds=20))
+    info, segments = transcribe(pieces, path)
+    assert info.duration == pytest.approx(60.0, abs=1.0)
+    assert [s.start for s in segments] == sorted(s.start for s in segments)
+    assert segments[-1].end > 45.0 and all(0 <= s.start < s.end <= info.duration + 0.5 for s in segments)
+    said, heard = words(" ".join(s.text for s in whole)).split(), words(" ".join(s.text for s in segments))
+    assert sum(w in heard.split() for w in said) >= 0.9 * len(said)
+    assert "political philosophy" in heard and "dublin" in heard
+    # where a phrase of the whole is said, the pieces put it at the same time
+    dublin = [s.start for s in segments if "dublin" in words(s.text)]
+    assert any(abs(d - s.start) < 2.0 for d in dublin for s in whole if "dublin" in words(s.text))
+
+
+@pytest.mark.slow
+def test_the_language_comes_from_the_first_piece_with_speech(base_model: Path, wav: WavMaker) -> None:
+    """25 s of silence, then the Russian clip, in pieces of about 10 s: the silent pieces say
+    nothing about the language."""
+    speech = load_audio(wav("video/short_ru_6s.mov"))
+    audio = np.concatenate([np.zeros(25 * SAMPLE_RATE, dtype=np.float32), speech])
+    pieces = load_transcriber(asr_settings(base_model, piece_seconds=10))
+    info, found = pieces.transcribe(audio, None)
+    segments = list(found)
+    assert info.language == "ru" and info.duration == pytest.approx(25 + speech.size / SAMPLE_RATE)
+    assert "бригада" in words(" ".join(s.text for s in segments))
+    assert all(s.start >= 24.0 for s in segments)
 
 
 def test_tones_give_no_segments(tiny_en: WhisperTranscriber, wav: WavMaker) -> None:

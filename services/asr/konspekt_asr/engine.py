@@ -8,6 +8,7 @@ anything else (inline clips from standalone clients) goes through ``faster_whisp
 from __future__ import annotations
 
 import io
+import itertools
 import logging
 import re
 import time
@@ -46,7 +47,8 @@ class TranscriptionInfo:
     language_probability: float
     #: Seconds of audio given.
     duration: float
-    #: Seconds left after VAD removed non-speech (0: nothing to recognise).
+    #: Seconds left after VAD removed non-speech (0: nothing to recognise); of the first piece
+    #: only when the recording is recognised in pieces.
     speech_duration: float
 
 
@@ -111,12 +113,22 @@ def _unsure_and_short(seg: Any, text: str) -> bool:
 class WhisperTranscriber:
     """A faster-whisper model, loaded once and shared by all requests (CTranslate2 is thread-safe)."""
 
-    def __init__(self, model: WhisperModel, name: str, *, beam_size: int, batch_size: int, vad: bool) -> None:
+    def __init__(
+        self,
+        model: WhisperModel,
+        name: str,
+        *,
+        beam_size: int,
+        batch_size: int,
+        vad: bool,
+        piece_seconds: int = 0,
+    ) -> None:
         self.model = model
         self._name = name
         self.beam_size = beam_size
         self.batch_size = batch_size
         self.vad = vad
+        self.piece_seconds = piece_seconds
         self.languages = frozenset(model.supported_languages)
         self.multilingual = bool(model.model.is_multilingual)
         # Batch 0 or 1: the sequential path (a batch of one only loses the fine timestamps).
@@ -148,6 +160,37 @@ class WhisperTranscriber:
         code = self.check_language(language)
         if audio.size == 0:
             raise InvalidInput("the audio is empty (no samples)")
+        bounds = list(itertools.pairwise(cut_points(audio, self.piece_seconds)))
+        # Language detection, VAD and the features happen here, eagerly, for the first piece;
+        # a first piece without speech says nothing about the language, so the next one is
+        # tried (each piece's features are freed before the next is taken).
+        first = 0
+        segments, info = self._one(audio[: bounds[0][1]], code)
+        while code is None and info.duration_after_vad == 0 and first + 1 < len(bounds):
+            first += 1
+            a, b = bounds[first]
+            segments, info = self._one(audio[a:b], code)
+        result = TranscriptionInfo(
+            language=str(info.language),
+            language_probability=float(info.language_probability),
+            duration=audio.size / SAMPLE_RATE,
+            speech_duration=float(info.duration_after_vad),
+        )
+        if len(bounds) > 1:
+            log.info("recognising %.0f s in %d pieces", result.duration, len(bounds))
+
+        def pieces() -> Iterator[SegmentData]:
+            # the pieces before ``first`` had no speech
+            yield from self._kept(segments, bounds[first][0] / SAMPLE_RATE)
+            rest = code or result.language
+            for a, b in bounds[first + 1 :]:
+                more, _ = self._one(audio[a:b], rest)
+                yield from self._kept(more, a / SAMPLE_RATE)
+
+        return result, pieces()
+
+    def _one(self, audio: Audio, code: str | None) -> Any:
+        """faster-whisper's (segments iterator, info) for one piece."""
         options: dict[str, Any] = {
             "language": code,
             "beam_size": self.beam_size,
@@ -159,27 +202,19 @@ class WhisperTranscriber:
             # Timestamps on: segments stay sentence-sized (for subtitles and the konspekt's
             # times) instead of one per VAD chunk of up to 30 s. They still come lazily, one
             # batch of chunks at a time.
-            segments, info = self._batched.transcribe(
+            return self._batched.transcribe(
                 audio, batch_size=self.batch_size, without_timestamps=False, **options
             )
-        else:
-            segments, info = self.model.transcribe(audio, **options)
-        result = TranscriptionInfo(
-            language=str(info.language),
-            language_probability=float(info.language_probability),
-            duration=float(info.duration),
-            speech_duration=float(info.duration_after_vad),
-        )
-        return result, self._kept(segments)
+        return self.model.transcribe(audio, **options)
 
     @staticmethod
-    def _kept(segments: Any) -> Iterator[SegmentData]:
+    def _kept(segments: Any, offset: float = 0.0) -> Iterator[SegmentData]:
         for seg in segments:
             text = str(seg.text).strip()
             if is_hallucination(text) or _unsure_and_short(seg, text):
-                log.info("dropped a hallucinated segment at %.1f s: %r", seg.start, text[:80])
+                log.info("dropped a hallucinated segment at %.1f s: %r", offset + seg.start, text[:80])
                 continue
-            yield SegmentData(start=float(seg.start), end=float(seg.end), text=text)
+            yield SegmentData(start=offset + float(seg.start), end=offset + float(seg.end), text=text)
 
     def warm_up(self) -> None:
         """Run the model (and VAD) once, so a SERVING stage really answers at once."""
@@ -216,6 +251,7 @@ def load_transcriber(settings: AsrSettings) -> WhisperTranscriber:
         beam_size=settings.beam_size,
         batch_size=settings.batch_size,
         vad=settings.vad,
+        piece_seconds=settings.piece_seconds,
     )
     transcriber.warm_up()
     log.info(
@@ -228,6 +264,37 @@ def load_transcriber(settings: AsrSettings) -> WhisperTranscriber:
         time.monotonic() - started,
     )
     return transcriber
+
+
+# -- pieces of a long recording ----------------------------------------------------------------
+#: Where a cut is looked for: the last this many seconds before each piece's nominal end.
+CUT_SEARCH_SECONDS = 30
+#: A last piece shorter than this share of a piece is not cut off (the one before grows).
+CUT_MIN_LAST = 0.25
+_FRAME = SAMPLE_RATE // 10  # 100 ms
+
+
+def cut_points(audio: Audio, piece_seconds: int) -> list[int]:
+    """Sample offsets ``[0, c1, ..., len]`` that cut ``audio`` into pieces of at most about
+    ``piece_seconds`` (0: one piece), each cut at the quietest half second (mean energy of five
+    100 ms frames) of the last ``CUT_SEARCH_SECONDS`` before the nominal end, i.e. in a pause
+    rather than a word. Reads the audio only there."""
+    n = audio.size
+    cuts = [0]
+    if piece_seconds <= 0:
+        return [0, n]
+    piece = piece_seconds * SAMPLE_RATE
+    search = min(CUT_SEARCH_SECONDS * SAMPLE_RATE, piece // 2)
+    while n - cuts[-1] > piece * (1 + CUT_MIN_LAST):
+        end = cuts[-1] + piece
+        start = end - search
+        frames = audio[start : start + search // _FRAME * _FRAME].reshape(-1, _FRAME)
+        energy = np.square(frames, dtype=np.float64).mean(axis=1)
+        smooth = np.convolve(energy, np.ones(5) / 5, mode="valid")  # window k = frames k..k+4
+        quietest = int(np.argmin(smooth)) + 2  # the middle frame of the quietest window
+        cuts.append(start + quietest * _FRAME + _FRAME // 2)
+    cuts.append(n)
+    return cuts
 
 
 # -- audio ----------------------------------------------------------------------------------

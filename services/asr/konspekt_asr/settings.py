@@ -50,6 +50,13 @@ class AsrSettings(ServiceSettings):
         "with this many VAD chunks per batch (bench/asr_batch.py measures both)",
     )
     vad: bool = Field(True, description="skip non-speech with Silero VAD (prevents hallucinations)")
+    piece_seconds: int = Field(
+        600,
+        ge=0,
+        description="longer recordings are recognised in pieces of about this many seconds, cut "
+        "at the quietest moment before each boundary, so memory does not grow with the length "
+        "(faster-whisper computes the features of all it is given at once); 0 = all at once",
+    )
 
     @field_validator("model")
     @classmethod
