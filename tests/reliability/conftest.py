@@ -4,13 +4,34 @@ plus checks shared by the suites (what a job may keep in the object store)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
+import httpx
+import pytest
+
+from konspekt.devstack import Stack
 from konspekt.errors import NotFound
 from konspekt.storage import ObjectStore
 from konspekt_gateway.jobs import PREFIX, RECORD, job_key
 from tests.gateway.conftest import anyio_backend, bucket_s3, bucket_store, stages
+from tests.reliability.stack import temp_files
 
 __all__ = ["anyio_backend", "bucket_s3", "bucket_store", "stages"]
+
+
+# For the suites on the real stack: each module defines its own ``stack`` (start_stack with the
+# settings it needs).
+@pytest.fixture(scope="module")
+def temp_at_start(stack: Stack) -> set[str]:
+    """The stages' temp files before the module's first test."""
+    return temp_files(stack)
+
+
+@pytest.fixture
+def client(stack: Stack, temp_at_start: set[str]) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=stack.url, timeout=120) as c:
+        c.get("/api/v1/jobs")  # the owner cookie, before requests go out in parallel
+        yield c
 
 
 def job_keys(store: ObjectStore, job_id: str) -> set[str]:

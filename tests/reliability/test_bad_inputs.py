@@ -55,16 +55,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     run.stop()
 
 
-@pytest.fixture(scope="module")
-def temp_at_start(stack: Stack) -> set[str]:
-    return temp_files(stack)
-
-
-@pytest.fixture
-def client(stack: Stack, temp_at_start: set[str]) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=stack.url, timeout=120) as c:
-        c.get("/api/v1/jobs")  # the owner cookie, before requests go out in parallel
-        yield c
+@pytest.fixture(autouse=True)
+def cleans_up(stack: Stack, temp_at_start: set[str]) -> Iterator[None]:
+    yield
     assert temp_files(stack) == temp_at_start  # every call cleaned up after itself
 
 

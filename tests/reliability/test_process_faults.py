@@ -59,17 +59,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     run.stop()
 
 
-@pytest.fixture(scope="module")
-def temp_at_start(stack: Stack) -> set[str]:
-    return temp_files(stack)
-
-
-@pytest.fixture
-def client(stack: Stack, temp_at_start: set[str]) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=stack.url, timeout=60) as c:
-        yield c
-
-
 def check_complete(stack: Stack, client: httpx.Client, job: dict[str, Any], phrase: str) -> None:
     """Done, with every download, the transcript right and no segment twice, and exactly the
     objects the record claims (a retried stage overwrote its output, it did not add one)."""

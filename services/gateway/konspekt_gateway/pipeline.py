@@ -34,7 +34,7 @@ from konspekt.v1 import (
     summarizer_pb2_grpc,
 )
 from konspekt_gateway import metrics as gateway_metrics
-from konspekt_gateway.jobs import DOWNLOADS, Job, JobState, JobStore, MediaFacts, utcnow
+from konspekt_gateway.jobs import DOWNLOADS, RECORD, Job, JobState, JobStore, MediaFacts, job_key, utcnow
 from konspekt_gateway.settings import STAGES, GatewaySettings, Stage
 from konspekt_gateway.views import job_view
 
@@ -295,6 +295,8 @@ class Orchestrator:
             self._finish(job, JobState.DONE)
         gateway_metrics.job_finished(job)
         await self._save(job)
+        if job.state is JobState.FAILED:
+            await self._drop_unclaimed(job)
         if job.callback_url:
             task = asyncio.create_task(self._callback(job), name=f"konspekt-callback-{job.short_id}")
             self._callbacks.add(task)
@@ -577,6 +579,31 @@ class Orchestrator:
             await asyncio.sleep(STORE_POLL_SECONDS)
         log.info("job %s: the object store is back after %.0f s", job.short_id, time.monotonic() - started)
         return time.monotonic() - started
+
+    async def _drop_unclaimed(self, job: Job, tries: int = 4) -> None:
+        """A failed job keeps only what its record lists: an output that a stage wrote in a try
+        that was then reported failed (a fault after the write, the reply lost) is removed, with
+        a few tries if the store is away. Best effort: what is left goes at the job's retention."""
+        claimed = {job.key(RECORD), *job.files.values()}
+
+        def sweep() -> int:
+            stray = [key for key in self.store.list_keys(job_key(job.id, "")) if key not in claimed]
+            for key in stray:
+                self.store.delete(key)
+            return len(stray)
+
+        for attempt in range(1, tries + 1):
+            try:
+                removed = await asyncio.to_thread(sweep)
+            except StageError as exc:
+                if attempt == tries:
+                    log.warning("job %s: stray outputs not removed: %s", job.short_id, exc.message)
+                    return
+                await asyncio.sleep(self.settings.backoff(attempt))
+                continue
+            if removed:
+                log.info("job %s: removed %d output(s) of failed tries", job.short_id, removed)
+            return
 
     async def _save(self, job: Job) -> None:
         """Persist the record. A save that is under way finishes even if the job is
