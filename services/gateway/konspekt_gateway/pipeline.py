@@ -34,7 +34,7 @@ from konspekt.v1 import (
     summarizer_pb2_grpc,
 )
 from konspekt_gateway import metrics as gateway_metrics
-from konspekt_gateway.jobs import DOWNLOADS, RECORD, Job, JobState, JobStore, MediaFacts, job_key, utcnow
+from konspekt_gateway.jobs import DOWNLOADS, RECORD, Job, JobState, JobStore, MediaFacts, utcnow
 from konspekt_gateway.settings import STAGES, GatewaySettings, Stage
 from konspekt_gateway.views import job_view
 
@@ -587,7 +587,7 @@ class Orchestrator:
         claimed = {job.key(RECORD), *job.files.values()}
 
         def sweep() -> int:
-            stray = [key for key in self.store.list_keys(job_key(job.id, "")) if key not in claimed]
+            stray = [key for key in self.store.list_keys(job.key("")) if key not in claimed]
             for key in stray:
                 self.store.delete(key)
             return len(stray)

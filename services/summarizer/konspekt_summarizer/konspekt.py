@@ -811,10 +811,16 @@ def unsaid_words(text: str, said: set[str], all_said: str) -> list[str]:
         if len(word) < 2 or word in _STOPWORDS or word in said or any(same_word(word, w) for w in said):
             continue
         found.append(name)
-    for m in _LONG_NUMBER.finditer(text):
-        if re.sub(r"\D", "", m.group(0)) not in all_said:
-            found.append(m.group(0).strip())
-    return found
+    return found + unsaid_numbers(text, all_said)
+
+
+def unsaid_numbers(text: str, all_said: str) -> list[str]:
+    """Numbers of three or more digits in ``text`` whose digits the transcript never said."""
+    return [
+        m.group(0).strip()
+        for m in _LONG_NUMBER.finditer(text)
+        if re.sub(r"\D", "", m.group(0)) not in all_said
+    ]
 
 
 def proper_names(segments: Sequence[common_pb2.Segment]) -> set[str]:
@@ -858,9 +864,7 @@ def check_free_text(title: str, summary: str, segments: Sequence[common_pb2.Segm
             kept.append(sentence.strip())
     # A title is often in title case ("Weekly Sync Meeting"), so its capitals say nothing: it
     # goes if it has an unsaid number or a name the summary was caught inventing.
-    unsaid = [
-        m.group(0) for m in _LONG_NUMBER.finditer(title) if re.sub(r"\D", "", m.group(0)) not in all_said
-    ]
+    unsaid = unsaid_numbers(title, all_said)
     unsaid += [w for w in _WORD_RE.findall(title) if w.lower() in invented and w not in unsaid]
     if unsaid:
         warnings.append(f"title {title!r} dropped: {', '.join(unsaid)} not said")
