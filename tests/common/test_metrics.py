@@ -163,6 +163,7 @@ def test_a_cancelled_call_is_counted_as_cancelled(metered: tuple[StageServer, _R
         call.cancel()  # type: ignore[no-untyped-call]
         with pytest.raises(grpc.FutureCancelledError):
             call.result()
+
     def cancelled(scrape: Scrape) -> float:
         return scrape.value("konspekt_rpc_requests_total", grpc_service=RENDERER, grpc_code="CANCELLED")
 

@@ -10,7 +10,7 @@ import signal
 import time
 import unicodedata
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,17 +47,32 @@ def upload(client: httpx.Client, path: Path, **params: str) -> dict[str, Any]:
     return job
 
 
-def wait_for(client: httpx.Client, job_id: str, states: set[str], timeout: float = 600) -> dict[str, Any]:
+def wait_job(
+    client: httpx.Client,
+    job_id: str,
+    check: Callable[[dict[str, Any]], bool],
+    what: str,
+    timeout: float = 600,
+    poll: float = 0.05,
+) -> dict[str, Any]:
+    """Poll the job until ``check(job)`` holds; fail at once if it ends without that."""
     deadline = time.monotonic() + timeout
     job: dict[str, Any] = {}
     while time.monotonic() < deadline:
         resp = client.get(f"/api/v1/jobs/{job_id}")
         if resp.status_code == 200:
             job = resp.json()
-            if job["state"] in states:
+            if check(job):
                 return job
-        time.sleep(0.5)
-    raise AssertionError(f"job {job_id} did not reach {states} in {timeout} s; last seen: {job}")
+            if job["state"] in TERMINAL:
+                break
+        time.sleep(poll)
+    raise AssertionError(f"job {job_id} never reached {what} in {timeout} s; last seen: {job}")
+
+
+def wait_for(client: httpx.Client, job_id: str, states: set[str], timeout: float = 600) -> dict[str, Any]:
+    """Poll the job until its state is one of ``states``."""
+    return wait_job(client, job_id, lambda job: job["state"] in states, str(sorted(states)), timeout, 0.5)
 
 
 def test_video_becomes_konspekt_and_transcript(client: httpx.Client, testdata: Path) -> None:

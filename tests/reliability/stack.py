@@ -6,18 +6,15 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
 from pathlib import Path
 from typing import Any
-
-import httpx
 
 from konspekt.devstack import MODELS, Stack
 from konspekt.settings import S3Settings
 from konspekt.storage import ObjectStore
-from tests.e2e.test_stack import TERMINAL, upload, wait_for
+from tests.e2e.test_stack import TERMINAL, upload, wait_for, wait_job
 
-__all__ = ["TERMINAL", "upload", "wait_for"]
+__all__ = ["TERMINAL", "upload", "wait_for", "wait_job"]
 
 #: Whisper base (the default ASR model) and the 0.5B GGUF (faster than the 1.5B default).
 SMALL_MODELS = {
@@ -98,21 +95,3 @@ def restart(stack: Stack, name: str) -> None:
 def job_record(stack: Stack, job_id: str) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(stack_store(stack).get_bytes(f"jobs/{job_id}/job.json"))
     return data
-
-
-def wait_job(
-    client: httpx.Client, job_id: str, check: Any, what: str, timeout: float = 300
-) -> dict[str, Any]:
-    """Poll the job until ``check(job)`` holds."""
-    deadline = time.monotonic() + timeout
-    job: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        resp = client.get(f"/api/v1/jobs/{job_id}")
-        if resp.status_code == 200:
-            job = resp.json()
-            if check(job):
-                return job
-            if job["state"] in TERMINAL:
-                break
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} never reached {what}; last seen: {job}")
