@@ -695,6 +695,31 @@ def test_a_konspekt_whose_summary_was_all_invented_falls_back_to_its_items(tmp_p
     assert any("Jefferson not said" in w for w in warnings)
 
 
+def test_a_short_recording_whose_konspekt_was_all_invented_is_quoted(tmp_path: Path) -> None:
+    """What the small models made of JFK's 11 seconds: nothing of it survives the checks, so the
+    summary is what was said, not an empty apology."""
+    model = tmp_path / "m.gguf"
+    model.write_bytes(b"x")
+    settings = SummarizerSettings(model=str(model), n_ctx=8192, max_tokens=500)
+    invented: dict[str, object] = {
+        "title": "The Declaration of Independence",
+        "summary": "Thomas Jefferson wrote the Declaration in 1776.",
+        "key_points": [{"text": "It established the United States as a nation", "time": "00:02"}],
+        "decisions": [{"text": "The declaration was written by Thomas Jefferson", "time": "00:01"}],
+    }
+    engine = PromptedEngine({"state a decision or a task": {"action_items": []}, "Transcript": invented})
+    transcript = common_pb2.Transcript(language="en", segments=JFK, duration=11.0)
+    k, _, warnings = Summarizer(engine, settings).summarize(transcript)
+    assert not (k.key_points or k.decisions or k.action_items)
+    assert k.summary == f"All that was said: “{JFK_SAID}”"
+    assert any(w.startswith("summary sentence") and "Jefferson" in w for w in warnings)
+    # a long transcript is not quoted whole: it gets the plain fallback
+    many = [seg(float(i * 10), float(i * 10 + 10), JFK_SAID) for i in range(6)]  # 6 x 20 words
+    long = common_pb2.Transcript(language="en", segments=many, duration=60.0)
+    k, _, _ = Summarizer(engine, settings).summarize(long)
+    assert k.summary == "No summary: the model's named people or numbers that were never said."
+
+
 # -- engine selection ---------------------------------------------------------------------------
 
 

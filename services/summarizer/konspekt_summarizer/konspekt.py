@@ -48,6 +48,9 @@ MERGE_MAX_TOKENS = 500
 GAP_SECONDS = 300.0
 #: Fewer words than this are quoted, not summarized.
 TOO_SHORT_WORDS = 10
+#: A transcript of at most this many words is quoted as the summary when the checks left no
+#: summary sentence and no item (the small models "summarize" JFK's 11 seconds with Jefferson).
+QUOTE_WORDS = 80
 GAP_SHARE = 0.15
 GAPS_MAX = 4
 GAP_SPAN_SECONDS = 600.0
@@ -1459,11 +1462,13 @@ class Summarizer:
         prompts = prompts_for(language)
         kind = prompts.kind_lecture if style == common_pb2.STYLE_LECTURE else prompts.kind_meeting
         konspekt.title = free.title or prompts.fallback_title.format(kind=kind)
-        # what is left of the summary, else its first checked items
+        # what is left of the summary, else its first checked items, else a short transcript itself
         items = [p.text for p in konspekt.key_points] or [p.text for p in konspekt.decisions]
+        spoken = " ".join(s.text.strip() for s in segments if s.text.strip())
         konspekt.summary = (
             free.summary
             or " ".join(t if t.endswith((".", "!", "?")) else f"{t}." for t in items[:3])
+            or (prompts.too_short_summary.format(text=spoken) if len(spoken.split()) <= QUOTE_WORDS else "")
             or prompts.fallback_summary
         )
         return konspekt
