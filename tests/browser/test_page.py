@@ -104,6 +104,18 @@ def test_two_uploads_reach_done_in_russian_download_and_switch_language(
     expect(first.locator(".konspekt")).to_contain_text("[0:01]The team met")
     expect(first.locator(".konspekt")).to_contain_text("[1:02]Write the notes (кто: Anna, срок: Monday)")
     expect(first.locator(".stage-badges .badge")).to_have_count(4)
+    # the checks' notes, folded under their count and in the page's language
+    notes = first.locator(".job-warnings")
+    expect(notes.locator("summary")).to_have_text("Замечания к конспекту: 2")
+    expect(notes.locator("li").first).not_to_be_visible()
+    notes.locator("summary").click()
+    expect(notes.locator("li")).to_have_text(
+        [
+            "предложение краткого изложения «Thomas Jefferson chaired the review.» убрано: "
+            "в записи не звучало Thomas, Jefferson",
+            "название «Jefferson review» убрано: в записи не звучало Jefferson",
+        ]
+    )
     expect(first).to_contain_text("Файлы будут удалены")
     expect(page.locator(".upload-note").first).to_contain_text("Загружено")
     shot(page, "1-done-ru")

@@ -63,6 +63,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "seconds": "{n} s",
         "minutes": "{n} min",
         "api_hint": "Programs: the same API with a bearer token, see",
+        "notes": "Notes on this konspekt: {n}",
     },
     "ru": {
         "title": "konspekt",
@@ -119,5 +120,6 @@ TEXTS: dict[str, dict[str, str]] = {
         "seconds": "{n} с",
         "minutes": "{n} мин",
         "api_hint": "Для программ: тот же API с токеном (Bearer), см.",
+        "notes": "Замечания к конспекту: {n}",
     },
 }
