@@ -16,6 +16,7 @@ from konspekt.errors import InvalidInput
 from konspekt_asr.engine import (
     SAMPLE_RATE,
     WhisperTranscriber,
+    as_float,
     cut_points,
     is_hallucination,
     load_audio,
@@ -93,6 +94,8 @@ def test_long_audio_is_cut_in_pauses() -> None:
     for cut, pause in zip(cuts[1:-1], (22.0, 48.0, 75.0), strict=True):
         assert pause <= cut / SAMPLE_RATE <= pause + 0.6
     assert all(b - a <= 30 * SAMPLE_RATE for a, b in itertools.pairwise(cuts[:-1]))
+    pcm = (np.clip(audio, -1.0, 1.0) * 32767).astype(np.int16)  # a WAV's samples, as read
+    assert cut_points(pcm, 30) == cuts
     assert cut_points(audio, 0) == [0, audio.size]
     assert cut_points(audio, 90) == [0, audio.size]  # the last piece would be short: not cut
     assert cut_points(audio[: SAMPLE_RATE * 5], 30) == [0, SAMPLE_RATE * 5]
@@ -123,7 +126,7 @@ def test_the_language_comes_from_the_first_piece_with_speech(base_model: Path, w
     """25 s of silence, then the Russian clip, in pieces of about 10 s: the silent pieces say
     nothing about the language."""
     speech = load_audio(wav("video/short_ru_6s.mov"))
-    audio = np.concatenate([np.zeros(25 * SAMPLE_RATE, dtype=np.float32), speech])
+    audio = np.concatenate([np.zeros(25 * SAMPLE_RATE, dtype=speech.dtype), speech])
     pieces = load_transcriber(asr_settings(base_model, piece_seconds=10))
     info, found = pieces.transcribe(audio, None)
     segments = list(found)
@@ -139,13 +142,16 @@ def test_tones_give_no_segments(tiny_en: WhisperTranscriber, wav: WavMaker) -> N
 
 def test_wav_reader_and_decoder_agree(wav: WavMaker) -> None:
     path = wav("audio/jfk.flac")
-    fast = read_wav(path)
-    assert fast is not None
+    pcm = read_wav(path)
+    assert pcm is not None
+    assert pcm.dtype == np.int16  # kept as read: half the memory of float32
+    fast = as_float(pcm)
     decoded = decode_audio(str(path), sampling_rate=SAMPLE_RATE)
     assert fast.dtype == np.float32
     assert fast.shape == decoded.shape
     assert np.abs(fast - decoded).max() < 1e-4
-    assert np.array_equal(read_wav(path.read_bytes()), fast)  # type: ignore[arg-type]
+    assert as_float(decoded) is decoded  # float32 passes as it is
+    assert np.array_equal(read_wav(path.read_bytes()), pcm)  # type: ignore[arg-type]
 
 
 def test_other_formats_are_decoded_to_16k_mono(testdata: Path) -> None:

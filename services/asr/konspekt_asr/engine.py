@@ -29,7 +29,18 @@ log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000
 
-Audio = npt.NDArray[np.float32]
+#: 16 kHz mono samples: float32 in [-1, 1], or the 16-bit PCM of a WAV as read (half the
+#: memory of float32 for a long recording); a piece is scaled to float32 when it is recognised.
+Audio = npt.NDArray[np.float32] | npt.NDArray[np.int16]
+#: 16-bit PCM to float32: the same scaling as ``faster_whisper.decode_audio``.
+PCM_SCALE = np.float32(32768.0)
+
+
+def as_float(audio: Audio) -> npt.NDArray[np.float32]:
+    """Samples as float32 in [-1, 1] (what faster-whisper takes)."""
+    if audio.dtype == np.int16:
+        return audio.astype(np.float32) / PCM_SCALE
+    return audio.astype(np.float32, copy=False)
 
 
 @dataclass(frozen=True)
@@ -165,11 +176,11 @@ class WhisperTranscriber:
         # a first piece without speech says nothing about the language, so the next one is
         # tried (each piece's features are freed before the next is taken).
         first = 0
-        segments, info = self._one(audio[: bounds[0][1]], code)
+        segments, info = self._one(as_float(audio[: bounds[0][1]]), code)
         while code is None and info.duration_after_vad == 0 and first + 1 < len(bounds):
             first += 1
             a, b = bounds[first]
-            segments, info = self._one(audio[a:b], code)
+            segments, info = self._one(as_float(audio[a:b]), code)
         result = TranscriptionInfo(
             language=str(info.language),
             language_probability=float(info.language_probability),
@@ -184,7 +195,7 @@ class WhisperTranscriber:
             yield from self._kept(segments, bounds[first][0] / SAMPLE_RATE)
             rest = code or result.language
             for a, b in bounds[first + 1 :]:
-                more, _ = self._one(audio[a:b], rest)
+                more, _ = self._one(as_float(audio[a:b]), rest)
                 yield from self._kept(more, a / SAMPLE_RATE)
 
         return result, pieces()
@@ -298,8 +309,9 @@ def cut_points(audio: Audio, piece_seconds: int) -> list[int]:
 
 
 # -- audio ----------------------------------------------------------------------------------
-def read_wav(source: Path | bytes) -> Audio | None:
-    """16 kHz mono 16-bit PCM WAV -> float32 samples; None for anything else (decode it instead)."""
+def read_wav(source: Path | bytes) -> npt.NDArray[np.int16] | None:
+    """16 kHz mono 16-bit PCM WAV -> its int16 samples, as they are (``as_float`` scales them);
+    None for anything else (decode it instead)."""
     try:
         with wave.open(str(source) if isinstance(source, Path) else io.BytesIO(source), "rb") as wav:
             if (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) != (1, 2, SAMPLE_RATE):
@@ -307,9 +319,7 @@ def read_wav(source: Path | bytes) -> Audio | None:
             frames = wav.readframes(wav.getnframes())
     except (wave.Error, EOFError):
         return None
-    samples = np.frombuffer(frames[: len(frames) // 2 * 2], dtype="<i2")
-    # The same scaling as faster_whisper.decode_audio, so both paths give the same numbers.
-    return samples.astype(np.float32) / np.float32(32768.0)
+    return np.frombuffer(frames[: len(frames) // 2 * 2], dtype="<i2")
 
 
 def _decode(source: Path | bytes) -> Audio:
@@ -326,11 +336,12 @@ def _decode(source: Path | bytes) -> Audio:
 
 
 def load_audio(source: Path | bytes) -> Audio:
-    """Samples at 16 kHz mono, from a file or bytes; InvalidInput if there is no usable audio."""
+    """Samples at 16 kHz mono, from a file or bytes (a WAV of ours stays 16-bit PCM);
+    InvalidInput if there is no usable audio."""
     size = source.stat().st_size if isinstance(source, Path) else len(source)
     if size == 0:
         raise InvalidInput("the audio file is empty (0 bytes)")
-    audio = read_wav(source)
+    audio: Audio | None = read_wav(source)
     if audio is None:
         audio = _decode(source)
     if audio.size == 0:
