@@ -6,7 +6,6 @@ import asyncio
 import json
 import logging
 import re
-import urllib.parse
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -27,7 +26,7 @@ from konspekt.logs import job_id_var
 from konspekt.metrics import serve_metrics
 from konspekt.settings import S3Settings
 from konspekt.storage import ObjectStore
-from konspekt_gateway import i18n
+from konspekt_gateway import callbacks, i18n
 from konspekt_gateway import metrics as gateway_metrics
 from konspekt_gateway.auth import SECRET_KEY_OBJECT, Keys, OwnerMiddleware, Signer, load_secret
 from konspekt_gateway.downloads import MEDIA_TYPES, content_disposition, download_name, media_type
@@ -121,7 +120,9 @@ def create_app(settings: GatewaySettings | None = None, s3: S3Settings | None = 
         refresher = None if configured else asyncio.create_task(_keep_secret(store, secret))
         jobs = JobStore(store)
         clients = StageClients(settings)
-        orchestrator = Orchestrator(settings, store, jobs, clients)
+        callback_key = callbacks.signing_key(settings, secret)
+        orchestrator = Orchestrator(settings, store, jobs, clients, callback_key=callback_key)
+        log.info("%s", callbacks.describe(settings, bool(settings.callback_secret.get_secret_value())))
         executor = ThreadPoolExecutor(settings.max_concurrent_uploads, thread_name_prefix="konspekt-upload")
         await orchestrator.start()
         reaper = Reaper(settings, store, orchestrator)
@@ -265,7 +266,7 @@ def create_app(settings: GatewaySettings | None = None, s3: S3Settings | None = 
         if length and length.isdigit() and int(length) > limit + (_FORM_OVERHEAD if is_form else 0):
             raise too_large(gateway.settings.max_upload_mb)
         language, style = _options(language, style)
-        callback_url = _callback(callback_url)
+        callback_url = _callback(callback_url, gateway.settings)
         if not is_form:
             _check_type(filename, content_type)
         if gateway.upload_slots.locked() and gateway.waiting_uploads >= gateway.settings.max_waiting_uploads:
@@ -306,7 +307,7 @@ def create_app(settings: GatewaySettings | None = None, s3: S3Settings | None = 
                 language, style = _options(
                     form.fields.get("language", language), form.fields.get("style", style)
                 )
-                callback_url = _callback(form.fields.get("callback_url", callback_url))
+                callback_url = _callback(form.fields.get("callback_url", callback_url), gateway.settings)
                 _check_type(filename, file_type)
             except ApiError:
                 await asyncio.to_thread(gateway.store.delete, key)
@@ -496,14 +497,9 @@ def _check_type(filename: str, content_type: str) -> None:
     raise ApiError(415, "unsupported_type", name=name or ctype)
 
 
-def _callback(url: str) -> str:
-    url = url.strip()
-    if not url:
-        return ""
-    parsed = urllib.parse.urlsplit(url)
-    if parsed.scheme not in ("http", "https") or not parsed.hostname or len(url) > 2000:
-        raise ApiError(400, "invalid_request", "bad_callback")
-    return url
+def _callback(url: str, settings: GatewaySettings) -> str:
+    """The callback_url to keep ("" for none), or 400 (callbacks.check_submitted says why)."""
+    return callbacks.check_submitted(url, settings)
 
 
 def _options(language: str, style: str) -> tuple[str, Style]:

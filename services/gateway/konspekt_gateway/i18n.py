@@ -64,6 +64,20 @@ ERRORS: dict[str, dict[Lang, str]] = {
         "en": "callback_url must be an http:// or https:// URL",
         "ru": "callback_url должен быть адресом http:// или https://",
     },
+    "bad_callback_userinfo": {
+        "en": "callback_url must not contain a user name or password",
+        "ru": "callback_url не должен содержать имя пользователя или пароль",
+    },
+    "bad_callback_host": {
+        "en": "callback_url has a malformed host '{host}'",
+        "ru": "в callback_url неверный адрес узла «{host}»",
+    },
+    "callback_not_public": {
+        "en": "callback_url points to {address}, a {kind} address; callbacks go only to public "
+        "addresses (the administrator can allow internal receivers)",
+        "ru": "callback_url указывает на {address}: {kind_ru}; обратные вызовы отправляются только "
+        "на публичные адреса (администратор может разрешить внутренние)",
+    },
     "no_boundary": {
         "en": "the multipart body has no boundary",
         "ru": "в теле multipart нет разделителя (boundary)",
@@ -94,6 +108,18 @@ ERRORS: dict[str, dict[Lang, str]] = {
         "en": "internal error in the gateway; see its log",
         "ru": "внутренняя ошибка шлюза; подробности в его журнале",
     },
+}
+
+#: Kinds of address a callback is refused for (callbacks.blocked_kind), in Russian.
+ADDRESS_KINDS: dict[str, str] = {
+    "loopback": "петлевой адрес (loopback)",
+    "private": "частный адрес",
+    "link-local": "локальный адрес канала (link-local)",
+    "multicast": "групповой адрес (multicast)",
+    "reserved": "зарезервированный адрес",
+    "unspecified": "неопределённый адрес",
+    "shared (CGNAT)": "общий адрес провайдера (CGNAT)",
+    "documentation": "адрес для документации",
 }
 
 STATES: dict[str, dict[Lang, str]] = {
@@ -171,6 +197,28 @@ _REASONS: list[tuple[re.Pattern[str], str]] = [
         (
             r"^could not read the file from the object store \((?P<d>.*)\)$",
             "не удалось прочитать файл из хранилища ({d})",
+        ),
+        (
+            r"^the callback was not sent: (?P<host>.+) resolves to (?P<address>\S+), a (?P<kind>.+) address$",
+            "обратный вызов не отправлен: {host} указывает на {address} — {kind}",
+        ),
+        (
+            r"^the callback was not sent: (?P<host>.+) could not be resolved \((?P<d>.*)\)$",
+            "обратный вызов не отправлен: не удалось найти адрес {host} ({d})",
+        ),
+        (
+            r"^the callback was not sent: its URL is not a plain http\(s\) URL$",
+            "обратный вызов не отправлен: его адрес — не обычный URL http(s)",
+        ),
+        (
+            r"^the callback was not delivered: the receiver answered HTTP (?P<code>\d+), a redirect, "
+            r"which is not followed$",
+            "обратный вызов не доставлен: получатель ответил HTTP {code} (перенаправление), "
+            "а перенаправления не выполняются",
+        ),
+        (
+            r"^the callback was not delivered: (?P<d>.+) \(tried (?P<n>\d+) times\)$",
+            "обратный вызов не доставлен: {d} (попыток: {n})",
         ),
     ]
 ]
@@ -359,6 +407,8 @@ def _fill(table: list[tuple[re.Pattern[str], str]], text: str) -> str | None:
             values["label"] = _label(values["label"])
         if values.get("q"):
             values["q"] = "не меньше "
+        if "kind" in values:
+            values["kind"] = ADDRESS_KINDS.get(values["kind"], values["kind"])
         if values.get("tries"):
             tries = _TRIES.search(values["tries"])
             values["tries"] = f" (попыток: {tries.group(1)})" if tries else ""

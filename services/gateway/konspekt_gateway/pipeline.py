@@ -7,13 +7,13 @@ import asyncio
 import collections
 import contextlib
 import logging
+import secrets
 import time
 from collections.abc import AsyncIterable, Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
 import grpc.aio
-import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from konspekt.channels import job_metadata, open_aio_channel
@@ -33,6 +33,7 @@ from konspekt.v1 import (
     summarizer_pb2,
     summarizer_pb2_grpc,
 )
+from konspekt_gateway import callbacks
 from konspekt_gateway import metrics as gateway_metrics
 from konspekt_gateway.jobs import DOWNLOADS, RECORD, Job, JobState, JobStore, MediaFacts, utcnow
 from konspekt_gateway.settings import STAGES, GatewaySettings, Stage
@@ -134,9 +135,17 @@ class Orchestrator:
     """Owns the in-memory view of every job (loaded at start, persisted on each change)."""
 
     def __init__(
-        self, settings: GatewaySettings, store: ObjectStore, jobs: JobStore, clients: StageClients
+        self,
+        settings: GatewaySettings,
+        store: ObjectStore,
+        jobs: JobStore,
+        clients: StageClients,
+        *,
+        callback_key: bytes | None = None,
     ) -> None:
         self.settings = settings
+        #: Signs callbacks (callbacks.signing_key); without one, the configured secret or a random key.
+        self.callback_key = callback_key or callbacks.signing_key(settings, secrets.token_bytes(32))
         self.store = store
         self.jobstore = jobs
         self.clients = clients
@@ -303,23 +312,19 @@ class Orchestrator:
             task.add_done_callback(self._callbacks.discard)
 
     async def _callback(self, job: Job) -> None:
-        """POST the finished job's JSON to its callback_url (3 tries; failures are only logged)."""
+        """POST the finished job's JSON to its callback_url (callbacks.py: public addresses
+        only, signed, 3 tries); a callback refused or not delivered leaves a note on the job."""
         body = job_view(job, None, retention=self.settings.retention)
-        timeout = self.settings.callback_timeout_seconds
-        async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
-            for attempt in range(1, 4):
-                try:
-                    resp = await client.post(job.callback_url, json=body)
-                except httpx.HTTPError as exc:
-                    problem = f"{type(exc).__name__}: {exc}"
-                else:
-                    if resp.status_code < 400:
-                        log.info("job %s: callback answered %d", job.short_id, resp.status_code)
-                        return
-                    problem = f"HTTP {resp.status_code}"
-                log.warning("job %s: callback try %d failed: %s", job.short_id, attempt, problem)
-                if attempt < 3:
-                    await asyncio.sleep(self.settings.backoff(attempt))
+        try:
+            note = await callbacks.deliver(
+                job.callback_url, body, key=self.callback_key, settings=self.settings, label=job.short_id
+            )
+        except Exception:  # a bug here must not end as an unretrieved task exception
+            log.exception("job %s: the callback failed in the gateway", job.short_id)
+            return
+        if note and note not in job.warnings and job.id in self._jobs:  # not if deleted meanwhile
+            job.warnings.append(note)
+            await self._save(job)
 
     @staticmethod
     def _finish(job: Job, state: JobState, error: str = "", failed_stage: str = "") -> None:

@@ -12,6 +12,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from konspekt.settings import default_host
+from konspekt_gateway.callbacks import Allow
 
 Stage = Literal["audio", "asr", "summarizer", "renderer"]
 STAGES: tuple[Stage, ...] = ("audio", "asr", "summarizer", "renderer")
@@ -77,6 +78,16 @@ class GatewaySettings(BaseSettings):
         description="signs the owner cookies; empty: one is generated and kept in the object store",
     )
     callback_timeout_seconds: float = Field(10.0, gt=0, description="per try of a job's callback_url")
+    callback_allow: str = Field(
+        "",
+        description="internal callback receivers allowed besides public addresses: networks (CIDR) "
+        "and host names (`*.domain` for every name under it), separated by commas or spaces",
+    )
+    callback_secret: SecretStr = Field(
+        SecretStr(""),
+        description="HMAC key of the X-Konspekt-Signature header on callbacks; empty: derived from "
+        "the cookie-signing secret (konspekt_gateway.callbacks.signing_key)",
+    )
     # Every job (record, upload, results) is deleted this long after its upload by the gateway's
     # reaper; the bucket's lifecycle rule (whole days, run by the S3 server about daily) is a backstop.
     retention_hours: float = Field(
@@ -96,6 +107,12 @@ class GatewaySettings(BaseSettings):
         if not _TARGET.match(value):
             raise ValueError(f"{value!r} is not a gRPC target like host:port")
         return value
+
+    @field_validator("callback_allow")
+    @classmethod
+    def _check_callback_allow(cls, value: str) -> str:
+        Allow.parse(value)  # raises ValueError with the entry that is wrong
+        return value.strip()
 
     @field_validator("log_level")
     @classmethod
