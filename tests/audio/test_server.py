@@ -264,10 +264,11 @@ def test_settings_fail_fast(monkeypatch: pytest.MonkeyPatch, capsys: pytest.Capt
     assert "KONSPEKT_AUDIO_FFPROBE: 'no-such-ffprobe' was not found on PATH" in capsys.readouterr().err
 
 
-def test_cancelled_call_stops_ffmpeg_and_cleans_up(
+def test_cancelled_call_stops_a_stalled_download_and_cleans_up(
     stalling_http: str, s3_settings: S3Settings, tmp_path: Path
 ) -> None:
-    """A client that goes away mid-decode: the stage kills ffmpeg instead of reading on."""
+    """A client that goes away while the upload is still being copied from a store that stalls:
+    the call ends and its temp dir goes at once, not at the store's read timeout (30 s)."""
     # A real ObjectStore whose "S3" serves half the upload and then stalls.
     stalled = ObjectStore(s3_settings.model_copy(update={"endpoint": stalling_http}))
     server, loader, temp_dir = _start(stalled, tmp_path)
@@ -280,14 +281,13 @@ def test_cancelled_call_stops_ffmpeg_and_cleans_up(
                 ),
                 timeout=60,
             )
-            for event in call:
-                if event.progress.message == "decoding":
-                    break
-            assert any(temp_dir.iterdir()), "the WAV is being written"
-            # Let ffmpeg reach the stall, so no more progress is coming: only the RPC's
-            # termination callback (not a closed response generator) can stop it now.
-            time.sleep(1.0)
+            first = next(iter(call))
+            assert first.progress.message == "reading the file"
+            time.sleep(1.0)  # the copy is now blocked on the stalled store
+            assert any(temp_dir.iterdir()), "the upload is being copied"
+            started = time.monotonic()
             call.cancel()  # type: ignore[no-untyped-call]  # grpc's stubs leave it untyped
         _assert_no_temp_files(temp_dir)
+        assert time.monotonic() - started < 5
     finally:
         server.stop(0)

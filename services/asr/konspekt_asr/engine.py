@@ -1,8 +1,9 @@
 """Speech recognition with faster-whisper, and audio loading. No gRPC here.
 
 The audio stage hands us 16 kHz mono 16-bit WAV, which is read directly (``wave`` + numpy);
-anything else (inline clips from standalone clients) goes through ``faster_whisper.decode_audio``
-(PyAV, i.e. the ffmpeg libraries).
+anything else (inline clips from standalone clients) is decoded with PyAV (the ffmpeg libraries,
+as ``faster_whisper.decode_audio`` does) restricted to self-contained media: no playlist, list or
+manifest can make it open a URL or another local file (issue 16; the audio stage's ``guard``).
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+import av
 import numpy as np
 import numpy.typing as npt
-from faster_whisper import BatchedInferencePipeline, WhisperModel, decode_audio
+from faster_whisper import BatchedInferencePipeline, WhisperModel
 
 from konspekt.errors import InvalidInput
 from konspekt_asr.settings import AsrSettings
@@ -322,9 +324,49 @@ def read_wav(source: Path | bytes) -> npt.NDArray[np.int16] | None:
     return np.frombuffer(frames[: len(frames) // 2 * 2], dtype="<i2")
 
 
+#: Demuxers PyAV may use: self-contained audio/video files only (the audio stage's list), so an
+#: HLS playlist, ffconcat list, SDP or DASH manifest is refused before it opens anything.
+_DEMUXERS = (
+    "mov,matroska,avi,asf,flv,mpegts,mpeg,mxf,nut,rm,wtv,dv,ogg,wav,w64,aiff,caf,au,mp3,aac,"
+    "loas,ac3,eac3,dts,truehd,flac,amr,amrnb,amrwb,qcp,gsm,wv,ape,tta,tak,mpc,mpc8,oma,xwma,dsf,voc"
+)
+#: The first bytes of playlists, lists and manifests, for a clear message before PyAV runs.
+_POINTER_HEAD = re.compile(
+    rb"\s*(#EXTM3U|#EXTINF|ffconcat|file\s|\[playlist\]|v=0\s|<\?xml|<mpd|<smil|"
+    rb"[a-z][a-z0-9+.-]{1,15}://)",
+    re.IGNORECASE,
+)
+
+
+def _open_media(source: Path | bytes) -> av.container.InputContainer:
+    """PyAV on the local file (``file:`` only) or the bytes (no protocol at all), demuxers limited."""
+    head = source.open("rb").read(64) if isinstance(source, Path) else source[:64]
+    if _POINTER_HEAD.match(head.removeprefix(b"\xef\xbb\xbf")):
+        raise InvalidInput(
+            "playlists and files that point at other files or URLs are not accepted "
+            "(a playlist or list); upload the recording itself"
+        )
+    target: str | io.BytesIO = (
+        "file:" + str(source.resolve()) if isinstance(source, Path) else io.BytesIO(source)
+    )
+    # Nested opens inherit the whitelists: "none" matches no protocol, "file" only local files.
+    protocols = "file" if isinstance(source, Path) else "none"
+    options = {"protocol_whitelist": protocols, "format_whitelist": _DEMUXERS}
+    return av.open(target, mode="r", metadata_errors="ignore", container_options=options)
+
+
 def _decode(source: Path | bytes) -> Audio:
+    """16 kHz mono 16-bit samples of the first audio stream (what ``decode_audio`` does, with
+    the demuxer and protocol limits above)."""
+    resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+    pieces: list[npt.NDArray[np.int16]] = []
     try:
-        audio = decode_audio(str(source) if isinstance(source, Path) else io.BytesIO(source), SAMPLE_RATE)
+        with _open_media(source) as container:
+            for frame in _valid_frames(container.decode(audio=0)):
+                pieces.extend(_samples(f) for f in resampler.resample(frame))
+            pieces.extend(_samples(f) for f in resampler.resample(None))
+    except InvalidInput:
+        raise
     except IndexError as exc:  # container.decode(audio=0) on a file without audio streams
         raise InvalidInput("the file has no audio track") from exc
     except Exception as exc:  # PyAV raises many types for bad input; all of them mean "bad file"
@@ -332,7 +374,22 @@ def _decode(source: Path | bytes) -> Audio:
         raise InvalidInput(
             f"cannot decode the audio: not a media file ffmpeg can read, or it is corrupt ({reason})"
         ) from exc
-    return np.asarray(audio, dtype=np.float32)
+    return np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int16)
+
+
+def _samples(frame: av.AudioFrame) -> npt.NDArray[np.int16]:
+    return np.asarray(frame.to_ndarray(), dtype=np.int16).reshape(-1)
+
+
+def _valid_frames(frames: Iterator[av.AudioFrame]) -> Iterator[av.AudioFrame]:
+    """Frames, skipping the ones ffmpeg reports as invalid data (as ``decode_audio`` does)."""
+    while True:
+        try:
+            yield next(frames)
+        except StopIteration:
+            return
+        except av.error.InvalidDataError:
+            continue
 
 
 def load_audio(source: Path | bytes) -> Audio:

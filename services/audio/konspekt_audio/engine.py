@@ -1,7 +1,10 @@
 """Reads media facts and extracts 16 kHz mono WAV with ffmpeg (ffmpeg-python). No gRPC here.
 
-``source`` is a local path or an http(s) URL (a presigned GET on the object store): ffmpeg reads
-an upload straight from S3 without the stage copying it first.
+``source`` is always a local file (the servicer copies an upload from the object store first):
+ffmpeg and ffprobe read it through ``file:`` only, and only self-contained media formats
+(``guard``), so a playlist in an upload cannot make them open URLs or other local files. The
+decoded audio is capped by the duration the container claims and by the file's size, and a
+file that holds more than it claims comes with a warning.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from typing import Any, Protocol
 import ffmpeg
 
 from konspekt.cli import fmt_time
-from konspekt.errors import Cancelled, InvalidInput, Unavailable
+from konspekt.errors import Cancelled, InvalidInput
+from konspekt_audio import guard
 from konspekt_audio.settings import AudioSettings
 
 log = logging.getLogger(__name__)
@@ -29,17 +33,23 @@ log = logging.getLogger(__name__)
 SAMPLE_RATE = 16_000
 CHANNELS = 1
 SAMPLE_WIDTH = 2  # bytes: pcm_s16le
+BYTES_PER_SECOND = SAMPLE_RATE * CHANNELS * SAMPLE_WIDTH
 
 #: A decode this much shorter than the container claims (and by more than TRUNCATION_GAP_S)
 #: means the file was cut off, e.g. an upload that stopped part-way.
 TRUNCATION_RATIO = 0.9
 TRUNCATION_GAP_S = 1.0
 
-#: Protocols ffmpeg may open: a playlist inside an upload must not reach other files or hosts.
-_LOCAL_PROTOCOLS = "file"
-_URL_PROTOCOLS = "http,https,tcp,tls"
-_URL_TIMEOUT_US = 30_000_000
+#: Decoding stops at CLAIM_SLACK x the duration the container claims + ``claim_margin_s``:
+#: a header that says 10 s over hours of silence yields a minute, not hours (issue 16).
+CLAIM_SLACK = 1.1
+#: A decode longer than the claim by this ratio and gap is worth a warning even under the cap.
+OVERRUN_RATIO = 1.1
+OVERRUN_GAP_S = 1.0
+#: A decode this close to its cap is taken to have been cut off there.
+_CAP_TOLERANCE_S = 0.1
 
+#: A local file: the stage never hands ffmpeg a URL.
 Source = str | Path
 ProgressFn = Callable[[float], None]
 
@@ -69,11 +79,9 @@ class ExtractOutcome:
 
 
 class MediaTool(Protocol):
-    def probe(self, source: Source, size: int | None = None) -> MediaInfo:
-        """Media facts without decoding; raises InvalidInput for files the stage cannot use.
-
-        ``size`` is the file's size when the caller knows it (a URL cannot be stat'ed).
-        """
+    def probe(self, source: Source) -> MediaInfo:
+        """Media facts without decoding; raises InvalidInput for files the stage cannot use
+        (playlists and other formats that point at other inputs included)."""
         ...
 
     def extract(
@@ -82,12 +90,12 @@ class MediaTool(Protocol):
         dest_wav: Path,
         on_progress: ProgressFn | None = None,
         *,
-        size: int | None = None,
         cancel: threading.Event | None = None,
     ) -> ExtractOutcome:
         """Decode the first audio stream to ``dest_wav`` (16 kHz mono s16le WAV).
 
         ``on_progress`` gets the decoded fraction (0..1); setting ``cancel`` stops ffmpeg.
+        Decoding stops at the cap (``FfmpegTool._cap``); the outcome's warnings say so.
         ``dest_wav`` is removed when this raises.
         """
         ...
@@ -97,15 +105,29 @@ class FfmpegTool:
     """MediaTool on the ffmpeg and ffprobe binaries."""
 
     def __init__(
-        self, ffmpeg_bin: str = "ffmpeg", ffprobe_bin: str = "ffprobe", max_duration_s: float = 4 * 3600
+        self,
+        ffmpeg_bin: str = "ffmpeg",
+        ffprobe_bin: str = "ffprobe",
+        max_duration_s: float = 4 * 3600,
+        *,
+        max_audio_ratio: float = 500.0,
+        claim_margin_s: float = 60.0,
     ) -> None:
         self.ffmpeg_bin = ffmpeg_bin
         self.ffprobe_bin = ffprobe_bin
         self.max_duration_s = max_duration_s
+        self.max_audio_ratio = max_audio_ratio
+        self.claim_margin_s = claim_margin_s
 
     @classmethod
     def from_settings(cls, settings: AudioSettings) -> FfmpegTool:
-        return cls(settings.ffmpeg, settings.ffprobe, settings.max_duration_s)
+        return cls(
+            settings.ffmpeg,
+            settings.ffprobe,
+            settings.max_duration_s,
+            max_audio_ratio=settings.max_audio_ratio,
+            claim_margin_s=settings.claim_margin_s,
+        )
 
     def check(self) -> FfmpegTool:
         """Run both binaries once, so SERVING means they really work."""
@@ -117,20 +139,23 @@ class FfmpegTool:
         return self
 
     # -- probe --------------------------------------------------------------------------------
-    def probe(self, source: Source, size: int | None = None) -> MediaInfo:
-        location = _location(source)
-        if size is None and not _is_url(location):
-            size = Path(location).stat().st_size
+    def probe(self, source: Source) -> MediaInfo:
+        path = _local(source)
+        size = path.stat().st_size
         if size == 0:
             raise InvalidInput("the file is empty")
+        guard.check_head(path)  # a playlist is refused before any ffmpeg reads it
+        location = guard.file_url(path)
         try:
-            data = ffmpeg.probe(location, cmd=self.ffprobe_bin, v="error", **_input_options(location))
+            data = ffmpeg.probe(location, cmd=self.ffprobe_bin, v="error", **guard.input_options())
         except ffmpeg.Error as exc:
+            refusal = guard.whitelist_refusal(exc.stderr)
+            if refusal is not None:
+                raise refusal from exc
             reason = _reason(exc.stderr, location)
-            if _is_url(location) and _NETWORK_ERROR.search(reason):
-                raise Unavailable(f"could not read the file from the object store ({reason})") from exc
             raise InvalidInput(f"this is not a video or audio file that can be read ({reason})") from exc
         info = _media_info(data, size)
+        guard.check_format(info.container)
         if not info.has_audio:
             raise InvalidInput("the file has no audio track")
         if info.duration > self.max_duration_s:
@@ -144,29 +169,30 @@ class FfmpegTool:
         dest_wav: Path,
         on_progress: ProgressFn | None = None,
         *,
-        size: int | None = None,
         cancel: threading.Event | None = None,
     ) -> ExtractOutcome:
-        location = _location(source)
-        media = self.probe(location, size)
+        path = _local(source)
+        media = self.probe(path)
+        location = guard.file_url(path)
+        cap, capped_by = self._cap(media)
         try:
-            returncode, stderr = self._decode(location, dest_wav, media.duration, on_progress, cancel)
+            returncode, stderr = self._decode(location, media, cap, dest_wav, on_progress, cancel)
             if cancel is not None and cancel.is_set():
                 raise Cancelled("the request was cancelled; decoding was stopped")
             if returncode != 0:
-                reason = _reason(stderr, location)
-                if _is_url(location) and _NETWORK_ERROR.search(reason):
-                    # the object store went away while ffmpeg read the upload: transient, retried
-                    raise Unavailable(f"could not read the file from the object store ({reason})")
-                raise InvalidInput(f"the audio could not be decoded ({reason})")
+                refusal = guard.whitelist_refusal(stderr)
+                if refusal is not None:
+                    raise refusal
+                raise InvalidInput(f"the audio could not be decoded ({_reason(stderr, location)})")
             frames = _wav_frames(dest_wav)
             if frames == 0:
                 raise InvalidInput("no audio could be decoded from the file")
             audio_duration = frames / SAMPLE_RATE
-            if media.duration <= 0 and audio_duration >= self.max_duration_s:
+            hit_cap = audio_duration >= cap - _CAP_TOLERANCE_S
+            if hit_cap and capped_by == "limit" and media.duration <= 0:
                 # The container did not say how long it is, and decoding hit the -t cap.
                 raise InvalidInput(self._too_long(audio_duration, "at least "))
-            warnings = _warnings(media.duration, audio_duration)
+            warnings = _warnings(media, audio_duration, capped_by if hit_cap else None)
             if on_progress is not None:
                 on_progress(1.0)
             return ExtractOutcome(media, audio_duration, dest_wav.stat().st_size, warnings)
@@ -174,17 +200,32 @@ class FfmpegTool:
             dest_wav.unlink(missing_ok=True)
             raise
 
+    def _cap(self, media: MediaInfo) -> tuple[float, str]:
+        """Seconds of audio decoding may produce, and which bound set it: "limit" (the longest
+        recording accepted), "claim" (the container's duration + slack) or "size" (the
+        upload's size x max_audio_ratio)."""
+        bounds = [(self.max_duration_s, "limit")]
+        if media.duration > 0:
+            bounds.append((media.duration * CLAIM_SLACK + self.claim_margin_s, "claim"))
+        if media.size_bytes > 0 and self.max_audio_ratio > 0:
+            bounds.append((media.size_bytes * self.max_audio_ratio / BYTES_PER_SECOND, "size"))
+        return min(bounds)
+
     def _decode(
         self,
         location: str,
+        media: MediaInfo,
+        cap: float,
         dest_wav: Path,
-        duration: float,
         on_progress: ProgressFn | None,
         cancel: threading.Event | None,
     ) -> tuple[int, bytes]:
         """Run ffmpeg, reporting ``-progress`` as it goes; return its exit code and stderr tail."""
+        duration = media.duration
+        # The demuxer ffprobe found, forced: the decode cannot pick another one.
+        demuxer = media.container.split(",")[0]
         stream = (
-            ffmpeg.input(location, **_input_options(location))["a:0"]
+            ffmpeg.input(location, f=demuxer, **guard.input_options())["a:0"]
             .output(
                 str(dest_wav),
                 vn=None,
@@ -192,7 +233,7 @@ class FfmpegTool:
                 ar=SAMPLE_RATE,
                 acodec="pcm_s16le",
                 f="wav",
-                t=self.max_duration_s,  # a container that lies about its length still stops here
+                t=f"{cap:.3f}",  # a container that lies about its length still stops here
                 map_metadata=-1,
                 fflags="+bitexact",  # a plain 44-byte header: no encoder tag chunk
             )
@@ -233,41 +274,24 @@ class FfmpegTool:
 
 
 # -- helpers ------------------------------------------------------------------------------------
-def _is_url(location: str) -> bool:
-    return location.startswith(("http://", "https://"))
-
-
-def _location(source: Source) -> str:
-    """URLs as they are; paths made absolute, so a name like ``a:b.mp4`` is not read as a protocol."""
-    if isinstance(source, str) and _is_url(source):
-        return source
-    return str(Path(source).resolve())
-
-
-def _input_options(location: str) -> dict[str, Any]:
-    if _is_url(location):
-        return {"protocol_whitelist": _URL_PROTOCOLS, "rw_timeout": _URL_TIMEOUT_US}
-    return {"protocol_whitelist": _LOCAL_PROTOCOLS}
+def _local(source: Source) -> Path:
+    """The absolute path of a local file; a URL is a programming error (ffmpeg never gets one)."""
+    if "://" in str(source):
+        raise ValueError("the audio engine reads local files only, never a URL")
+    return Path(source).resolve()
 
 
 _LOG_PREFIX = re.compile(r"^\[[^\]]*@ ?0x[0-9a-fA-F]+\]\s*")
-_ANY_URL = re.compile(r"https?://\S+")
-_NETWORK_ERROR = re.compile(
-    r"Server returned|Connection refused|timed out|Network is unreachable|Failed to resolve|"
-    r"Connection reset",
-    re.IGNORECASE,
-)
+_ANY_URL = re.compile(r"[a-z][a-z0-9+.-]*://\S+", re.IGNORECASE)
 
 
 def _reason(stderr: bytes | None, location: str, keep: int = 2) -> str:
-    """The last distinct lines of ffmpeg's stderr, without addresses or URLs.
-
-    A presigned URL carries a signature, so it never goes into a message.
-    """
+    """The last distinct lines of ffmpeg's stderr, without addresses, URLs or the temp path."""
     lines: list[str] = []
     for raw in (stderr or b"").decode("utf-8", errors="replace").splitlines():
         line = _LOG_PREFIX.sub("", raw.strip())
-        line = line.replace(f"{location}: ", "").replace(location, "the input")
+        for name in (location, location.removeprefix("file:")):
+            line = line.replace(f"{name}: ", "").replace(name, "the input")
         line = _ANY_URL.sub("<url>", line)[:200]
         if line and line not in lines:
             lines.append(line)
@@ -281,7 +305,7 @@ def _number(value: object, kind: type[int] | type[float]) -> Any:
         return kind(0)
 
 
-def _media_info(data: dict[str, Any], size: int | None) -> MediaInfo:
+def _media_info(data: dict[str, Any], size: int) -> MediaInfo:
     fmt: dict[str, Any] = data.get("format", {})
     streams: list[dict[str, Any]] = data.get("streams", [])
     audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
@@ -306,7 +330,7 @@ def _media_info(data: dict[str, Any], size: int | None) -> MediaInfo:
         video_codec=str(video.get("codec_name", "")) if video else "",
         audio_sample_rate=_number(audio.get("sample_rate", 0), int) if audio else 0,
         audio_channels=_number(audio.get("channels", 0), int) if audio else 0,
-        size_bytes=size if size is not None else _number(fmt.get("size", 0), int),
+        size_bytes=size,
     )
 
 
@@ -340,7 +364,21 @@ def _wav_frames(path: Path) -> int:
         return 0
 
 
-def _warnings(claimed: float, decoded: float) -> tuple[str, ...]:
+def _warnings(media: MediaInfo, decoded: float, capped_by: str | None) -> tuple[str, ...]:
+    """What the user should know about the decoded length against the claimed one."""
+    claimed = media.duration
+    if capped_by == "size":
+        return (
+            "the file holds far more audio than a file of its size can; only the first "
+            f"{decoded:.1f} s were decoded",
+        )
+    if capped_by is not None and claimed > 0:  # "claim", or "limit" under a claim
+        return (
+            f"the file holds more audio than the {claimed:.1f} s it claims; only the first "
+            f"{decoded:.1f} s were decoded",
+        )
+    if claimed > 0 and decoded > OVERRUN_RATIO * claimed and decoded - claimed > OVERRUN_GAP_S:
+        return (f"the file holds {decoded:.1f} s of audio, more than the {claimed:.1f} s it claims",)
     if claimed > 0 and decoded < TRUNCATION_RATIO * claimed and claimed - decoded > TRUNCATION_GAP_S:
         return (
             f"the file seems truncated: only {decoded:.1f} s of the {claimed:.1f} s it claims "

@@ -1,5 +1,8 @@
-"""The AudioService: resolves the input (presigned URL or inline bytes), probes, extracts,
-streams progress, then stores the WAV or streams it back in chunks."""
+"""The AudioService: puts the input (a stored upload or inline bytes) into a private temp file,
+probes, extracts, streams progress, then stores the WAV or streams it back in chunks.
+
+ffmpeg only ever reads that temp file: never a URL, so nothing in an upload can make it fetch
+another address (see ``guard``)."""
 
 from __future__ import annotations
 
@@ -15,9 +18,10 @@ from concurrent.futures import Future
 from pathlib import Path
 
 import grpc
+import urllib3
 from prometheus_client import Counter
 
-from konspekt.errors import InvalidInput
+from konspekt.errors import Cancelled, InvalidInput, Unavailable
 from konspekt.logs import in_this_context
 from konspekt.server import Loader, rpc
 from konspekt.storage import ObjectStore, output_ref, require_store
@@ -28,6 +32,13 @@ log = logging.getLogger(__name__)
 
 #: WAV bytes per audio_chunk message (well under the 4 MiB message limit).
 CHUNK_SIZE = 1024 * 1024
+#: Bytes per read when copying a stored upload into the temp file.
+DOWNLOAD_CHUNK = 1024 * 1024
+#: How long a cancelled call waits for a download blocked on the network before leaving it
+#: (the store's read timeout ends it; its temp dir is gone by then).
+_DOWNLOAD_JOIN_S = 2.0
+#: How often the RPC thread looks at the cancel flag while it waits for progress.
+_POLL_S = 0.2
 #: Smallest change of the decoded fraction worth a Progress message.
 _PROGRESS_STEP = 0.01
 
@@ -55,8 +66,10 @@ class AudioServicer(audio_pb2_grpc.AudioServiceServicer):
     def Probe(self, request: audio_pb2.ProbeRequest, context: grpc.ServicerContext) -> audio_pb2.MediaInfo:
         tool = self.loader.get()
         with self._workspace() as tmp:
-            source, size = self._source(request.input, tmp)
-            return media_info_pb(tool.probe(source, size))
+            source = self._source(request.input, tmp)
+            if source is None:
+                source = self._download(request.input.ref, tmp)
+            return media_info_pb(tool.probe(source))
 
     @rpc
     def Extract(
@@ -66,10 +79,10 @@ class AudioServicer(audio_pb2_grpc.AudioServiceServicer):
         output = output_ref(self.store, request.output, "output")  # before any work
         started = time.monotonic()
         with self._workspace() as tmp:
-            source, size = self._source(request.input, tmp)
+            source = self._source(request.input, tmp)
             wav = tmp / "audio.wav"
             yield _progress(0.0, "reading the file")
-            outcome = yield from self._extract(tool, source, size, wav, context)
+            outcome = yield from self._extract(tool, request.input, source, tmp, wav, context)
             result = audio_pb2.ExtractResult(
                 media=media_info_pb(outcome.media),
                 audio_duration=outcome.audio_duration,
@@ -96,10 +109,17 @@ class AudioServicer(audio_pb2_grpc.AudioServiceServicer):
         yield audio_pb2.ExtractResponse(result=result)
 
     def _extract(
-        self, tool: MediaTool, source: Source, size: int | None, wav: Path, context: grpc.ServicerContext
+        self,
+        tool: MediaTool,
+        blob: common_pb2.Blob,
+        source: Source | None,
+        tmp: Path,
+        wav: Path,
+        context: grpc.ServicerContext,
     ) -> ExtractStream:
-        """Run the blocking extract in a thread and stream its progress; ffmpeg is killed if the
-        RPC ends early (cancel, deadline, client gone)."""
+        """Run the download (when ``source`` is None) and the blocking extract in a thread and
+        stream its progress; both stop, and ffmpeg is killed, if the RPC ends early (cancel,
+        deadline, client gone)."""
         cancel = threading.Event()
         context.add_callback(cancel.set)
         fractions: queue.Queue[float | None] = queue.Queue()
@@ -107,7 +127,8 @@ class AudioServicer(audio_pb2_grpc.AudioServiceServicer):
 
         def work() -> None:
             try:
-                future.set_result(tool.extract(source, wav, fractions.put, size=size, cancel=cancel))
+                local = source if source is not None else self._download(blob.ref, tmp, cancel)
+                future.set_result(tool.extract(local, wav, fractions.put, cancel=cancel))
             except BaseException as exc:  # noqa: BLE001 - handed to the RPC thread
                 future.set_exception(exc)
             finally:
@@ -117,14 +138,16 @@ class AudioServicer(audio_pb2_grpc.AudioServiceServicer):
         worker.start()
         try:
             reported = -1.0  # the first report always goes: decoding has started
-            while (fraction := fractions.get()) is not None:
+            while (fraction := _next(fractions, cancel)) is not None:
                 if fraction - reported >= _PROGRESS_STEP or (fraction >= 1.0 > reported):
                     reported = fraction
                     yield _progress(fraction, "decoding")
         finally:
-            if worker.is_alive():  # the generator was closed before the end
+            if worker.is_alive():  # cancelled, or the generator was closed before the end
                 cancel.set()
-                worker.join()
+                worker.join(_DOWNLOAD_JOIN_S)  # ffmpeg dies at once; a stalled read may not
+        if not future.done():  # a download blocked on the network: left to its read timeout
+            raise Cancelled("the request was cancelled; reading the file was stopped")
         return future.result()
 
     @contextlib.contextmanager
@@ -133,18 +156,55 @@ class AudioServicer(audio_pb2_grpc.AudioServiceServicer):
         with tempfile.TemporaryDirectory(prefix="konspekt-audio-", dir=self.temp_dir) as tmp:
             yield Path(tmp)
 
-    def _source(self, blob: common_pb2.Blob, tmp: Path) -> tuple[Source, int]:
-        """A presigned URL for a stored upload (ffmpeg streams it; no copy), or a temp file."""
+    def _source(self, blob: common_pb2.Blob, tmp: Path) -> Source | None:
+        """The temp file of inline input; None for a stored upload, after checking it exists
+        (a clear NotFound before any work): ``_download`` copies it."""
         kind = blob.WhichOneof("source")
         if kind == "ref":
-            store = require_store(self.store, "input.ref")
-            size = store.size(blob.ref)  # a clear NotFound before ffmpeg meets a 404
-            return store.presigned_get(blob.ref), size
+            require_store(self.store, "input.ref").size(blob.ref)
+            return None
         if kind == "inline":
             path = tmp / "input"
             path.write_bytes(blob.inline)
-            return path, len(blob.inline)
+            return path
         raise InvalidInput("the request has no input: set input.ref or input.inline")
+
+    def _download(self, ref: common_pb2.ObjectRef, tmp: Path, cancel: threading.Event | None = None) -> Path:
+        """Copy a stored upload into the temp dir: ffmpeg reads a local file, never a URL."""
+        store = require_store(self.store, "input.ref")
+        path = tmp / "input"
+        expected = store.size(ref)
+        written = 0
+        try:
+            with path.open("wb") as f:
+                for chunk in store.iter_chunks(ref, DOWNLOAD_CHUNK):
+                    _check(cancel)
+                    f.write(chunk)
+                    written += len(chunk)
+        except (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError) as exc:
+            raise Unavailable(f"could not read the file from the object store ({exc})") from exc
+        _check(cancel)
+        if written != expected:
+            raise Unavailable(
+                f"could not read the file from the object store (got {written} of {expected} bytes)"
+            )
+        return path
+
+
+def _next(fractions: queue.Queue[float | None], cancel: threading.Event) -> float | None:
+    """The next decoded fraction; None at the end, or once the call is cancelled (the worker
+    may be blocked where it cannot see ``cancel``, e.g. in a read from the object store)."""
+    while True:
+        try:
+            return fractions.get(timeout=_POLL_S)
+        except queue.Empty:
+            if cancel.is_set():
+                return None
+
+
+def _check(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise Cancelled("the request was cancelled; reading the file was stopped")
 
 
 def media_info_pb(info: MediaInfo) -> audio_pb2.MediaInfo:

@@ -22,6 +22,16 @@ class AudioSettings(ServiceSettings):
         None, description="where inline uploads and WAVs are written; None = the system temp dir"
     )
     max_duration_s: float = Field(4 * 3600, gt=0, description="longer media is refused")
+    claim_margin_s: float = Field(
+        60.0,
+        ge=0,
+        description="decoding stops this many seconds (+10 %) past the duration the file claims",
+    )
+    max_audio_ratio: float = Field(
+        500.0,
+        gt=0,
+        description="decoding stops when the WAV reaches this many times the upload's size",
+    )
 
     @field_validator("ffmpeg", "ffprobe")
     @classmethod

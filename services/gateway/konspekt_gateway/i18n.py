@@ -199,6 +199,27 @@ _REASONS: list[tuple[re.Pattern[str], str]] = [
             "не удалось прочитать файл из хранилища ({d})",
         ),
         (
+            r"^playlists and files that point at other files or URLs are not accepted \((?P<d>.*)\); "
+            r"upload the recording itself$",
+            "плейлисты и файлы со ссылками на другие файлы или адреса не принимаются ({d}); "
+            "загрузите саму запись",
+        ),
+        (
+            r"^the file holds more audio than the (?P<b>[\d.]+) s it claims; only the first "
+            r"(?P<a>[\d.]+) s were decoded$",
+            "в файле больше звука, чем заявленные {b} с; извлечены только первые {a} с",
+        ),
+        (
+            r"^the file holds far more audio than a file of its size can; only the first "
+            r"(?P<a>[\d.]+) s were decoded$",
+            "в файле намного больше звука, чем может быть в файле такого размера; "
+            "извлечены только первые {a} с",
+        ),
+        (
+            r"^the file holds (?P<a>[\d.]+) s of audio, more than the (?P<b>[\d.]+) s it claims$",
+            "в файле {a} с звука — больше заявленных {b} с",
+        ),
+        (
             r"^the callback was not sent: (?P<host>.+) resolves to (?P<address>\S+), a (?P<kind>.+) address$",
             "обратный вызов не отправлен: {host} указывает на {address} — {kind}",
         ),
