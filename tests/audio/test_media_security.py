@@ -15,11 +15,11 @@ from pathlib import Path
 import grpc
 import pytest
 
+from konspekt import media_guard
 from konspekt.errors import InvalidInput
 from konspekt.server import StageServer
 from konspekt.storage import ObjectStore
 from konspekt.v1 import audio_pb2, audio_pb2_grpc, common_pb2
-from konspekt_audio import guard
 from konspekt_audio.engine import FfmpegTool
 from konspekt_audio.server import build_server
 from konspekt_audio.settings import AudioSettings
@@ -109,7 +109,7 @@ def test_ffmpeg_itself_refuses_them_when_the_sniffing_misses(
 ) -> None:
     """The second wall: with the first bytes not checked, ffprobe's demuxer whitelist refuses
     the playlist before its demuxer opens anything, and names it."""
-    monkeypatch.setattr(guard, "sniff", lambda head: None)
+    monkeypatch.setattr(media_guard, "sniff", lambda head: None)
     detected = {"hls-url": "hls", "hls-local": "hls", "ffconcat-local": "concat", "ffconcat-url": "concat"}
     for name, data in playlists(listener.url, testdata / LOCAL_MEDIA).items():
         if name not in detected:
@@ -125,19 +125,23 @@ def test_ffmpeg_itself_refuses_them_when_the_sniffing_misses(
 def test_formats_off_the_list_are_refused_by_name() -> None:
     for name in ("hls", "applehttp", "concat", "image2", "lavfi", "sdp", "rtsp", "dash"):
         with pytest.raises(InvalidInput, match=REFUSED):
-            guard.check_format(name)
+            media_guard.check_format(name)
     with pytest.raises(InvalidInput, match=r"format png_pipe is not accepted"):
-        guard.check_format("png_pipe")
+        media_guard.check_format("png_pipe")
     for name in ("mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm", "mp3", "wav", "ogg", "flac"):
-        guard.check_format(name)  # no error
-    assert guard.input_options() == {"protocol_whitelist": "file", "format_whitelist": guard.FORMAT_WHITELIST}
-    assert not set(guard.DEMUXERS) & guard.INDIRECT_DEMUXERS
+        media_guard.check_format(name)  # no error
+    assert media_guard.input_options() == {
+        "protocol_whitelist": "file",
+        "format_whitelist": media_guard.FORMAT_WHITELIST,
+    }
+    assert media_guard.input_options(media_guard.NO_PROTOCOLS)["protocol_whitelist"] == "none"  # bytes
+    assert not set(media_guard.DEMUXERS) & media_guard.INDIRECT_DEMUXERS
 
 
 def test_real_media_is_not_mistaken_for_a_playlist(testdata: Path) -> None:
     for path in [*(testdata / "video").iterdir(), *(testdata / "audio").iterdir()]:
-        assert guard.sniff(path.read_bytes()[: guard.HEAD_BYTES]) is None, path.name
-    assert guard.sniff((testdata / "bad" / "text_renamed.mp4").read_bytes()) is None  # no pointer
+        assert media_guard.sniff(path.read_bytes()[: media_guard.HEAD_BYTES]) is None, path.name
+    assert media_guard.sniff((testdata / "bad" / "text_renamed.mp4").read_bytes()) is None  # no pointer
 
 
 # -- the lying file ----------------------------------------------------------------------------

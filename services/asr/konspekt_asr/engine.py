@@ -3,7 +3,8 @@
 The audio stage hands us 16 kHz mono 16-bit WAV, which is read directly (``wave`` + numpy);
 anything else (inline clips from standalone clients) is decoded with PyAV (the ffmpeg libraries,
 as ``faster_whisper.decode_audio`` does) restricted to self-contained media: no playlist, list or
-manifest can make it open a URL or another local file (issue 16; the audio stage's ``guard``).
+manifest can make it open a URL or another local file (issue 16; ``konspekt.media_guard``, as
+in the audio stage).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 from faster_whisper import BatchedInferencePipeline, WhisperModel
 
+from konspekt import media_guard
 from konspekt.errors import InvalidInput
 from konspekt_asr.settings import AsrSettings
 
@@ -324,34 +326,18 @@ def read_wav(source: Path | bytes) -> npt.NDArray[np.int16] | None:
     return np.frombuffer(frames[: len(frames) // 2 * 2], dtype="<i2")
 
 
-#: Demuxers PyAV may use: self-contained audio/video files only (the audio stage's list), so an
-#: HLS playlist, ffconcat list, SDP or DASH manifest is refused before it opens anything.
-_DEMUXERS = (
-    "mov,matroska,avi,asf,flv,mpegts,mpeg,mxf,nut,rm,wtv,dv,ogg,wav,w64,aiff,caf,au,mp3,aac,"
-    "loas,ac3,eac3,dts,truehd,flac,amr,amrnb,amrwb,qcp,gsm,wv,ape,tta,tak,mpc,mpc8,oma,xwma,dsf,voc"
-)
-#: The first bytes of playlists, lists and manifests, for a clear message before PyAV runs.
-_POINTER_HEAD = re.compile(
-    rb"\s*(#EXTM3U|#EXTINF|ffconcat|file\s|\[playlist\]|v=0\s|<\?xml|<mpd|<smil|"
-    rb"[a-z][a-z0-9+.-]{1,15}://)",
-    re.IGNORECASE,
-)
-
-
 def _open_media(source: Path | bytes) -> av.container.InputContainer:
-    """PyAV on the local file (``file:`` only) or the bytes (no protocol at all), demuxers limited."""
-    head = source.open("rb").read(64) if isinstance(source, Path) else source[:64]
-    if _POINTER_HEAD.match(head.removeprefix(b"\xef\xbb\xbf")):
-        raise InvalidInput(
-            "playlists and files that point at other files or URLs are not accepted "
-            "(a playlist or list); upload the recording itself"
-        )
-    target: str | io.BytesIO = (
-        "file:" + str(source.resolve()) if isinstance(source, Path) else io.BytesIO(source)
-    )
+    """PyAV on the local file (``file:`` only) or the bytes (no protocol at all), demuxers limited
+    to self-contained media, so an HLS playlist, ffconcat list, SDP or DASH manifest is refused
+    before it opens anything."""
+    media_guard.check_head(source)  # a playlist & co. gets a clear message before PyAV runs
+    target: str | io.BytesIO
+    if isinstance(source, Path):
+        target, protocols = media_guard.file_url(source), media_guard.PROTOCOLS
+    else:
+        target, protocols = io.BytesIO(source), media_guard.NO_PROTOCOLS
     # Nested opens inherit the whitelists: "none" matches no protocol, "file" only local files.
-    protocols = "file" if isinstance(source, Path) else "none"
-    options = {"protocol_whitelist": protocols, "format_whitelist": _DEMUXERS}
+    options = media_guard.input_options(protocols)
     return av.open(target, mode="r", metadata_errors="ignore", container_options=options)
 
 

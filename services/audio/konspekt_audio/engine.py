@@ -2,9 +2,9 @@
 
 ``source`` is always a local file (the servicer copies an upload from the object store first):
 ffmpeg and ffprobe read it through ``file:`` only, and only self-contained media formats
-(``guard``), so a playlist in an upload cannot make them open URLs or other local files. The
-decoded audio is capped by the duration the container claims and by the file's size, and a
-file that holds more than it claims comes with a warning.
+(``konspekt.media_guard``), so a playlist in an upload cannot make them open URLs or other
+local files. The decoded audio is capped by the duration the container claims and by the
+file's size, and a file that holds more than it claims comes with a warning.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from typing import Any, Protocol
 
 import ffmpeg
 
+from konspekt import media_guard
 from konspekt.cli import fmt_time
 from konspekt.errors import Cancelled, InvalidInput
-from konspekt_audio import guard
 from konspekt_audio.settings import AudioSettings
 
 log = logging.getLogger(__name__)
@@ -144,18 +144,18 @@ class FfmpegTool:
         size = path.stat().st_size
         if size == 0:
             raise InvalidInput("the file is empty")
-        guard.check_head(path)  # a playlist is refused before any ffmpeg reads it
-        location = guard.file_url(path)
+        media_guard.check_head(path)  # a playlist is refused before any ffmpeg reads it
+        location = media_guard.file_url(path)
         try:
-            data = ffmpeg.probe(location, cmd=self.ffprobe_bin, v="error", **guard.input_options())
+            data = ffmpeg.probe(location, cmd=self.ffprobe_bin, v="error", **media_guard.input_options())
         except ffmpeg.Error as exc:
-            refusal = guard.whitelist_refusal(exc.stderr)
+            refusal = media_guard.whitelist_refusal(exc.stderr)
             if refusal is not None:
                 raise refusal from exc
             reason = _reason(exc.stderr, location)
             raise InvalidInput(f"this is not a video or audio file that can be read ({reason})") from exc
         info = _media_info(data, size)
-        guard.check_format(info.container)
+        media_guard.check_format(info.container)
         if not info.has_audio:
             raise InvalidInput("the file has no audio track")
         if info.duration > self.max_duration_s:
@@ -173,14 +173,14 @@ class FfmpegTool:
     ) -> ExtractOutcome:
         path = _local(source)
         media = self.probe(path)
-        location = guard.file_url(path)
+        location = media_guard.file_url(path)
         cap, capped_by = self._cap(media)
         try:
             returncode, stderr = self._decode(location, media, cap, dest_wav, on_progress, cancel)
             if cancel is not None and cancel.is_set():
                 raise Cancelled("the request was cancelled; decoding was stopped")
             if returncode != 0:
-                refusal = guard.whitelist_refusal(stderr)
+                refusal = media_guard.whitelist_refusal(stderr)
                 if refusal is not None:
                     raise refusal
                 raise InvalidInput(f"the audio could not be decoded ({_reason(stderr, location)})")
@@ -225,7 +225,7 @@ class FfmpegTool:
         # The demuxer ffprobe found, forced: the decode cannot pick another one.
         demuxer = media.container.split(",")[0]
         stream = (
-            ffmpeg.input(location, f=demuxer, **guard.input_options())["a:0"]
+            ffmpeg.input(location, f=demuxer, **media_guard.input_options())["a:0"]
             .output(
                 str(dest_wav),
                 vn=None,

@@ -2,7 +2,7 @@
 probes, extracts, streams progress, then stores the WAV or streams it back in chunks.
 
 ffmpeg only ever reads that temp file: never a URL, so nothing in an upload can make it fetch
-another address (see ``guard``)."""
+another address (see ``konspekt.media_guard``)."""
 
 from __future__ import annotations
 

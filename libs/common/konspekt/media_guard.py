@@ -1,12 +1,13 @@
 """What ffmpeg may open: only the bytes of the upload, never what a file points at.
 
 An HLS playlist, an ffconcat list, an SDP description or a DASH manifest is a few lines of text
-that make ffmpeg open *other* inputs: URLs (SSRF) or local files by absolute path. So:
+that make ffmpeg open *other* inputs: URLs (SSRF) or local files by absolute path. The stages
+that hand media to ffmpeg (the audio stage's ffmpeg/ffprobe, ASR's PyAV decode) use this module:
 
-* every ffmpeg/ffprobe call reads one local temp file (``file:`` URL) with
-  ``-protocol_whitelist file``; nested opens inherit the whitelist and cannot widen it;
+* an input is one local file (``file:`` URL) read with ``-protocol_whitelist file``, or bytes
+  in memory with no protocol at all; nested opens inherit the whitelist and cannot widen it;
 * ``-format_whitelist`` allows only demuxers of self-contained audio/video containers, so
-  ffprobe refuses an indirection format before its demuxer opens anything;
+  ffmpeg refuses an indirection format before its demuxer opens anything;
 * the first bytes are sniffed before any ffmpeg runs, for a clear message;
 * the probed format name is checked again against the same list before decoding.
 """
@@ -18,8 +19,10 @@ from pathlib import Path
 
 from konspekt.errors import InvalidInput
 
-#: The only protocol an ffmpeg input may use (the upload is always a local temp file).
+#: The only protocol an ffmpeg input on disk may use (the upload is a local temp file).
 PROTOCOLS = "file"
+#: The protocol whitelist for bytes read from memory: matches no protocol at all.
+NO_PROTOCOLS = "none"
 
 #: Demuxers of self-contained media files (no references to other files or URLs). Names as
 #: ffmpeg's ``-demuxers`` lists them; a multi-name demuxer matches on any of its names.
@@ -130,10 +133,14 @@ def sniff(head: bytes) -> str | None:
     return None
 
 
-def check_head(path: Path) -> None:
-    """Refuse ``path`` before any ffmpeg reads it when its first bytes are a playlist & co."""
-    with path.open("rb") as f:
-        head = f.read(HEAD_BYTES)
+def check_head(source: Path | bytes) -> None:
+    """Refuse ``source`` (a file or its bytes) before any ffmpeg reads it when its first bytes
+    are a playlist & co."""
+    if isinstance(source, Path):
+        with source.open("rb") as f:
+            head = f.read(HEAD_BYTES)
+    else:
+        head = source[:HEAD_BYTES]
     kind = sniff(head)
     if kind is not None:
         raise refused(kind)
@@ -165,9 +172,10 @@ def whitelist_refusal(stderr: bytes | None) -> InvalidInput | None:
     return InvalidInput(f"this is not a video or audio file that can be read (format {name} is not accepted)")
 
 
-def input_options() -> dict[str, str]:
-    """ffmpeg/ffprobe input options (before ``-i``) that hold for every nested open."""
-    return {"protocol_whitelist": PROTOCOLS, "format_whitelist": FORMAT_WHITELIST}
+def input_options(protocols: str = PROTOCOLS) -> dict[str, str]:
+    """ffmpeg/ffprobe input options (before ``-i``; PyAV's ``container_options``) that hold for
+    every nested open. ``protocols``: PROTOCOLS for a local file, NO_PROTOCOLS for bytes."""
+    return {"protocol_whitelist": protocols, "format_whitelist": FORMAT_WHITELIST}
 
 
 def file_url(path: Path) -> str:
