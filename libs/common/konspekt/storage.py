@@ -23,7 +23,7 @@ from konspekt.v1 import common_pb2
 log = logging.getLogger(__name__)
 
 PART_SIZE = 16 * 1024 * 1024
-_MISSING = {"NoSuchKey", "NoSuchBucket", "NoSuchObject"}
+_MISSING = {"NoSuchKey", "NoSuchBucket", "NoSuchObject", "NoSuchUpload"}
 
 
 class ObjectStore:
@@ -171,20 +171,75 @@ class ObjectStore:
 
     def stale_uploads(self, prefix: str) -> list[tuple[str, str, datetime]]:
         """Multipart uploads under ``prefix`` that were neither completed nor aborted (the writer
-        died, or the store was down when it tried to abort): (key, upload id, start time), at
-        most 1000 per call. Their parts hold data but are not objects, so listing misses them."""
-        with _translated(f"{self.bucket}/{prefix}"):
-            # minio-py has no public call for ListMultipartUploads / AbortMultipartUpload
-            result = self.client._list_multipart_uploads(self.bucket, prefix=prefix)
-        return [
-            (upload.object_name, upload.upload_id, upload.initiated_time)
-            for upload in result.uploads
-            if upload.object_name and upload.upload_id and upload.initiated_time
-        ]
+        died, or the store was down when it tried to abort): (key, upload id, start time), every
+        page of them. Their parts hold data but are not objects, so listing misses them."""
+        found: list[tuple[str, str, datetime]] = []
+        key_marker: str | None = None
+        upload_marker: str | None = None
+        while True:
+            with _translated(f"{self.bucket}/{prefix}"):
+                # minio-py has no public call for ListMultipartUploads / AbortMultipartUpload
+                result = self.client._list_multipart_uploads(
+                    self.bucket, prefix=prefix, key_marker=key_marker, upload_id_marker=upload_marker
+                )
+            found += [
+                (upload.object_name, upload.upload_id, upload.initiated_time)
+                for upload in result.uploads
+                if upload.object_name and upload.upload_id and upload.initiated_time
+            ]
+            # (minio 7.2 stores NextUploadIdMarker under a misspelt attribute name)
+            next_upload = result.next_upload_id_marker or getattr(result, "self._next_upload_id_marker", None)
+            if not result.is_truncated or (result.next_key_marker, next_upload) == (
+                key_marker,
+                upload_marker,
+            ):
+                return found
+            key_marker, upload_marker = result.next_key_marker, next_upload
+
+    def last_written(self, key: str, upload_id: str) -> datetime | None:
+        """When the newest part of an unfinished multipart upload was stored (None: no part yet)."""
+        newest: datetime | None = None
+        marker: str | None = None
+        while True:
+            with _translated(f"{self.bucket}/{key}"):
+                result = self.client._list_parts(self.bucket, key, upload_id, part_number_marker=marker)
+            for part in result.parts:
+                if part.last_modified is not None and (newest is None or part.last_modified > newest):
+                    newest = part.last_modified
+            if (
+                not result.is_truncated
+                or not result.next_part_number_marker
+                or result.next_part_number_marker == marker
+            ):
+                return newest
+            marker = result.next_part_number_marker
 
     def abort_upload(self, key: str, upload_id: str) -> None:
         with _translated(f"{self.bucket}/{key}"):
             self.client._abort_multipart_upload(self.bucket, key, upload_id)
+
+    def abort_dead_uploads(self, prefix: str, name: str, since: datetime) -> list[str]:
+        """Abort the unfinished multipart uploads under ``prefix`` of objects named ``name`` (the
+        key's last part) that began before ``since`` and got no part since then: their writer is
+        gone (a process killed mid-upload cannot abort its own). Called a while after ``since``
+        (a writer that is alive, e.g. in another process, stores parts meanwhile and is spared).
+        Returns the keys of the uploads aborted."""
+        aborted = []
+        for key, upload_id, started in self.stale_uploads(prefix):
+            if key.rpartition("/")[2] != name or started >= since:
+                continue
+            try:
+                written = self.last_written(key, upload_id)
+            except NotFound:  # finished or aborted meanwhile
+                continue
+            if written is not None and written >= since:
+                continue
+            try:
+                self.abort_upload(key, upload_id)
+            except NotFound:
+                continue
+            aborted.append(key)
+        return aborted
 
     # -- delete -----------------------------------------------------------------------------
     def delete(self, key: str) -> None:

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from konspekt.settings import S3Settings
 from konspekt.storage import ObjectStore
 from konspekt_gateway import callbacks, i18n
 from konspekt_gateway import metrics as gateway_metrics
-from konspekt_gateway.auth import SECRET_KEY_OBJECT, Keys, OwnerMiddleware, Signer, load_secret
+from konspekt_gateway.auth import Keys, OwnerMiddleware, Signer, forget_stored_secret, load_secret
 from konspekt_gateway.downloads import MEDIA_TYPES, content_disposition, download_name, media_type
 from konspekt_gateway.i18n import LANG_COOKIE, LocalizedError
 from konspekt_gateway.jobs import (
@@ -114,10 +115,15 @@ def create_app(settings: GatewaySettings | None = None, s3: S3Settings | None = 
         store = ObjectStore(s3)
         # the lifecycle rule (whole days) is the backstop; the reaper deletes at the hour
         await asyncio.to_thread(store.ensure_bucket, settings.expire_days)
-        configured = settings.secret_key.get_secret_value()
-        secret = await asyncio.to_thread(load_secret, store, configured)
+        started = datetime.now(UTC)
+        # the cookie secret comes from the setting or its file, never from the store (an old copy
+        # there is deleted); uploads a killed gateway left unfinished are aborted after a grace
+        secret = load_secret(settings.secret_key.get_secret_value(), settings.secret_key_file)
         keys.signer = Signer(secret)
-        refresher = None if configured else asyncio.create_task(_keep_secret(store, secret))
+        await asyncio.to_thread(forget_stored_secret, store)
+        dead_uploads = asyncio.create_task(
+            _abort_dead_uploads(store, started, settings.dead_upload_grace_seconds)
+        )
         jobs = JobStore(store)
         clients = StageClients(settings)
         callback_key = callbacks.signing_key(settings, secret)
@@ -138,8 +144,7 @@ def create_app(settings: GatewaySettings | None = None, s3: S3Settings | None = 
             gateway_metrics.forget(orchestrator)
             if metrics is not None:
                 metrics.stop()
-            if refresher is not None:
-                refresher.cancel()
+            dead_uploads.cancel()
             await reaper.stop()
             await orchestrator.stop()
             await clients.close()
@@ -473,14 +478,20 @@ def create_app(settings: GatewaySettings | None = None, s3: S3Settings | None = 
     return app
 
 
-async def _keep_secret(store: ObjectStore, secret: bytes) -> None:
-    """Rewrite the generated secret every 6 h so the bucket's 1-day expiry never removes it."""
-    while True:
-        await asyncio.sleep(6 * 3600)
-        try:
-            await asyncio.to_thread(store.put_bytes, SECRET_KEY_OBJECT, secret, "text/plain")
-        except StageError as exc:
-            log.warning("could not refresh the cookie secret: %s", exc.message)
+async def _abort_dead_uploads(store: ObjectStore, started: datetime, grace: float) -> None:
+    """A gateway killed mid-upload (SIGKILL, out of memory) cannot abort its multipart upload, and
+    its parts would stay until the reaper's retention. Once ``grace`` has passed, abort those
+    begun before this start that got no part since: nobody writes them any more."""
+    await asyncio.sleep(grace)
+    try:
+        aborted = await asyncio.to_thread(store.abort_dead_uploads, "jobs/", "upload", started)
+    except StageError as exc:
+        log.warning("could not look for uploads left unfinished before the start: %s", exc.message)
+        return
+    if aborted:
+        log.info(
+            "aborted %d upload(s) a stopped gateway left unfinished: %s", len(aborted), ", ".join(aborted)
+        )
 
 
 def _check_type(filename: str, content_type: str) -> None:

@@ -8,8 +8,11 @@
   issued on their first response; the owner is ``c-<id>``. A cookie whose signature does not
   match is replaced by a new identity.
 
-The signing secret is ``KONSPEKT_GATEWAY_SECRET_KEY``; without it one is generated once and
-kept in the object store (``gateway/secret-key``), so restarts and replicas keep identities.
+The signing secret is ``KONSPEKT_GATEWAY_SECRET_KEY`` (Kubernetes: a Secret; compose: .env),
+else the file ``KONSPEKT_GATEWAY_SECRET_KEY_FILE`` (``./dev run``: ``.run/gateway-secret``, made
+with 0600 on first start). Every replica must use the same secret. It is never kept in the object
+store: a copy an earlier version left there (``gateway/secret-key``) is deleted at start.
+Without either setting a per-process secret is made (identities end with the process).
 """
 
 from __future__ import annotations
@@ -18,21 +21,26 @@ import base64
 import hashlib
 import hmac
 import logging
+import os
 import secrets
 from http.cookies import SimpleCookie
+from pathlib import Path
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from konspekt.errors import NotFound
+from konspekt.errors import StageError
 from konspekt.storage import ObjectStore
 
 log = logging.getLogger(__name__)
 
 OWNER_COOKIE = "konspekt_owner"
 COOKIE_MAX_AGE = 365 * 24 * 3600
+#: Where versions before issue 16 kept a generated secret (readable by anyone who could reach
+#: the store's internal ports): deleted at start, never read.
 SECRET_KEY_OBJECT = "gateway/secret-key"  # noqa: S105 - an object key, not a secret
 MIN_TOKEN_LENGTH = 16
+MIN_SECRET_LENGTH = 16
 
 
 class BadToken(Exception):
@@ -43,19 +51,65 @@ def token_owner(token: str) -> str:
     return "t-" + hashlib.sha256(token.encode("utf-8")).hexdigest()[:32]
 
 
-def load_secret(store: ObjectStore, configured: str) -> bytes:
-    """The configured secret, else the one kept in the store (created on first start)."""
+class SecretError(ValueError):
+    """The configured secret cannot be used (the gateway does not start)."""
+
+
+def load_secret(configured: str, path: str = "") -> bytes:
+    """The cookie signing secret: ``configured`` (KONSPEKT_GATEWAY_SECRET_KEY), else the one in
+    the file ``path`` (made with a new random secret, owner-only, if missing), else a new one for
+    this process alone (browser identities then end with the process; logged)."""
     if configured:
+        if len(configured) < MIN_SECRET_LENGTH:
+            raise SecretError(f"KONSPEKT_GATEWAY_SECRET_KEY is shorter than {MIN_SECRET_LENGTH} characters")
         return configured.encode("utf-8")
+    if path:
+        return _secret_file(Path(path).expanduser())
+    log.warning(
+        "no KONSPEKT_GATEWAY_SECRET_KEY or KONSPEKT_GATEWAY_SECRET_KEY_FILE: the owner cookies are "
+        "signed with a secret of this process only (browsers lose their jobs at a restart)"
+    )
+    return secrets.token_hex(32).encode("ascii")
+
+
+def _secret_file(path: Path) -> bytes:
     try:
-        return store.get_bytes(SECRET_KEY_OBJECT)
-    except NotFound:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # the usual case: made at an earlier start (or by another replica)
         pass
-    secret = secrets.token_hex(32).encode("ascii")
-    store.put_bytes(SECRET_KEY_OBJECT, secret, "text/plain")
-    log.info("generated the cookie signing secret and kept it in the object store")
-    # another replica may have raced us: everyone uses what the store holds now
-    return store.get_bytes(SECRET_KEY_OBJECT)
+    except OSError as exc:
+        raise SecretError(f"cannot create the cookie secret file {path}: {exc.strerror}") from exc
+    else:
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32) + "\n")
+        log.info("made a new cookie signing secret in %s (readable by its owner only)", path)
+    try:
+        mode = path.stat().st_mode
+        secret = path.read_text("utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SecretError(f"cannot read the cookie secret file {path}: {exc}") from exc
+    if mode & 0o077:
+        log.warning("the cookie secret file %s can be read by other users: chmod 600 it", path)
+    if len(secret) < MIN_SECRET_LENGTH:
+        raise SecretError(f"the cookie secret file {path} holds fewer than {MIN_SECRET_LENGTH} characters")
+    return secret.encode("utf-8")
+
+
+def forget_stored_secret(store: ObjectStore) -> bool:
+    """Delete the copy of a generated secret that versions before issue 16 kept in the object
+    store (anyone who read it could forge cookies; it is not used any more). True if one was
+    there."""
+    try:
+        if not store.exists(SECRET_KEY_OBJECT):
+            return False
+        store.delete(SECRET_KEY_OBJECT)
+    except StageError as exc:
+        log.warning(
+            "could not delete the old cookie secret %s from the store: %s", SECRET_KEY_OBJECT, exc.message
+        )
+        return False
+    log.info("deleted the old cookie secret %s from the object store (no longer used)", SECRET_KEY_OBJECT)
+    return True
 
 
 class Signer:

@@ -75,7 +75,13 @@ class GatewaySettings(BaseSettings):
 
     secret_key: SecretStr = Field(
         SecretStr(""),
-        description="signs the owner cookies; empty: one is generated and kept in the object store",
+        description="signs the owner cookies (16+ characters; the same on every replica); empty: "
+        "read from secret_key_file",
+    )
+    secret_key_file: str = Field(
+        "",
+        description="file holding the cookie secret when secret_key is empty, made (0600, random) if "
+        "missing; ./dev run: .run/gateway-secret. Both empty: a secret for this process only",
     )
     callback_timeout_seconds: float = Field(10.0, gt=0, description="per try of a job's callback_url")
     callback_allow: str = Field(
@@ -96,6 +102,14 @@ class GatewaySettings(BaseSettings):
     reap_interval_seconds: float = Field(
         300.0, gt=0, description="how often the reaper also looks for objects that have no job record"
     )
+    # 300 s: an upload going at least upload_min_rate_kib (64 KiB/s) stores a 16 MiB part by then,
+    # so an upload that is still alive (another gateway process) is never taken for a dead one.
+    dead_upload_grace_seconds: float = Field(
+        300.0,
+        ge=0,
+        description="this long after start, unfinished uploads begun before the start that got no "
+        "part since are aborted (a gateway killed mid-upload leaves them)",
+    )
 
     log_level: str = "INFO"
     log_json: bool = Field(True, description="JSON log lines (False: plain text)")
@@ -113,6 +127,16 @@ class GatewaySettings(BaseSettings):
     def _check_callback_allow(cls, value: str) -> str:
         Allow.parse(value)  # raises ValueError with the entry that is wrong
         return value.strip()
+
+    @field_validator("secret_key")
+    @classmethod
+    def _check_secret(cls, value: SecretStr) -> SecretStr:
+        secret = value.get_secret_value()
+        if 0 < len(secret) < 16:
+            raise ValueError("the cookie secret needs at least 16 characters (e.g. openssl rand -hex 32)")
+        if secret.startswith("change-me"):
+            raise ValueError("the cookie secret is still the example's placeholder (openssl rand -hex 32)")
+        return value
 
     @field_validator("log_level")
     @classmethod
