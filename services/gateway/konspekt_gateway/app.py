@@ -44,7 +44,17 @@ from konspekt_gateway.jobs import (
 from konspekt_gateway.pipeline import Orchestrator, StageClients
 from konspekt_gateway.reaper import Reaper
 from konspekt_gateway.settings import GatewaySettings
-from konspekt_gateway.uploads import FormFile, store_stream, too_large
+from konspekt_gateway.uploads import (
+    RETRY_JOBS,
+    RETRY_STREAMS,
+    RETRY_UPLOADS,
+    FormFile,
+    OwnedStream,
+    OwnerLimit,
+    Pace,
+    store_stream,
+    too_large,
+)
 from konspekt_gateway.views import API, ErrorOut, JobList, JobOut, KonspektOut, job_view
 from konspekt_gateway.web import TEXTS
 
@@ -72,10 +82,13 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         400: "invalid request",
         401: "malformed bearer token",
         404: "no such job for this owner, or no such file",
+        408: "the upload was too slow, or took too long",
         409: "not ready yet",
         413: "file too large",
         415: "not a video or audio file",
         422: "invalid parameter",
+        429: "this owner's limit of uploads at once, jobs waiting or in progress, or event streams "
+        "(see Retry-After)",
         503: "busy or the object store is down",
     }.items()
 }
@@ -96,9 +109,16 @@ class Gateway:
     #: Uploads beyond max_concurrent_uploads wait here (their bodies unread) for a free slot.
     waiting_uploads: int = field(default=0)
     upload_slots: asyncio.Semaphore = field(init=False)
+    #: Per owner: uploads under way (waiting for a slot or streaming), open event streams.
+    owner_uploads: OwnerLimit = field(init=False)
+    owner_streams: OwnerLimit = field(init=False)
 
     def __post_init__(self) -> None:
         self.upload_slots = asyncio.Semaphore(self.settings.max_concurrent_uploads)
+        self.owner_uploads = OwnerLimit(self.settings.owner_max_uploads, "too_many_uploads", RETRY_UPLOADS)
+        self.owner_streams = OwnerLimit(
+            self.settings.owner_max_event_streams, "too_many_streams", RETRY_STREAMS
+        )
 
 
 def error_response(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
@@ -274,18 +294,26 @@ def create_app(settings: GatewaySettings | None = None, s3: S3Settings | None = 
         callback_url = _callback(callback_url, gateway.settings)
         if not is_form:
             _check_type(filename, content_type)
+        form = FormFile(content_type) if is_form else None  # 400 without a boundary
         if gateway.upload_slots.locked() and gateway.waiting_uploads >= gateway.settings.max_waiting_uploads:
-            raise ApiError(503, "busy")
+            raise ApiError(503, "busy").retry_after(60)
+        # one owner's share: its jobs waiting or in progress (uploads under way count), and its
+        # uploads at once (429 and Retry-After past either)
+        if gateway.orchestrator.unfinished(who) + gateway.owner_uploads[who] >= settings.owner_max_jobs:
+            raise ApiError(429, "too_many_jobs", limit=settings.owner_max_jobs).retry_after(RETRY_JOBS)
+        gateway.owner_uploads.take(who)  # given back when the upload has ended (below)
         gateway.waiting_uploads += 1
         try:
             await gateway.upload_slots.acquire()  # the client's body waits in its socket meanwhile
+        except BaseException:
+            gateway.owner_uploads.release(who)
+            raise
         finally:
             gateway.waiting_uploads -= 1
 
         job_id = new_job_id()
         job_id_var.set(job_id)  # this request's log lines carry the new job's id
         key = f"jobs/{job_id}/upload"
-        form = FormFile(content_type) if is_form else None
         body = form.chunks(request.stream()) if form else request.stream()
         file_type = "application/octet-stream" if form else (content_type or "application/octet-stream")
         gateway.active_uploads += 1
@@ -298,6 +326,7 @@ def create_app(settings: GatewaySettings | None = None, s3: S3Settings | None = 
                 limit_mb=gateway.settings.max_upload_mb,
                 content_type=file_type,
                 executor=gateway.uploads,
+                pace=Pace.of(gateway.settings),
             )
         except ClientDisconnect:
             log.info("client went away during an upload; nothing kept")
@@ -305,6 +334,9 @@ def create_app(settings: GatewaySettings | None = None, s3: S3Settings | None = 
         finally:
             gateway.active_uploads -= 1
             gateway.upload_slots.release()
+            # no await between here and submit() below, so the job counts in unfinished() at
+            # once (were one added, an owner could pass its job limit by its uploads at once)
+            gateway.owner_uploads.release(who)
         if form:
             filename = form.filename or filename
             file_type = form.content_type
@@ -372,7 +404,9 @@ def create_app(settings: GatewaySettings | None = None, s3: S3Settings | None = 
         """Follow a job live (server-sent events); the stream ends when the job ends."""
         who = owner(request)
         find(request, job_id)
-        orchestrator = gw(request).orchestrator
+        gateway = gw(request)
+        orchestrator = gateway.orchestrator
+        gateway.owner_streams.take(who)  # 429 past the owner's open streams; given back at the end
 
         async def events() -> AsyncIterator[str]:
             last = ""
@@ -392,7 +426,12 @@ def create_app(settings: GatewaySettings | None = None, s3: S3Settings | None = 
                     yield ": keep-alive\n\n"
 
         headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-        return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+        return OwnedStream(
+            events(),
+            on_close=lambda: gateway.owner_streams.release(who),
+            media_type="text/event-stream",
+            headers=headers,
+        )
 
     @app.delete(f"{API}/jobs/{{job_id}}", status_code=204, tags=["jobs"], responses=ERROR_RESPONSES)
     async def delete_job(request: Request, job_id: str) -> Response:
@@ -532,7 +571,9 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(LocalizedError)
     async def api_error(request: Request, exc: LocalizedError) -> JSONResponse:
-        return error_response(exc.status, exc.code, exc.text(i18n.request_language(request)))
+        response = error_response(exc.status, exc.code, exc.text(i18n.request_language(request)))
+        response.headers.update(exc.headers)  # Retry-After
+        return response
 
     @app.exception_handler(NotFound)
     async def not_found(request: Request, exc: NotFound) -> JSONResponse:

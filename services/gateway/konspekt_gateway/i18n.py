@@ -56,6 +56,35 @@ ERRORS: dict[str, dict[Lang, str]] = {
         "en": "language must be an ISO 639-1 code or empty, not '{value}'",
         "ru": "язык должен быть кодом ISO 639-1 или пустым, а не «{value}»",
     },
+    "too_many_uploads": {
+        "en": "too many of your uploads at once (limit {limit}); try again when one has finished",
+        "ru": "слишком много ваших загрузок одновременно (предел: {limit}); повторите, когда одна "
+        "из них закончится",
+    },
+    "too_many_jobs": {
+        "en": "you already have the most recordings allowed waiting or in progress ({limit}); "
+        "try again when one is done",
+        "ru": "у вас уже наибольшее допустимое число записей в очереди и в работе ({limit}); "
+        "повторите, когда одна из них будет готова",
+    },
+    "too_many_streams": {
+        "en": "too many of your event streams are open (limit {limit}); close one, or ask for "
+        "the job now and then instead",
+        "ru": "у вас открыто слишком много потоков событий (предел: {limit}); закройте один "
+        "или запрашивайте задание время от времени",
+    },
+    "upload_too_slow": {
+        "en": "the upload was too slow (under {rate} KiB/s on average) and was stopped",
+        "ru": "загрузка шла слишком медленно (в среднем меньше {rate} КиБ/с) и была остановлена",
+    },
+    "upload_too_long": {
+        "en": "the upload took longer than the limit of {minutes} min and was stopped",
+        "ru": "загрузка длилась дольше допустимых {minutes} мин и была остановлена",
+    },
+    "upload_too_long_seconds": {
+        "en": "the upload took longer than the limit of {seconds} s and was stopped",
+        "ru": "загрузка длилась дольше допустимых {seconds} с и была остановлена",
+    },
     "bad_style": {
         "en": "style must be meeting or lecture, not '{value}'",
         "ru": "стиль должен быть meeting или lecture, а не «{value}»",
@@ -446,7 +475,14 @@ class LocalizedError(Exception):
         self.code = code
         self.key = key or code
         self.params = params
+        #: Extra response headers (e.g. Retry-After on 429 and 503).
+        self.headers: dict[str, str] = {}
         super().__init__(self.text("en"))
+
+    def retry_after(self, seconds: float) -> LocalizedError:
+        """The same error, telling the client when to try again (``Retry-After``)."""
+        self.headers["Retry-After"] = str(max(1, round(seconds)))
+        return self
 
     @property
     def message(self) -> str:

@@ -6,10 +6,13 @@ Object layout, all under ``jobs/<id>/`` so that one delete_prefix removes a job:
 
 from __future__ import annotations
 
+import collections
+import itertools
 import logging
 import re
 import secrets
 import unicodedata
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Literal
@@ -176,3 +179,95 @@ class JobStore:
         if not valid_job_id(job_id):
             return 0
         return self.store.delete_prefix(f"{PREFIX}{job_id}/")
+
+
+class FairQueue:
+    """Jobs waiting for a worker, served fairly across owners (start-time fair queueing).
+
+    Each job gets a virtual start tag when it is queued: one more than its owner's previous
+    job (waiting, or the last one started), and never less than the tag of the job started last
+    (``now``). The job with the lowest tag (then the earliest queued) starts next. One owner's
+    jobs keep their order; an owner with nothing waiting enters at ``now``, so its job starts
+    before the next job of an owner who already has many waiting (60 jobs of one owner delay
+    another owner's job by at most the one that is running), and owners with many jobs take
+    turns (round-robin).
+    """
+
+    def __init__(self) -> None:
+        #: Per owner, its waiting jobs as (tag, sequence, job id), in tag order.
+        self._owners: dict[str, collections.deque[tuple[int, int, str]]] = {}
+        self._owner_of: dict[str, str] = {}
+        #: Tag of each owner's job started last (only while it can still matter: >= now).
+        self._started: dict[str, int] = {}
+        self._now = 0
+        self._seq = itertools.count()
+        self._positions: dict[str, int] | None = None
+
+    def __len__(self) -> int:
+        return len(self._owner_of)
+
+    def __bool__(self) -> bool:
+        return bool(self._owner_of)
+
+    def __contains__(self, job_id: object) -> bool:
+        return job_id in self._owner_of
+
+    def __iter__(self) -> Iterator[str]:
+        """Job ids in the order they would start."""
+        return iter(self.order())
+
+    def append(self, job_id: str, owner: str) -> None:
+        if job_id in self._owner_of:
+            return
+        waiting = self._owners.setdefault(owner, collections.deque())
+        previous = waiting[-1][0] if waiting else self._started.get(owner, self._now - 1)
+        tag = max(self._now, previous + 1)
+        waiting.append((tag, next(self._seq), job_id))
+        self._owner_of[job_id] = owner
+        self._positions = None
+
+    def popleft(self) -> str:
+        """The job to start next (IndexError when none waits)."""
+        if not self._owners:
+            raise IndexError("no job is waiting")
+        owner = min(self._owners, key=lambda o: self._owners[o][0][:2])
+        waiting = self._owners[owner]
+        tag, _seq, job_id = waiting.popleft()
+        if not waiting:
+            del self._owners[owner]
+        del self._owner_of[job_id]
+        self._now = max(self._now, tag)
+        self._started[owner] = tag
+        if len(self._started) > 2 * len(self._owners) + 16:  # forget what no longer matters
+            self._started = {o: t for o, t in self._started.items() if t >= self._now}
+        self._positions = None
+        return job_id
+
+    def remove(self, job_id: str) -> bool:
+        owner = self._owner_of.pop(job_id, None)
+        if owner is None:
+            return False
+        waiting = self._owners[owner]
+        for item in waiting:
+            if item[2] == job_id:
+                waiting.remove(item)
+                break
+        if not waiting:
+            del self._owners[owner]
+        self._positions = None
+        return True
+
+    def order(self) -> list[str]:
+        items = sorted(item for waiting in self._owners.values() for item in waiting)
+        return [job_id for _tag, _seq, job_id in items]
+
+    def position(self, job_id: str) -> int | None:
+        """1-based place in the order jobs would start (None when not waiting). Computed once
+        per change of the queue, so listing every job stays cheap."""
+        if self._positions is None:
+            self._positions = {job_id: index for index, job_id in enumerate(self.order(), 1)}
+        return self._positions.get(job_id)
+
+    def owned(self, owner: str) -> int:
+        """How many jobs of ``owner`` wait."""
+        return len(self._owners.get(owner, ()))

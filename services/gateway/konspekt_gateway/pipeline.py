@@ -1,11 +1,11 @@
-"""The orchestrator: a FIFO queue of jobs and ``concurrent_jobs`` workers that call the four
-stages over gRPC (audio → asr → summarizer → renderer), persisting every state change."""
+"""The orchestrator: a queue of jobs served fairly across owners (jobs.FairQueue) and
+``concurrent_jobs`` workers that call the four stages over gRPC (audio → asr → summarizer →
+renderer), persisting every state change."""
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import logging
 import secrets
 import time
@@ -35,7 +35,7 @@ from konspekt.v1 import (
 )
 from konspekt_gateway import callbacks
 from konspekt_gateway import metrics as gateway_metrics
-from konspekt_gateway.jobs import DOWNLOADS, RECORD, Job, JobState, JobStore, MediaFacts, utcnow
+from konspekt_gateway.jobs import DOWNLOADS, RECORD, FairQueue, Job, JobState, JobStore, MediaFacts, utcnow
 from konspekt_gateway.settings import STAGES, GatewaySettings, Stage
 from konspekt_gateway.views import job_view
 
@@ -150,7 +150,7 @@ class Orchestrator:
         self.jobstore = jobs
         self.clients = clients
         self._jobs: dict[str, Job] = {}
-        self._waiting: collections.deque[str] = collections.deque()
+        self._waiting = FairQueue()
         self._wakeup = asyncio.Condition()
         self._workers: list[asyncio.Task[None]] = []
         self._running: dict[str, asyncio.Task[None]] = {}
@@ -162,13 +162,14 @@ class Orchestrator:
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
-        """Load every record; unfinished jobs go back in the queue in creation order."""
+        """Load every record; unfinished jobs go back in the queue in creation order (each
+        owner's in its order, owners taking turns)."""
         for job in await asyncio.to_thread(self.jobstore.list):
             self._jobs[job.id] = job
             if not job.state.terminal:
                 if job.state is not JobState.QUEUED:
                     job.message = "waiting to resume after a restart"
-                self._waiting.append(job.id)
+                self._waiting.append(job.id, job.owner or "")
         if self._waiting:
             log.info("resuming %d unfinished job(s)", len(self._waiting))
         self._workers = [
@@ -217,11 +218,12 @@ class Orchestrator:
         return sorted(self._jobs.values(), key=lambda j: j.created_at, reverse=True)
 
     def position(self, job_id: str) -> int | None:
-        """1-based place in the queue, None when not waiting."""
-        try:
-            return self._waiting.index(job_id) + 1
-        except ValueError:
-            return None
+        """1-based place in the order waiting jobs will start, None when not waiting."""
+        return self._waiting.position(job_id)
+
+    def unfinished(self, owner: str) -> int:
+        """Jobs of ``owner`` waiting or in progress."""
+        return sum(1 for job in self._jobs.values() if job.owner == owner and not job.state.terminal)
 
     # -- commands -----------------------------------------------------------------------------
     def queue_length(self) -> int:
@@ -233,14 +235,13 @@ class Orchestrator:
         self._jobs[job.id] = job
         await self._save(job)
         async with self._wakeup:
-            self._waiting.append(job.id)
+            self._waiting.append(job.id, job.owner or "")
             self._wakeup.notify()
 
     async def delete(self, job_id: str) -> bool:
         """Stop the job if it runs, then remove its record and every object."""
         job = self._jobs.pop(job_id, None)
-        with contextlib.suppress(ValueError):
-            self._waiting.remove(job_id)
+        self._waiting.remove(job_id)
         task = self._running.get(job_id)
         if task is not None:
             task.cancel()

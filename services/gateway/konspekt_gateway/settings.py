@@ -48,6 +48,25 @@ class GatewaySettings(BaseSettings):
         64, ge=0, le=10000, description="uploads waiting for a free upload slot; beyond that 503 (busy)"
     )
     concurrent_jobs: int = Field(4, ge=1, le=256, description="jobs in progress at once (across stages)")
+    # Fairness between owners (each answered 429 with Retry-After when passed).
+    owner_max_jobs: int = Field(
+        20, ge=1, le=100000, description="jobs one owner may have waiting or in progress (uploads included)"
+    )
+    owner_max_uploads: int = Field(2, ge=1, le=256, description="uploads one owner may send at once")
+    owner_max_event_streams: int = Field(
+        8, ge=1, le=10000, description="event streams (SSE) one owner may keep open at once"
+    )
+    upload_min_rate_kib: float = Field(
+        64.0,
+        ge=0,
+        description="an upload slower than this on average (KiB/s) after the grace is cut off; 0 = off",
+    )
+    upload_grace_seconds: float = Field(
+        30.0, ge=0, description="time an upload has before its average rate is checked"
+    )
+    upload_max_seconds: float = Field(
+        3 * 3600.0, gt=0, description="an upload still streaming after this long is cut off"
+    )
     # Calls in flight per stage: a job waits for a free slot of the stage it enters, so on one
     # machine the stages of different jobs overlap (one job summarized while the next is
     # transcribed). In Kubernetes set each to the stage's replicas × its KONSPEKT_<STAGE>_WORKERS.

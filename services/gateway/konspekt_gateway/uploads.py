@@ -1,5 +1,9 @@
 """Streaming uploads with bounded memory: request body → bounded queue → ``put_stream`` in a
-thread (multipart to the object store). Nothing is spooled to RAM or to local disk."""
+thread (multipart to the object store). Nothing is spooled to RAM or to local disk.
+
+Also what keeps one owner from taking everything: per-owner counts of things under way
+(uploads, event streams) refused with 429 and ``Retry-After`` past their limit, and the pace
+an upload must keep (a minimum average rate after a grace period, a time limit)."""
 
 from __future__ import annotations
 
@@ -7,17 +11,24 @@ import asyncio
 import collections
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import math
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import Executor
-from typing import Any, BinaryIO, cast
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from konspekt.errors import StageError
 from konspekt.storage import ObjectStore
 from konspekt_gateway import metrics as gateway_metrics
 from konspekt_gateway.i18n import LocalizedError
+
+if TYPE_CHECKING:
+    from konspekt_gateway.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +49,98 @@ class UploadError(LocalizedError):
 
 def too_large(limit_mb: int) -> UploadError:
     return UploadError(413, "too_large", limit_mb=limit_mb)
+
+
+#: Retry-After (seconds) of the per-owner limits: an upload or a stream may end soon; a job
+#: takes minutes.
+RETRY_UPLOADS = 15
+RETRY_STREAMS = 30
+RETRY_JOBS = 60
+
+
+class OwnerLimit:
+    """How many of one kind of thing (uploads, event streams) each owner has under way, held
+    to ``limit`` per owner: one more is refused with 429, ``code`` and ``Retry-After``."""
+
+    def __init__(self, limit: int, code: str, retry_after: int) -> None:
+        self.limit = limit
+        self.code = code
+        self.retry = retry_after
+        self.counts: collections.Counter[str] = collections.Counter()
+
+    def __getitem__(self, owner: str) -> int:
+        return self.counts[owner]
+
+    def take(self, owner: str) -> None:
+        if self.counts[owner] >= self.limit:
+            raise UploadError(429, self.code, limit=self.limit).retry_after(self.retry)
+        self.counts[owner] += 1
+
+    def release(self, owner: str) -> None:
+        self.counts[owner] -= 1
+        if self.counts[owner] <= 0:
+            del self.counts[owner]
+
+    @contextlib.contextmanager
+    def held(self, owner: str) -> Iterator[None]:
+        self.take(owner)
+        try:
+            yield
+        finally:
+            self.release(owner)
+
+
+class OwnedStream(StreamingResponse):
+    """A streaming response that calls ``on_close`` once it has ended, however it ends (the
+    stream finished, the client went away, the server stopped): an event stream hands its
+    owner's place back."""
+
+    def __init__(self, content: AsyncIterator[str], *, on_close: Callable[[], None], **kwargs: Any) -> None:
+        super().__init__(content, **kwargs)
+        self._on_close = on_close
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._on_close()
+
+
+@dataclass(frozen=True)
+class Pace:
+    """How fast an upload must go, from the moment it has an upload slot: on average at least
+    ``min_rate`` bytes/s once ``grace`` seconds have passed, and all of it within
+    ``max_seconds``. Time the gateway spends waiting for the object store (back-pressure) is
+    not counted against the client."""
+
+    min_rate: float = 0.0
+    grace: float = 30.0
+    max_seconds: float = math.inf
+
+    @classmethod
+    def of(cls, settings: GatewaySettings) -> Pace:
+        return cls(
+            min_rate=settings.upload_min_rate_kib * 1024,
+            grace=settings.upload_grace_seconds,
+            max_seconds=settings.upload_max_seconds,
+        )
+
+    def deadline(self, started: float, size: int, excused: float) -> float:
+        """The loop time by which more bytes must have arrived: when the average would fall
+        under ``min_rate``, or the time limit."""
+        allowed = self.max_seconds
+        if self.min_rate > 0:
+            allowed = min(allowed, max(self.grace, size / self.min_rate))
+        return started + excused + allowed
+
+    def error(self, elapsed: float) -> UploadError:
+        if elapsed >= self.max_seconds:
+            if self.max_seconds >= 120:
+                return UploadError(408, "upload_too_long", minutes=f"{self.max_seconds / 60:.0f}")
+            return UploadError(
+                408, "upload_too_long", "upload_too_long_seconds", seconds=f"{self.max_seconds:g}"
+            )
+        return UploadError(408, "upload_too_slow", rate=f"{self.min_rate / 1024:g}")
 
 
 class Aborted(Exception):
@@ -126,26 +229,35 @@ async def store_stream(
     limit_mb: int,
     content_type: str,
     executor: Executor,
+    pace: Pace | None = None,
 ) -> int:
-    """Stream ``chunks`` into ``key``; returns the size. On any failure (too large, client gone,
-    store down) the partial object is removed and the error re-raised."""
+    """Stream ``chunks`` into ``key``; returns the size. On any failure (too large, too slow,
+    client gone, store down) the partial upload is aborted and removed, and the error raised."""
+    pace = pace or Pace()
     loop = asyncio.get_running_loop()
     pipe = ChunkPipe(loop)
     writer: asyncio.Future[Any] = asyncio.ensure_future(
         loop.run_in_executor(executor, store.put_stream, key, cast(BinaryIO, pipe), -1, content_type, 1)
     )
     size = 0
+    started = loop.time()
+    excused = 0.0  # seconds spent waiting for the store, not for the client
+    timer: asyncio.Timeout | None = None
     try:
-        async for chunk in chunks:
-            if not chunk:
-                continue
-            size += len(chunk)
-            gateway_metrics.upload_received(len(chunk))
-            if size > limit:
-                raise too_large(limit_mb)
-            if writer.done():
-                break
-            await pipe.put(chunk, writer)
+        async with asyncio.timeout_at(pace.deadline(started, 0, 0.0)) as timer:
+            async for chunk in chunks:
+                if not chunk:
+                    continue
+                size += len(chunk)
+                gateway_metrics.upload_received(len(chunk))
+                if size > limit:
+                    raise too_large(limit_mb)
+                if writer.done():
+                    break
+                before = loop.time()
+                await pipe.put(chunk, writer)
+                excused += loop.time() - before
+                timer.reschedule(pace.deadline(started, size, excused))
         if not writer.done():
             await pipe.close()
         await writer
@@ -157,6 +269,10 @@ async def store_stream(
         await _remove(store, key)
         if isinstance(exc, Aborted):
             raise UploadError(400, "upload_stalled") from exc
+        if isinstance(exc, TimeoutError) and timer is not None and timer.expired():
+            elapsed = loop.time() - started - excused
+            log.info("upload cut off after %.0f s at %d bytes (too slow or too long)", elapsed, size)
+            raise pace.error(elapsed) from None
         raise
     if size == 0:
         await _remove(store, key)
