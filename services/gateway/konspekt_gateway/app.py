@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -33,6 +32,7 @@ from konspekt_gateway.auth import Keys, OwnerMiddleware, Signer, forget_stored_s
 from konspekt_gateway.downloads import MEDIA_TYPES, content_disposition, download_name, media_type
 from konspekt_gateway.i18n import LANG_COOKIE, LocalizedError
 from konspekt_gateway.jobs import (
+    ASR_LANGUAGES,
     DOWNLOADS,
     Job,
     JobStore,
@@ -56,12 +56,11 @@ from konspekt_gateway.uploads import (
     too_large,
 )
 from konspekt_gateway.views import API, ErrorOut, JobList, JobOut, KonspektOut, job_view
-from konspekt_gateway.web import TEXTS
+from konspekt_gateway.web import SECURITY_HEADERS, TEXTS, install_web, link_base
 
 log = logging.getLogger(__name__)
 
 PACKAGE = Path(__file__).resolve().parent
-_LANGUAGE = re.compile(r"^[a-z]{2,3}$")
 #: Room for multipart framing when comparing Content-Length with the file size limit.
 _FORM_OVERHEAD = 1024 * 1024
 
@@ -175,6 +174,10 @@ def create_app(settings: GatewaySettings | None = None, s3: S3Settings | None = 
         title="konspekt gateway",
         version="0.2.0",
         lifespan=lifespan,
+        # /docs is web.install_web's (Swagger UI from the gateway's own files, no inline script)
+        docs_url=None,
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
         description=(
             "Upload a recording, follow its job, download the konspekt and transcript.\n\n"
             "**Who sees what.** Every job belongs to an owner and is visible only to it; anyone "
@@ -190,6 +193,7 @@ def create_app(settings: GatewaySettings | None = None, s3: S3Settings | None = 
     app.add_middleware(gateway_metrics.HttpMetrics)
     app.mount("/static", StaticFiles(directory=PACKAGE / "static"), name="static")
     templates = Jinja2Templates(directory=PACKAGE / "templates")
+    install_web(app, settings.public_url, templates)  # security headers on every response, /docs
     _add_error_handlers(app)
 
     def gw(request: Request) -> Gateway:
@@ -499,15 +503,23 @@ def create_app(settings: GatewaySettings | None = None, s3: S3Settings | None = 
         language = i18n.pick_language(
             request.headers.get("accept-language"), chosen or request.cookies.get(LANG_COOKIE)
         )
+        base = link_base(settings.public_url)  # links: relative, or the public URL; never Host
         response = templates.TemplateResponse(
             request,
             "index.html",
             {
                 "lang": language,
                 "t": TEXTS[language],
-                "api": API,
-                "max_upload_mb": gw(request).settings.max_upload_mb,
+                "base": base,
                 "extensions": sorted(MEDIA_EXTENSIONS),
+                # for static/page.js (data-config: the page has no inline script)
+                "config": {
+                    "lang": language,
+                    "texts": TEXTS[language],
+                    "api": base + API,
+                    "max_upload_mb": gw(request).settings.max_upload_mb,
+                    "extensions": sorted(MEDIA_EXTENSIONS),
+                },
             },
         )
         if chosen:
@@ -556,7 +568,7 @@ def _options(language: str, style: str) -> tuple[str, Style]:
     language = language.strip().lower()
     if language in ("auto", "-"):
         language = ""
-    if language and not _LANGUAGE.match(language):
+    if language and language not in ASR_LANGUAGES:  # a code speech recognition knows
         raise ApiError(400, "invalid_request", "bad_language", value=language[:20])
     style = style.strip().lower() or "meeting"
     if style == "lecture":
@@ -605,4 +617,6 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def internal(request: Request, exc: Exception) -> JSONResponse:
         log.error("unhandled error", exc_info=exc)
-        return error_response(500, "internal", i18n.message("internal", i18n.request_language(request)))
+        response = error_response(500, "internal", i18n.message("internal", i18n.request_language(request)))
+        response.headers.update(SECURITY_HEADERS)  # sent outside the middleware that adds them
+        return response

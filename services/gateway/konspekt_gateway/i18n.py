@@ -53,8 +53,10 @@ ERRORS: dict[str, dict[Lang, str]] = {
         "ru": "данные слишком долго не поступали; загрузка остановлена",
     },
     "bad_language": {
-        "en": "language must be an ISO 639-1 code or empty, not '{value}'",
-        "ru": "язык должен быть кодом ISO 639-1 или пустым, а не «{value}»",
+        "en": "language must be empty, auto, or the code of a language speech recognition knows "
+        "(ISO 639-1, e.g. en, ru, de), not '{value}'",
+        "ru": "язык должен быть пустым, auto или кодом языка, который знает распознавание речи "
+        "(ISO 639-1, например en, ru, de), а не «{value}»",
     },
     "too_many_uploads": {
         "en": "too many of your uploads at once (limit {limit}); try again when one has finished",

@@ -36,6 +36,20 @@ DOWNLOADS = (
     "transcript.json",
 )
 _JOB_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+#: Language hints speech recognition accepts: faster-whisper's language codes
+#: (faster_whisper.tokenizer._LANGUAGE_CODES, 100 of them; a test keeps the two equal). The ASR
+#: stage may still refuse one its model lacks (an English-only model takes only "en").
+ASR_LANGUAGES = frozenset(
+    {
+        *("af", "am", "ar", "as", "az", "ba", "be", "bg", "bn", "bo", "br", "bs", "ca", "cs", "cy"),
+        *("da", "de", "el", "en", "es", "et", "eu", "fa", "fi", "fo", "fr", "gl", "gu", "ha", "haw"),
+        *("he", "hi", "hr", "ht", "hu", "hy", "id", "is", "it", "ja", "jw", "ka", "kk", "km", "kn"),
+        *("ko", "la", "lb", "ln", "lo", "lt", "lv", "mg", "mi", "mk", "ml", "mn", "mr", "ms", "mt"),
+        *("my", "ne", "nl", "nn", "no", "oc", "pa", "pl", "ps", "pt", "ro", "ru", "sa", "sd", "si"),
+        *("sk", "sl", "sn", "so", "sq", "sr", "su", "sv", "sw", "ta", "te", "tg", "th", "tk", "tl"),
+        *("tr", "tt", "uk", "ur", "uz", "vi", "yi", "yo", "zh", "yue"),
+    }
+)
 
 Style = Literal["meeting", "lecture"]
 

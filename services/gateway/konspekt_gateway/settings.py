@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+import urllib.parse
 from datetime import timedelta
 from typing import Literal
 
@@ -66,6 +67,11 @@ class GatewaySettings(BaseSettings):
     )
     upload_max_seconds: float = Field(
         3 * 3600.0, gt=0, description="an upload still streaming after this long is cut off"
+    )
+    public_url: str = Field(
+        "",
+        description="the address people reach the gateway at (https://host[:port]); absolute links "
+        "and redirects use it, never the Host header; empty: links are relative",
     )
     # Calls in flight per stage: a job waits for a free slot of the stage it enters, so on one
     # machine the stages of different jobs overlap (one job summarized while the next is
@@ -146,6 +152,23 @@ class GatewaySettings(BaseSettings):
     def _check_callback_allow(cls, value: str) -> str:
         Allow.parse(value)  # raises ValueError with the entry that is wrong
         return value.strip()
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if not value:
+            return ""
+        parsed = urllib.parse.urlsplit(value)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise ValueError(
+                f"the public URL {value!r} is not an http(s) URL like https://konspekt.example.org"
+            )
+        if parsed.path or parsed.query or parsed.fragment:
+            raise ValueError(f"the public URL {value!r} must be scheme://host[:port] only, no path")
+        if parsed.username or parsed.password:
+            raise ValueError("the public URL must not carry a user name or password")
+        return value
 
     @field_validator("secret_key")
     @classmethod

@@ -1,11 +1,117 @@
-"""The web page's texts (English and Russian). Job states, stage names and failure reasons come
-translated in the API's JSON (see i18n); these are the page's own words."""
+"""The web page: its texts (English and Russian; job states, stage names and failure reasons
+come translated in the API's JSON, see i18n), the headers every response carries (a strict
+Content-Security-Policy: no inline script or style anywhere), the Swagger UI at ``/docs``
+served from the gateway's own files, and links that never come from the Host header."""
 
 from __future__ import annotations
 
+import urllib.parse
+from pathlib import Path
+
+import fastapi_offline
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
 from konspekt_gateway.i18n import DEFAULT_LANGUAGE, pick_language
 
-__all__ = ["DEFAULT_LANGUAGE", "TEXTS", "pick_language"]
+__all__ = ["DEFAULT_LANGUAGE", "SECURITY_HEADERS", "TEXTS", "install_web", "link_base", "pick_language"]
+
+#: Swagger UI's files (swagger-ui-bundle.js, swagger-ui.css, favicon.png) as the fastapi-offline
+#: package ships them; served at DOCS_ASSETS instead of being loaded from a CDN.
+SWAGGER_UI_DIR = Path(fastapi_offline.__file__).resolve().parent / "static"
+DOCS_ASSETS = "/docs-assets"
+
+#: Only the gateway's own files: no inline script or style (the page and /docs load theirs from
+#: /static), no framing, no plug-ins, forms and fetches to this origin only. ``data:`` images are
+#: Bootstrap's and Swagger UI's icons inside their CSS.
+CONTENT_SECURITY_POLICY = "; ".join(
+    (
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    )
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+
+class SecurityHeaders:
+    """Adds SECURITY_HEADERS to every HTTP response, and rewrites every absolute ``Location``
+    onto the configured public URL, or to a bare path when there is none. The gateway never
+    redirects to another site; absolute ones are built by Starlette from the request's Host
+    header (the trailing-slash redirect), which anyone can set."""
+
+    def __init__(self, app: ASGIApp, public_url: str = "") -> None:
+        self.app = app
+        self.public_url = public_url.rstrip("/")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_secured(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    if name not in headers:
+                        headers[name] = value
+                location = headers.get("location")
+                if location:
+                    headers["location"] = self.location(location, scope)
+            await send(message)
+
+        await self.app(scope, receive, send_secured)
+
+    def location(self, location: str, scope: Scope) -> str:
+        parsed = urllib.parse.urlsplit(location)
+        if not parsed.scheme and not parsed.netloc:
+            return location
+        path = parsed.path or "/"
+        root = str(scope.get("root_path", "")).rstrip("/")
+        if root and path.startswith(root + "/"):
+            path = path[len(root) :]
+        rest = path + (f"?{parsed.query}" if parsed.query else "")
+        return self.public_url + rest if self.public_url else rest
+
+
+def link_base(public_url: str) -> str:
+    """What page links start with: the public URL when configured, else nothing (root-relative
+    links such as ``/static/...``); never anything taken from the request."""
+    return public_url.rstrip("/")
+
+
+def install_web(app: FastAPI, public_url: str, templates: Jinja2Templates) -> None:
+    """The security headers on every response, and ``/docs`` (Swagger UI from the gateway's
+    own files, started by /static/docs.js: the page has no inline script)."""
+    app.add_middleware(SecurityHeaders, public_url=public_url)
+    app.mount(DOCS_ASSETS, StaticFiles(directory=SWAGGER_UI_DIR), name="docs-assets")
+    base = link_base(public_url)
+
+    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    async def docs(request: Request) -> Response:
+        return templates.TemplateResponse(
+            request,
+            "docs.html",
+            {"base": base, "title": app.title, "openapi": base + (app.openapi_url or "/openapi.json")},
+        )
+
 
 TEXTS: dict[str, dict[str, str]] = {
     "en": {
