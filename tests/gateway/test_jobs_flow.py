@@ -353,10 +353,15 @@ async def test_the_web_page_is_served_without_a_cdn(stages: FakeStages, bucket_s
         ru = await client.get("/", headers={"Accept-Language": "ru-RU,ru;q=0.9,en;q=0.5"})
         css = await client.get("/static/vendor/bootstrap.min.css")
         js = await client.get("/static/vendor/bootstrap.bundle.min.js")
+        # the page's own script (uploads with progress) is a file of the gateway, not inline
+        page_js = await client.get("/static/page.js")
     assert en.status_code == ru.status_code == 200
     assert "Upload" in en.text and "Загрузить" in ru.text
-    assert 'name="viewport"' in en.text and "XMLHttpRequest" in en.text
-    assert "//cdn" not in en.text and "https://" not in en.text
+    assert 'name="viewport"' in en.text and '<script src="/static/page.js">' in en.text
+    assert page_js.status_code == 200 and "javascript" in page_js.headers["content-type"]
+    assert "XMLHttpRequest" in page_js.text
+    for text in (en.text, page_js.text):
+        assert "//cdn" not in text and "https://" not in text
     assert css.status_code == js.status_code == 200 and "Bootstrap" in css.text[:200]
 
 

@@ -9,6 +9,7 @@ import json
 import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -78,9 +79,10 @@ async def test_every_endpoint_hides_other_owners_jobs(
 
 
 async def test_a_cookie_identity_is_issued_kept_and_survives_a_restart(
-    stages: FakeStages, bucket_s3: S3Settings, bucket_store: ObjectStore
+    stages: FakeStages, bucket_s3: S3Settings, bucket_store: ObjectStore, tmp_path: Path
 ) -> None:
-    settings = gateway_settings(stages.target)
+    secret_file = tmp_path / "s"
+    settings = gateway_settings(stages.target, secret_key_file=str(secret_file))
     async with serve(settings, bucket_s3, token=None) as client:
         first = await client.get("/api/v1/jobs")
         cookie = first.headers["set-cookie"]
@@ -90,7 +92,9 @@ async def test_a_cookie_identity_is_issued_kept_and_survives_a_restart(
         assert "set-cookie" not in (await client.get("/api/v1/jobs")).headers  # kept, not re-issued
         assert [j["id"] for j in (await client.get("/api/v1/jobs")).json()["jobs"]] == [created["id"]]
         value = client.cookies[OWNER_COOKIE]
-    assert bucket_store.exists(SECRET_KEY_OBJECT)  # generated once, kept in the store
+    # generated once, kept in the secret file, never in the store
+    assert secret_file.read_text().strip()
+    assert not bucket_store.exists(SECRET_KEY_OBJECT)
 
     async with serve(settings, bucket_s3, token=None) as client:
         client.cookies.set(OWNER_COOKIE, value)

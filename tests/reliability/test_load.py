@@ -1,6 +1,7 @@
-"""Load: 20 clients upload testdata videos at the same moment to the gateway process (uvicorn,
-default upload and job limits; fake stages). All are accepted, the queue positions are the
-queue, the gateway's memory stays bounded, and every job completes."""
+"""Load: 20 clients (20 owners: each its own bearer token) upload testdata videos at the same
+moment to the gateway process (uvicorn, default upload, job and per-owner limits; fake stages).
+All are accepted, the queue positions are the queue, the gateway's memory stays bounded, and
+every job completes."""
 
 from __future__ import annotations
 
@@ -55,15 +56,26 @@ def test_twenty_concurrent_uploads_are_all_accepted_queued_in_order_and_complete
             peak.start()
 
             start = threading.Barrier(CLIENTS)
+            # 20 clients are 20 owners (one owner may have only 2 uploads under way at once)
+            owners = [
+                {"Authorization": f"Bearer load-client-{index:02d}-0123456789"} for index in range(CLIENTS)
+            ]
 
             def one(index: int) -> httpx.Response:
                 video = videos[index % len(videos)]
                 data = video.read_bytes()
                 start.wait()
-                with httpx.Client(base_url=url, timeout=120, headers=dict(c.headers)) as own:
+                with httpx.Client(base_url=url, timeout=120, headers=owners[index]) as own:
                     return own.post(
                         "/api/v1/jobs", params={"filename": f"{index:02d} {video.name}"}, content=data
                     )
+
+            def each_owners_job() -> list[dict[str, Any]]:
+                """Every client's job, as its owner sees it (only the owner can)."""
+                return [
+                    c.get(f"/api/v1/jobs/{job['id']}", headers=owner).json()
+                    for job, owner in zip(created, owners, strict=True)
+                ]
 
             with ThreadPoolExecutor(CLIENTS) as pool:
                 responses = list(pool.map(one, range(CLIENTS)))
@@ -75,8 +87,9 @@ def test_twenty_concurrent_uploads_are_all_accepted_queued_in_order_and_complete
 
             # The queue as the API shows it: 1..n for the waiting jobs, each once (in the order they
             # were accepted, which concurrent clients cannot see); the others are being worked on
-            # (4 jobs at once by default) and have no position.
-            listed = [j for j in c.get("/api/v1/jobs").json()["jobs"] if j["id"] in ids]
+            # (4 jobs at once by default) and have no position. Held at the audio gate, nothing
+            # moves while the owners are asked one by one.
+            listed = each_owners_job()
             waiting = [j for j in listed if j["queue_position"] is not None]
             assert sorted(j["queue_position"] for j in waiting) == list(range(1, len(waiting) + 1))
             assert all(j["state"] == "queued" for j in waiting)
@@ -90,9 +103,7 @@ def test_twenty_concurrent_uploads_are_all_accepted_queued_in_order_and_complete
             done: dict[str, dict[str, Any]] = {}
             deadline = time.monotonic() + 120
             while len(done) < CLIENTS and time.monotonic() < deadline:
-                for job in c.get("/api/v1/jobs").json()["jobs"]:
-                    if job["id"] not in ids:
-                        continue
+                for job in each_owners_job():
                     if job["queue_position"] is not None:
                         positions[job["id"]].append(job["queue_position"])
                     if job["state"] in ("done", "failed"):

@@ -27,6 +27,8 @@ pytestmark = pytest.mark.anyio
 
 #: A retention of 3 s, swept every 0.2 s.
 SHORT = {"retention_hours": 3 / 3600, "reap_interval_seconds": 0.2}
+#: An object outside jobs/ (not job data): the reaper leaves it alone.
+NOT_JOB_DATA = "other/not-a-job.txt"
 
 
 def when(text: str) -> datetime:
@@ -50,6 +52,7 @@ async def test_done_failed_and_running_jobs_are_deleted_at_their_expiry(
 ) -> None:
     stages.script.fail_first["audio"] = (1, grpc.StatusCode.INVALID_ARGUMENT, "the file has no audio track")
     settings = gateway_settings(stages.target, concurrent_jobs=1, **SHORT)
+    bucket_store.put_bytes(NOT_JOB_DATA, b"not ours to reap", "text/plain")
     async with serve(settings, bucket_s3) as client:
         failed = await upload(client, b"no sound", "silent.mp4")
         assert (await wait_state(client, failed["id"], TERMINAL))["state"] == "failed"
@@ -76,7 +79,8 @@ async def test_done_failed_and_running_jobs_are_deleted_at_their_expiry(
         assert stages.script.calls["renderer"] == 1  # only `done` was rendered: `running` was stopped
         assert (await client.get("/api/v1/jobs")).json()["jobs"] == []
     assert list(bucket_store.list_keys("jobs/")) == []
-    assert bucket_store.exists(SECRET_KEY_OBJECT)  # not job data: kept
+    assert bucket_store.get_bytes(NOT_JOB_DATA) == b"not ours to reap"  # not job data: kept
+    assert not bucket_store.exists(SECRET_KEY_OBJECT)  # the cookie secret is never in the store
 
 
 async def test_unclaimed_objects_and_jobs_left_from_before_a_restart_are_deleted(

@@ -161,9 +161,13 @@ def inject(soak: Soak, chaos: Chaos, stop: threading.Event) -> None:
                 soak.start_gateway()
 
 
-def submit(soak: Soak, client: httpx.Client, index: int, rng: random.Random) -> tuple[str, int]:
-    """Upload until the gateway says 201; returns the job id and how many tries it took."""
+def submit(soak: Soak, client: httpx.Client, index: int, rng: random.Random) -> tuple[str, int, int]:
+    """Upload until the gateway says 201, as a well-behaved client: down or busy (503), or past
+    the owner's limits (429: the soak's one token has too many jobs waiting or in progress), it
+    tries again, after ``Retry-After`` when the answer has one. Returns the job id, how many tries
+    it took and how many of them were answered 429."""
     body = f"soak job {index}\n".encode() * rng.randint(1, 4000)
+    limited = 0
     for tries in range(1, 1000):
         try:
             with soak.lock:
@@ -174,9 +178,16 @@ def submit(soak: Soak, client: httpx.Client, index: int, rng: random.Random) -> 
         except httpx.HTTPError:
             resp = None
         if resp is not None and resp.status_code == 201:
-            return str(resp.json()["id"]), tries
-        assert resp is None or resp.status_code == 503, resp.text  # down or busy: try again
-        time.sleep(0.2)
+            return str(resp.json()["id"]), tries, limited
+        assert resp is None or resp.status_code in (429, 503), resp.text  # try again
+        wait = 0.2
+        if resp is not None and resp.status_code == 429:
+            limited += 1
+            assert resp.json()["error"]["code"] in ("too_many_jobs", "too_many_uploads"), resp.text
+            wait = float(resp.headers["Retry-After"])  # a 429 always says when
+        elif resp is not None and "Retry-After" in resp.headers:
+            wait = float(resp.headers["Retry-After"])
+        time.sleep(wait)
     raise AssertionError(f"job {index} was never accepted")
 
 
@@ -237,12 +248,14 @@ def test_soak_jobs_under_random_faults_none_lost_none_duplicated(
     injector.start()
     accepted: list[str] = []
     upload_tries = 0
+    owner_limited = 0
     with httpx.Client(timeout=30, headers={"Authorization": f"Bearer {TOKEN}"}) as client:
         try:
             for index in range(JOBS):
-                job_id, tries = submit(runner, client, index, rng)
+                job_id, tries, limited = submit(runner, client, index, rng)
                 accepted.append(job_id)
                 upload_tries += tries
+                owner_limited += limited
                 time.sleep(rng.uniform(0.0, 1.0))  # about a minute of faults in all
             time.sleep(3.0)  # faults go on a little while the last jobs run
         finally:
@@ -275,6 +288,7 @@ def test_soak_jobs_under_random_faults_none_lost_none_duplicated(
         "calls_of_one_job_at_once": runner.script.overlaps,
         "uploads_taken_but_not_acknowledged": len(unacknowledged),
         "upload_tries": upload_tries,
+        "upload_tries_answered_429": owner_limited,
         "objects_of_uploads_that_never_became_jobs": len(unclaimed),
         "unfinished_multipart_uploads": len(unfinished_uploads),
         "process_faults": dict(chaos.faults),
