@@ -22,7 +22,7 @@ from tests.gateway.test_process import gateway_env, start_gateway
 
 require_chromium()
 
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright  # noqa: E402
+from playwright.sync_api import Browser, BrowserContext, Page, Route, expect, sync_playwright  # noqa: E402
 
 ARTIFACTS = BROWSER_ARTIFACTS / "browser"
 VIDEO = "jfk_en_11s.mp4"
@@ -75,10 +75,22 @@ def shot(page: Page, name: str) -> None:
     page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=True)
 
 
+def with_an_unconfirmed_owner(route: Route) -> None:
+    """The konspekt as the gateway serves it, plus an action item whose owner the transcript does
+    not say as a name (``owner_unconfirmed``): the page marks that owner."""
+    response = route.fetch()
+    konspekt = response.json()
+    konspekt["action_items"].append(
+        {"task": "Check the build", "owner": "Boris", "owner_unconfirmed": True, "due": "", "at": 70.0}
+    )
+    route.fulfill(response=response, json=konspekt)
+
+
 def test_two_uploads_reach_done_in_russian_download_and_switch_language(
     url: str, russian: BrowserContext, testdata: Path, tmp_path: Path
 ) -> None:
     page = russian.new_page()
+    page.route("**/api/v1/jobs/*/konspekt", with_an_unconfirmed_owner)
     page.goto(url)
     expect(page.locator("h2").first).to_have_text("Новые записи")
     expect(page.locator("#no-jobs")).to_be_visible()
@@ -103,6 +115,7 @@ def test_two_uploads_reach_done_in_russian_download_and_switch_language(
     expect(first.locator(".konspekt")).to_contain_text("Главное")
     expect(first.locator(".konspekt")).to_contain_text("[0:01]The team met")
     expect(first.locator(".konspekt")).to_contain_text("[1:02]Write the notes (кто: Anna, срок: Monday)")
+    expect(first.locator(".konspekt")).to_contain_text("[1:10]Check the build (кто: Boris (не подтверждён))")
     expect(first.locator(".stage-badges .badge")).to_have_count(4)
     # the checks' notes, folded under their count and in the page's language
     notes = first.locator(".job-warnings")
@@ -133,6 +146,8 @@ def test_two_uploads_reach_done_in_russian_download_and_switch_language(
     expect(page.locator("#submit")).to_have_text("Upload")
     expect(first.locator(".job-status")).to_have_text("Done!")
     expect(first.locator(".konspekt")).to_contain_text("Key points")
+    expect(first.locator(".konspekt")).to_contain_text("[1:02]Write the notes (who: Anna, due: Monday)")
+    expect(first.locator(".konspekt")).to_contain_text("[1:10]Check the build (who: Boris (unconfirmed))")
     shot(page, "2-done-en")
     page.reload()  # the choice is kept in a cookie
     expect(page.locator("#submit")).to_have_text("Upload")

@@ -188,7 +188,9 @@ function konspektView(k) {
   box.appendChild(points(T.key_points, k.key_points, (p) => stamped(p.at, p.text)));
   box.appendChild(points(T.decisions, k.decisions, (p) => stamped(p.at, p.text)));
   box.appendChild(points(T.action_items, k.action_items, (a) => {
-    const extra = [a.owner ? T.owner + ": " + a.owner : "", a.due ? T.due + ": " + a.due : ""].filter(Boolean);
+    // an owner the transcript does not say as a name is shown, marked (owner_unconfirmed)
+    const owner = a.owner ? T.owner + ": " + a.owner + (a.owner_unconfirmed ? " (" + T.unconfirmed + ")" : "") : "";
+    const extra = [owner, a.due ? T.due + ": " + a.due : ""].filter(Boolean);
     return stamped(a.at, a.task + (extra.length ? " (" + extra.join(", ") + ")" : ""));
   }));
   return box;
