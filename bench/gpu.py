@@ -88,8 +88,9 @@ def transcript_from_text(path: Path) -> common_pb2.Transcript:
 def llm(
     transcript: Any, model: str, max_model_len: int, memory: float, parallel: list[int]
 ) -> dict[str, Any]:
+    from konspekt_summarizer.answer import konspekt_schema
     from konspekt_summarizer.engine import load_engine
-    from konspekt_summarizer.konspekt import Summarizer, konspekt_schema
+    from konspekt_summarizer.konspekt import Summarizer
     from konspekt_summarizer.settings import SummarizerSettings
 
     settings = SummarizerSettings.model_validate(

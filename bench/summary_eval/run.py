@@ -42,7 +42,8 @@ from konspekt.transcripts import transcript_from_json  # noqa: E402
 from konspekt.v1 import common_pb2  # noqa: E402
 from konspekt_summarizer.dates import number_of  # noqa: E402
 from konspekt_summarizer.engine import load_engine  # noqa: E402
-from konspekt_summarizer.konspekt import Summarizer, same_word  # noqa: E402
+from konspekt_summarizer.evidence import same_word  # noqa: E402
+from konspekt_summarizer.konspekt import Summarizer  # noqa: E402
 from konspekt_summarizer.settings import SummarizerSettings  # noqa: E402
 
 _WORD = re.compile(r"\w+")

@@ -28,6 +28,7 @@ class SwitchEngine:
 
     name = "switch"
     context_size = 4096
+    parallel = 1
 
     def __init__(self) -> None:
         self.up = True

@@ -23,7 +23,7 @@ from konspekt_summarizer.server import build_server
 from .conftest import load_transcript, make_settings
 from .test_konspekt import check_konspekt
 
-# ~15 min on 2 cores: three 6k-token windows, the stretch calls and the merge on the 1.5B
+# ~15 min on 2 cores: one call per window (~6k tokens each) and the merge, on the 1.5B
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 WORDS_PER_SECOND = 2.5

@@ -13,41 +13,56 @@ import grpc
 import pytest
 from pydantic import ValidationError
 
+from konspekt.cli import fmt_time
 from konspekt.errors import FailedPrecondition
 from konspekt.v1 import common_pb2
-from konspekt_summarizer.cli import guess_language, transcript_from_text
-from konspekt_summarizer.engine import Completion
-from konspekt_summarizer.konspekt import (
+from konspekt_summarizer.answer import (
     ACTION_ITEMS_MAX,
     KEY_POINTS_MAX,
     SUMMARY_MAX,
     TIME_PATTERN,
     TITLE_MAX,
-    Evidence,
     KonspektOut,
-    Line,
-    Summarizer,
-    check_free_text,
-    clean_field,
-    dedupe,
-    find_evidence,
     konspekt_schema,
-    locate,
     parse_answer,
-    parse_time,
-    required_overlap,
     salvage_answer,
     salvage_json,
-    split_windows,
-    transcript_lines,
-    uncovered,
 )
+from konspekt_summarizer.checks import check_free_text, clean_field
+from konspekt_summarizer.cli import guess_language, transcript_from_text
+from konspekt_summarizer.engine import Completion
+from konspekt_summarizer.evidence import (
+    Evidence,
+    dedupe,
+    find_evidence,
+    locate,
+    parse_time,
+    required_overlap,
+)
+from konspekt_summarizer.konspekt import Summarizer, Usage
 from konspekt_summarizer.openai_engine import api_root, estimate_tokens, response_format
-from konspekt_summarizer.prompts import prompts_for
+from konspekt_summarizer.prompts import Prompts, prompts_for
 from konspekt_summarizer.settings import DEFAULT_MODELS, SummarizerSettings
 from konspekt_summarizer.vllm_engine import VllmEngine
+from konspekt_summarizer.windows import Line, split_windows, transcript_lines
 
 from .conftest import load_transcript
+
+
+def pass_asks(style: int, prompts: Prompts) -> list[str]:
+    """The instructions of one pass over a window, in the order they are asked (``Summarizer._read``):
+    a meeting's tasks, its decisions and the rest each in a call of its own over the same (cached)
+    transcript; a lecture's whole konspekt in one call."""
+    if style == common_pb2.STYLE_LECTURE:
+        return [prompts.ask_all]
+    return [prompts.ask_tasks, prompts.ask_decisions, prompts.ask_rest]
+
+
+#: Model calls of one pass over a window, by style.
+CALLS_PER_WINDOW: dict[int, int] = {
+    style: len(pass_asks(style, prompts_for("en")))
+    for style in (common_pb2.STYLE_MEETING, common_pb2.STYLE_LECTURE)
+}
 
 
 def seg(start: float, end: float, text: str) -> common_pb2.Segment:
@@ -162,7 +177,8 @@ def test_schema_bounds_every_string_and_array() -> None:
         assert props["key_points"]["maxItems"] == KEY_POINTS_MAX
         assert props["action_items"]["maxItems"] == ACTION_ITEMS_MAX
         assert set(schema["required"]) == set(props)
-    assert list(konspekt_schema(common_pb2.STYLE_MEETING)["properties"])[1] == "decisions"
+    # a meeting's tasks first (the model writes fields in schema order), a lecture's key points
+    assert list(konspekt_schema(common_pb2.STYLE_MEETING)["properties"])[1] == "action_items"
     assert list(konspekt_schema(common_pb2.STYLE_LECTURE)["properties"])[1] == "key_points"
     assert re.match(TIME_PATTERN, "01:02:03") and re.match(TIME_PATTERN, "12:30")
     assert not re.match(TIME_PATTERN, "12:3")
@@ -225,7 +241,12 @@ def test_prompts_are_in_the_language_of_the_meeting() -> None:
     assert cyr > 0.8 * len(re.findall(r"[a-zа-яё]", ru.system_meeting, re.I))
     assert "English" in prompts_for("en").system_meeting
     assert "German" in prompts_for("de").system_meeting
-    assert "German" in prompts_for("de").user
+    de = prompts_for("de")
+    for style in (common_pb2.STYLE_MEETING, common_pb2.STYLE_LECTURE):
+        assert all("German" in ask for ask in pass_asks(style, de))
+        assert all("по-русски" in ask for ask in pass_asks(style, ru))
+    # the transcript comes before any instruction: the calls over it share their start (KV cache)
+    assert de.user.rstrip().endswith("{lines}") and ru.user.rstrip().endswith("{lines}")
     assert "lecture" in prompts_for("en").system_lecture
 
 
@@ -297,6 +318,7 @@ class ScriptedEngine:
 
     name = "scripted"
     context_size = 4096
+    parallel = 1
 
     def __init__(self, answer: dict[str, object]) -> None:
         self.answer = json.dumps(answer, ensure_ascii=False)
@@ -323,7 +345,8 @@ RU_MEETING = [
 
 def ru_konspekt() -> tuple[common_pb2.Konspekt, list[str]]:
     """What the 1.5B did with the second Russian test meeting, in small: a question as a
-    decision, a decision as a task with no one to do it, a decision and a task left out."""
+    decision, a decision as a task with no one to do it, a fact as a task with a thing as its
+    owner, a decision and a task left out (one call: nothing is asked again)."""
     engine = ScriptedEngine(
         {
             "title": "Запуск приложения",
@@ -344,19 +367,17 @@ def ru_konspekt() -> tuple[common_pb2.Konspekt, list[str]]:
 
 def test_what_the_model_got_wrong_about_decisions_is_put_right() -> None:
     k, warnings = ru_konspekt()
-    assert [(d.text, d.segment_index) for d in k.decisions] == [
-        ("Решить отказаться от платной подписки", 2),  # its line says "решили", no one is to do it
-        ("Договорились, что доступ получают только продажи", 3),  # left out twice: word for word
-    ]
-    assert [(a.task, a.owner, a.due) for a in k.action_items] == [
-        ("Анна согласует финальный дизайн с заказчиком до конца недели", "Анна", "до конца недели")
-    ]
+    # its line says "решили" and no one is to do it: a decision. What the model left out
+    # ("Договорились…" at 00:15, Anna's task at 00:20) stays out: it is not asked for again
+    # and not copied from the transcript.
+    assert [(d.text, d.segment_index) for d in k.decisions] == [("Решить отказаться от платной подписки", 2)]
+    assert not k.action_items
     # "Магазин" is said in lower case too: not a person; the "task" is a fact
     assert [(p.text, p.segment_index) for p in k.key_points] == [("Магазин проверяет сборку неделю", 5)]
     assert any("a question is not a decision" in w for w in warnings)
     assert any("listed as a decision" in w for w in warnings)
     assert any("not a person named in the transcript; dropped; listed as a key point" in w for w in warnings)
-    assert sum("taken word for word" in w for w in warnings) == 2
+    assert not any("word for word" in w for w in warnings)
 
 
 def test_summarizer_drops_items_without_evidence(tmp_path: Path) -> None:
@@ -423,6 +444,7 @@ class CutOffEngine:
 
     name = "cut-off"
     context_size = 4096
+    parallel = 1
 
     def __init__(self, text: str) -> None:
         self.text = text
@@ -438,7 +460,7 @@ class CutOffEngine:
         return Completion(self.text, 100, max_tokens, 0.1, finish_reason="length")
 
 
-def test_an_answer_cut_off_twice_is_repaired_from_its_complete_items(tmp_path: Path) -> None:
+def test_an_answer_cut_off_is_repaired_from_its_complete_items(tmp_path: Path) -> None:
     model = tmp_path / "m.gguf"
     model.write_bytes(b"x")
     settings = SummarizerSettings(model=str(model), n_ctx=4096, max_tokens=500)
@@ -448,13 +470,18 @@ def test_an_answer_cut_off_twice_is_repaired_from_its_complete_items(tmp_path: P
     )
     transcript = common_pb2.Transcript(language="ru", segments=BRIGADE)
     k, usage, warnings = Summarizer(engine, settings).summarize(transcript)
-    assert engine.calls == 2 and usage.calls == 2  # asked again once, then repaired
+    # each call repaired at once: a second try would cost as much and be cut off as well
+    assert engine.calls == usage.calls == CALLS_PER_WINDOW[common_pb2.STYLE_MEETING]
     assert k.title == "Бригада" and k.summary == "Приедет бригада."
     assert [p.text for p in k.key_points] == ["Приедет бригада"]
     assert "summary: the answer was cut off at 500 tokens; its complete items were kept" in warnings
-    # cut off before anything complete: a clear failure, never an empty konspekt
+    assert sum("the answer was cut off at 500 tokens" in w for w in warnings) == engine.calls
+    # cut off before anything complete: asked again once, then a clear failure, never an empty
+    # konspekt
+    nothing = CutOffEngine('{"title": "Брига')
     with pytest.raises(FailedPrecondition, match="cut off at 500 tokens"):
-        Summarizer(CutOffEngine('{"title": "Брига'), settings).summarize(transcript)
+        Summarizer(nothing, settings).summarize(transcript)
+    assert nothing.calls == 2  # the first call and its retry
 
 
 def test_a_few_words_are_quoted_not_summarized(tmp_path: Path) -> None:
@@ -489,18 +516,8 @@ def test_a_few_words_are_quoted_not_summarized(tmp_path: Path) -> None:
     ten = common_pb2.Transcript(language="en", segments=[seg(0.0, 5.0, " ".join(["word"] * 10))])
     with pytest.raises(FailedPrecondition):
         Summarizer(engine, settings).summarize(ten)
-    assert engine.calls == 2
-
-
-def test_uncovered_stretches_are_long_runs_of_uncited_lines() -> None:
-    segments = [seg(60.0 * i, 60.0 * i + 50, f"line {i}") for i in range(20)]
-    segments[9].text = "  "  # an empty line neither breaks nor makes a stretch
-    assert uncovered(segments, {0, 6, 19}, 300.0) == [[7, 8, 10, 11, 12, 13, 14, 15, 16, 17, 18]]
-    assert uncovered(segments, {0, 6, 19}, 200.0) == [
-        [1, 2, 3, 4, 5],
-        [7, 8, 10, 11, 12, 13, 14, 15, 16, 17, 18],
-    ]
-    assert uncovered(segments, set(range(0, 20, 3)), 200.0) == []
+    # "{}" is a valid answer of no tasks or decisions; the last call needs a title: retried once
+    assert engine.calls == CALLS_PER_WINDOW[common_pb2.STYLE_MEETING] + 1
 
 
 class PromptedEngine:
@@ -508,6 +525,7 @@ class PromptedEngine:
 
     name = "prompted"
     context_size = 8192
+    parallel = 1
 
     def __init__(self, answers: dict[str, dict[str, object]]) -> None:
         self.answers = answers
@@ -526,8 +544,12 @@ class PromptedEngine:
         raise AssertionError(f"unexpected prompt: {messages[-1]['content'][:200]}")
 
 
-def test_a_long_stretch_nothing_came_from_gets_its_own_key_points(tmp_path: Path) -> None:
-    """What the 1.5B did to a 60-minute meeting: its window's items all came from the end."""
+@pytest.mark.parametrize("style", [common_pb2.STYLE_MEETING, common_pb2.STYLE_LECTURE])
+def test_a_meeting_that_fits_one_window_is_read_in_one_pass(tmp_path: Path, style: int) -> None:
+    """Nothing reads the transcript again: a 30-minute meeting whose answer cites only its start
+    and end (what the 1.5B did to a 60-minute one) costs one pass, and the konspekt is what that
+    answer says, checked. A meeting's pass is two calls over the same transcript (its tasks, then
+    the rest), a lecture's one."""
     model = tmp_path / "m.gguf"
     model.write_bytes(b"x")
     settings = SummarizerSettings(model=str(model), n_ctx=8192, max_tokens=500)
@@ -539,46 +561,67 @@ def test_a_long_stretch_nothing_came_from_gets_its_own_key_points(tmp_path: Path
     first = {"text": "The budget for next year", "time": "00:30"}
     last = {"text": "Hiring two engineers", "time": "25:00"}
     engine = PromptedEngine(
-        {
-            "Nothing in your konspekt comes from": {
-                "key_points": [{"text": "The Dublin office lease", "time": "12:30"}]
-            },
-            "Transcript": {"title": "Plans", "summary": "Budget and hiring.", "key_points": [first, last]},
-        }
+        {"Transcript": {"title": "Plans", "summary": "Budget and hiring.", "key_points": [first, last]}}
     )
     progress: list[float] = []
-    k, usage, _ = Summarizer(engine, settings).summarize(
-        transcript, on_progress=lambda f, _m: progress.append(f)
+    k, usage, warnings = Summarizer(engine, settings).summarize(
+        transcript, style, on_progress=lambda f, _m: progress.append(f)
     )
-    # the stretch between the cited lines (01:00-24:55) in equal pieces of at most 10 minutes,
-    # one call each
-    assert usage.calls == 4
-    pieces = engine.prompts[1:]
-    assert "[01:00] We talk about the budget for next year, part 2." in pieces[0]
-    assert "[08:30]" in pieces[0] and "[09:00]" not in pieces[0] and "[00:30]" not in pieces[0]
-    assert "[09:00]" in pieces[1] and "[16:30]" in pieces[1] and "[17:00]" not in pieces[1]
-    assert "[17:00]" in pieces[2] and "[24:30] We talk about hiring two engineers, part 49." in pieces[2]
-    assert "[25:00]" not in pieces[2]
+    calls = CALLS_PER_WINDOW[style]
+    assert usage.calls == len(engine.prompts) == calls
+    # every call reads all of it, the transcript first: only the instruction after it differs
+    prompts = prompts_for("en")
+    kind = "lecture" if style == common_pb2.STYLE_LECTURE else "meeting"
+    asks = [ask.format(kind=kind) for ask in pass_asks(style, prompts)]
+    assert all(p.endswith(ask) for p, ask in zip(engine.prompts, asks, strict=True))
+    (read,) = {p.removesuffix(ask) for p, ask in zip(engine.prompts, asks, strict=True)}
+    assert all(f"[{fmt_time(s.start)}] {s.text}" in read for s in segments)
+    assert (usage.prompt_tokens, usage.completion_tokens) == (100 * calls, 50 * calls)
+    # the transcript is read once (the first call; the others find it in the KV cache), the
+    # konspekt written once
+    assert (usage.read_tokens, usage.pass_completion_tokens) == (100, 50 * calls)
     assert [(p.text, p.segment_index) for p in k.key_points] == [
         ("The budget for next year", 1),
-        ("The Dublin office lease", 25),
         ("Hiring two engineers", 50),
     ]
+    assert (k.title, k.summary) == ("Plans", "Budget and hiring.")
+    assert not warnings
     assert progress == sorted(progress) and progress[-1] == 1.0
-    # a recording shorter than a stretch makes no such call, whatever the answer left out
-    engine.prompts.clear()
-    short = common_pb2.Transcript(language="en", segments=segments[:9], duration=270.0)
-    Summarizer(engine, settings).summarize(short)
-    assert len(engine.prompts) == 1
+
+
+def test_usage_prices_one_pass_over_the_transcript() -> None:
+    """One pass: the transcript read once (a window's first call) and the konspekt written once
+    (the first tries), at the rates of all the calls; later calls of a window, retries and merges
+    are overhead over it."""
+    usage = Usage("m")
+    usage.add(Completion("{}", 1000, 100, 3.0, prompt_seconds=1.0), first_pass=True, reads=True)
+    usage.add(Completion("{}", 1050, 50, 1.2, prompt_seconds=0.2), first_pass=True)  # cached transcript
+    usage.add(Completion("{}", 1050, 50, 1.2, prompt_seconds=0.2))  # its retry
+    usage.add(Completion("{}", 200, 50, 2.0, prompt_seconds=9.0))  # a merge: reading capped at 2 s
+    assert usage.calls == 4 and (usage.prompt_tokens, usage.completion_tokens) == (3300, 250)
+    assert usage.prompt_seconds == pytest.approx(3.4) and usage.seconds == pytest.approx(7.4)
+    assert (usage.read_tokens, usage.read_seconds, usage.pass_completion_tokens) == (1000, 1.0, 150)
+    # 250 tokens written in 7.4 - 3.4 s: 62.5 a second; the pass writes 150 of them
+    assert usage.one_pass_seconds() == pytest.approx(1.0 + 150 / 62.5)
+    proto = usage.to_proto()
+    assert (proto.model, proto.calls, proto.prompt_tokens, proto.completion_tokens) == ("m", 4, 3300, 250)
+    assert proto.prompt_seconds == pytest.approx(3.4)
+    assert proto.one_pass_seconds == pytest.approx(usage.one_pass_seconds())
+    # an engine that cannot tell the reading time: the time measured
+    blind = Usage("m")
+    blind.add(Completion("{}", 1000, 100, 3.0), first_pass=True, reads=True)
+    assert blind.prompt_seconds == 0.0 and blind.one_pass_seconds() == 3.0
 
 
 class BatchingEngine(PromptedEngine):
-    """A server that batches: calls overlap; each answers with the first line it was given."""
+    """A server that batches (``parallel`` calls at once): calls overlap; each answers with the
+    first line it was given."""
 
     context_size = 1024
 
-    def __init__(self) -> None:
+    def __init__(self, parallel: int) -> None:
         super().__init__({})
+        self.parallel = parallel
         self.lock = threading.Lock()
         self.running = 0
         self.most = 0
@@ -587,6 +630,7 @@ class BatchingEngine(PromptedEngine):
         self, messages: list[dict[str, str]], schema: object, max_tokens: int, on_token: object = None
     ) -> Completion:
         with self.lock:
+            self.prompts.append(messages[-1]["content"])
             self.running += 1
             self.most = max(self.most, self.running)
         time.sleep(0.2)
@@ -599,7 +643,7 @@ class BatchingEngine(PromptedEngine):
 
 def test_windows_are_summarized_at_once_where_the_engine_batches(tmp_path: Path) -> None:
     """A 20-minute meeting in 4+ windows, on a server (3 calls at once) and on llama.cpp in
-    process (one at a time): the same konspekt either way."""
+    process (one at a time): the same konspekt either way, one call per window and one merge."""
     model = tmp_path / "m.gguf"
     model.write_bytes(b"x")
     topics = ["budget", "office", "hiring", "travel", "security", "release"]
@@ -607,17 +651,10 @@ def test_windows_are_summarized_at_once_where_the_engine_batches(tmp_path: Path)
         seg(10.0 * i, 10.0 * i + 9, f"Line {i} is about the {topics[i // 20]} plans.") for i in range(120)
     ]
     transcript = common_pb2.Transcript(language="en", segments=segments, duration=1200.0)
+    settings = SummarizerSettings(model=str(model), n_ctx=1024, max_tokens=200)
     konspekts = []
-    for engine, most in (("openai", 3), ("llamacpp", 1)):
-        settings = SummarizerSettings(
-            engine=engine,
-            model=str(model),
-            base_url="http://127.0.0.1:9/v1",
-            n_ctx=1024,
-            max_tokens=200,
-            parallel_requests=3,
-        )
-        fake = BatchingEngine()
+    for parallel in (3, 1):
+        fake = BatchingEngine(parallel)
         summarizer = Summarizer(fake, settings)
         windows = summarizer.plan_windows(transcript)
         assert len(windows) >= 4
@@ -627,10 +664,18 @@ def test_windows_are_summarized_at_once_where_the_engine_batches(tmp_path: Path)
             progress.append(fraction)
 
         k, usage, _ = summarizer.summarize(transcript, on_progress=report)
-        assert fake.most == most
+        assert fake.most == parallel
         # each window's first line became its key point
         assert {w[0].index for w in windows} <= {p.segment_index for p in k.key_points}
-        assert usage.calls >= len(windows)
+        # one pass over each window (its own lines), one call to merge them; nothing read again
+        per_window = CALLS_PER_WINDOW[common_pb2.STYLE_MEETING]
+        merges = [p for p in fake.prompts if p.startswith("Summaries of the parts")]
+        reads = [p for p in fake.prompts if p not in merges]
+        assert usage.calls == len(fake.prompts) == per_window * len(windows) + 1 and len(merges) == 1
+        for window in windows:
+            assert sum(all(ln.render() in p for ln in window) for p in reads) == per_window
+        passes = per_window * len(windows)
+        assert (usage.read_tokens, usage.pass_completion_tokens) == (100 * len(windows), 50 * passes)
         assert progress == sorted(progress) and progress[-1] == 1.0
         konspekts.append(k)
     assert konspekts[0] == konspekts[1]
@@ -679,7 +724,6 @@ def test_a_konspekt_whose_summary_was_all_invented_falls_back_to_its_items(tmp_p
     settings = SummarizerSettings(model=str(model), n_ctx=8192, max_tokens=500)
     engine = PromptedEngine(
         {
-            "state a decision or a task": {"action_items": []},
             "Transcript": {
                 "title": "Boris and Jefferson",
                 "summary": "Thomas Jefferson chaired the review.",
@@ -707,7 +751,7 @@ def test_a_short_recording_whose_konspekt_was_all_invented_is_quoted(tmp_path: P
         "key_points": [{"text": "It established the United States as a nation", "time": "00:02"}],
         "decisions": [{"text": "The declaration was written by Thomas Jefferson", "time": "00:01"}],
     }
-    engine = PromptedEngine({"state a decision or a task": {"action_items": []}, "Transcript": invented})
+    engine = PromptedEngine({"Transcript": invented})
     transcript = common_pb2.Transcript(language="en", segments=JFK, duration=11.0)
     k, _, warnings = Summarizer(engine, settings).summarize(transcript)
     assert not (k.key_points or k.decisions or k.action_items)

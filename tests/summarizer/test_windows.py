@@ -14,14 +14,12 @@ import pytest
 
 from konspekt.v1 import common_pb2
 from konspekt_summarizer.engine import TEMPLATE_OVERHEAD, Completion
-from konspekt_summarizer.konspekt import (
-    Line,
-    Summarizer,
-    found_by_another_window,
-    split_windows,
-    transcript_lines,
-)
+from konspekt_summarizer.evidence import found_by_another_window
+from konspekt_summarizer.konspekt import Summarizer
 from konspekt_summarizer.settings import SummarizerSettings
+from konspekt_summarizer.windows import Line, split_windows, transcript_lines
+
+from .test_pure import CALLS_PER_WINDOW
 
 _LINE = re.compile(r"^\[(\d\d:\d\d)\] (.*)$", re.MULTILINE)
 _IDS = re.compile(r"\bw\d+\b")
@@ -33,20 +31,26 @@ def words(text: str) -> int:
 
 class EchoEngine:
     """Counts words as tokens and answers from the prompt: a window call decides every line that
-    says "decided" and names its window ``wN`` in the summary; a merge call's summary names every
-    ``wN`` of the parts it got. Each summary is padded to ``summary_words`` words, so that the
-    parts are large against a small context. Refuses a prompt that does not fit its context."""
+    says "decided" and names its window ``wN`` in the summary (the other calls of a meeting's
+    pass find no task and no key point); a merge call's summary names every ``wN`` of the parts
+    it got. Each summary is padded to ``summary_words`` words, so that the parts are large
+    against a small context. Refuses a prompt that does not fit its context."""
 
     name = "echo"
 
     def __init__(self, context_size: int, summary_words: int = 60) -> None:
         self.context_size = context_size
+        self.parallel = 1
         self.summary_words = summary_words
-        self.windows: list[list[str]] = []  # the labels of the lines each window call saw
+        self.windows: list[list[str]] = []  # the labels of the lines each window's pass saw
+        self.reads: list[list[str]] = []  # the same, of every call of the passes
         self.merges: list[list[str]] = []  # the window ids each merge call saw
 
     def count_tokens(self, text: str) -> int:
         return words(text)
+
+    def pad(self, ids: list[str]) -> str:
+        return " ".join(ids + ["pad"] * (self.summary_words - len(ids)))
 
     def complete_json(
         self,
@@ -58,21 +62,25 @@ class EchoEngine:
         prompt = sum(words(m["content"]) for m in messages)
         assert prompt + max_tokens + TEMPLATE_OVERHEAD <= self.context_size, "the prompt does not fit"
         user = messages[-1]["content"]
-        if "decisions" in schema["properties"]:
-            lines = _LINE.findall(user)
-            self.windows.append([label for label, _ in lines])
-            ids = [f"w{len(self.windows)}"]
-            answer: dict[str, Any] = {
-                "title": f"Window {len(self.windows)}",
-                "decisions": [{"text": text, "time": label} for label, text in lines if "decided" in text],
-                "action_items": [],
-                "key_points": [],
-            }
-        else:
+        props = set(schema["properties"])
+        answer: dict[str, Any] = {}
+        if props == {"title", "summary"}:  # a merge
             ids = _IDS.findall(user)
             self.merges.append(ids)
-            answer = {"title": "Merged"}
-        answer["summary"] = " ".join(ids + ["pad"] * (self.summary_words - len(ids)))
+            answer = {"title": "Merged", "summary": self.pad(ids)}
+        else:  # a call of a window's pass
+            lines = _LINE.findall(user)
+            self.reads.append([label for label, _ in lines])
+            if "decisions" in props:
+                answer["decisions"] = [
+                    {"text": text, "time": label} for label, text in lines if "decided" in text
+                ]
+            answer.update({name: [] for name in ("action_items", "key_points") if name in props})
+            if "title" in props:  # the one call of the pass that writes the window's summary
+                self.windows.append([label for label, _ in lines])
+                answer.update(
+                    title=f"Window {len(self.windows)}", summary=self.pad([f"w{len(self.windows)}"])
+                )
         for n in range(1, 4):
             if on_token is not None:
                 on_token(n)
@@ -129,7 +137,10 @@ def test_merge_in_rounds_when_the_parts_do_not_fit_together() -> None:
     assert all(len(m) < n for m in engine.merges[:-1]) and engine.merges[0][0] == "w1"
     assert _IDS.findall(k.summary) == [f"w{i}" for i in range(1, n + 1)]  # ...but nothing was dropped
     assert not [w for w in warnings if "joined" in w]
-    assert usage.calls == n + len(engine.merges)
+    # one pass over each window: its calls, one after another, each with the window's lines
+    per_window = CALLS_PER_WINDOW[common_pb2.STYLE_MEETING]
+    assert engine.reads == [w for w in engine.windows for _ in range(per_window)]
+    assert usage.calls == per_window * n + len(engine.merges)
     # every decision once (the overlap shows some lines twice), at its own segment
     decided = [s for s in t.segments if "decided" in s.text]
     assert [d.text for d in k.decisions] == [s.text for s in decided]
@@ -156,7 +167,8 @@ def test_parts_that_cannot_be_merged_are_joined_with_a_warning() -> None:
 def test_short_transcripts_need_no_merge(n: int) -> None:
     engine = EchoEngine(context_size=4096)
     k, usage, _ = Summarizer(engine, settings()).summarize(transcript(n))
-    assert usage.calls == 1 and not engine.merges and k.summary.startswith("w1")
+    assert usage.calls == CALLS_PER_WINDOW[common_pb2.STYLE_MEETING]  # one pass
+    assert not engine.merges and k.summary.startswith("w1")
 
 
 def test_an_item_read_twice_where_windows_overlap_is_kept_once() -> None:

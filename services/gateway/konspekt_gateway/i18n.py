@@ -311,6 +311,10 @@ _NOTES: list[tuple[re.Pattern[str], str]] = [
             "ответственного {a} в расшифровке нет; убран",
         ),
         (
+            r"^owner (?P<a>.+) is not said in the transcript as a name; kept, unconfirmed$",
+            "имя {a} в расшифровке не прозвучало; ответственный оставлен, но не подтверждён",
+        ),
+        (
             r"^owner (?P<a>.+) is not a person named in the transcript; dropped$",
             "{a} — не имя человека из расшифровки; ответственный убран",
         ),
@@ -391,6 +395,8 @@ _CUT_OFF = re.compile(
 
 def _label(label: str) -> str:
     """The summarizer's name for one model call, in Russian."""
+    if label.endswith(": tasks"):  # a meeting's action items, asked for on their own
+        return f"{_label(label.removesuffix(': tasks'))}: задачи"
     window = _LABEL.match(label)
     if window is not None:
         return f"часть {window['i']}/{window['n']}"

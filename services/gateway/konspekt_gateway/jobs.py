@@ -104,6 +104,18 @@ class MediaFacts(BaseModel):
     video_codec: str = ""
 
 
+class ModelUsage(BaseModel):
+    """What the summarizer's model spent on the konspekt."""
+
+    model: str = ""
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+    #: what one pass over the transcript costs at the rates measured in these calls
+    one_pass_seconds: float = 0.0
+
+
 class Job(BaseModel):
     id: str = Field(default_factory=new_job_id)
     owner: str | None = None
@@ -133,6 +145,7 @@ class Job(BaseModel):
     #: Stored objects by kind: "upload", "audio", "transcript", "konspekt" and the download names.
     files: dict[str, str] = Field(default_factory=dict)
     stage_seconds: dict[str, float] = Field(default_factory=dict)
+    model_usage: ModelUsage | None = None
     attempts: dict[str, int] = Field(default_factory=dict)
 
     @property

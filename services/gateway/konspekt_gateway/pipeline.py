@@ -35,7 +35,17 @@ from konspekt.v1 import (
 )
 from konspekt_gateway import callbacks
 from konspekt_gateway import metrics as gateway_metrics
-from konspekt_gateway.jobs import DOWNLOADS, RECORD, FairQueue, Job, JobState, JobStore, MediaFacts, utcnow
+from konspekt_gateway.jobs import (
+    DOWNLOADS,
+    RECORD,
+    FairQueue,
+    Job,
+    JobState,
+    JobStore,
+    MediaFacts,
+    ModelUsage,
+    utcnow,
+)
 from konspekt_gateway.settings import STAGES, GatewaySettings, Stage
 from konspekt_gateway.views import job_view
 
@@ -429,6 +439,16 @@ class Orchestrator:
         )
         job.warnings.extend(w for w in result.warnings if w not in job.warnings)
         job.files["konspekt"] = result.stored.key or key
+        if result.HasField("usage"):
+            u = result.usage
+            job.model_usage = ModelUsage(
+                model=u.model,
+                calls=u.calls,
+                prompt_tokens=u.prompt_tokens,
+                completion_tokens=u.completion_tokens,
+                seconds=round(u.seconds, 2),
+                one_pass_seconds=round(u.one_pass_seconds, 2),
+            )
 
     async def _render(self, job: Job) -> None:
         await self._enter(job, "renderer", "rendering the documents")

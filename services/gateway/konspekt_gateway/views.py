@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from konspekt_gateway import i18n
-from konspekt_gateway.jobs import Job, JobState, MediaFacts, Style, utcnow
+from konspekt_gateway.jobs import Job, JobState, MediaFacts, ModelUsage, Style, utcnow
 
 API = "/api/v1"
 STAGE_ORDER = ("audio", "asr", "summarizer", "renderer")
@@ -80,6 +80,7 @@ class JobOut(BaseModel):
     warnings_text: list[str]
     files: list[str] = Field(description="downloadable file names, when done")
     stage_seconds: dict[str, float]
+    model_usage: ModelUsage | None = Field(None, description="what the summarizer's model spent")
     attempts: dict[str, int]
     callback_url: str | None
     links: JobLinks
@@ -101,6 +102,7 @@ class ActionItem(BaseModel):
     due: str = ""
     at: float = 0.0
     segment_index: int = -1
+    owner_unconfirmed: bool = Field(False, description="the transcript does not say the owner as a name")
 
 
 class KonspektOut(BaseModel):

@@ -54,6 +54,7 @@ class Labels:
     action_items: str
     owner: str
     due: str
+    unconfirmed: str  # after an owner the transcript does not say as a name
     none: str
     no_speech: str
     no_speech_transcript: str
@@ -77,6 +78,7 @@ LABELS: dict[str, Labels] = {
         action_items="Action items",
         owner="owner",
         due="due",
+        unconfirmed="unconfirmed",
         none="None recorded.",
         no_speech="No speech was detected in the recording, so there is nothing to summarize.",
         no_speech_transcript="No speech was detected in the recording.",
@@ -98,6 +100,7 @@ LABELS: dict[str, Labels] = {
         action_items="Задачи",
         owner="ответственный",
         due="срок",
+        unconfirmed="не подтверждён",
         none="Не зафиксировано.",
         no_speech="В записи не обнаружено речи, поэтому конспект пуст.",
         no_speech_transcript="В записи не обнаружено речи.",
@@ -211,10 +214,10 @@ def _stamp(at: float, segment_index: int, hours: bool) -> str:
     return f"[{clock(at, hours)}]"
 
 
-def _note(labels: Labels, owner: str, due: str) -> str:
+def _note(labels: Labels, owner: str, due: str, unconfirmed: bool = False) -> str:
     parts = []
     if owner:
-        parts.append(f"{labels.owner}: {owner}")
+        parts.append(f"{labels.owner}: {owner}" + (f" ({labels.unconfirmed})" if unconfirmed else ""))
     if due:
         parts.append(f"{labels.due}: {due}")
     if not parts:
@@ -249,7 +252,11 @@ def digest(konspekt: common_pb2.Konspekt, transcript: common_pb2.Transcript, sou
         return [Item(_stamp(p.at, p.segment_index, hours), text) for p in items if (text := clean(p.text))]
 
     actions = [
-        Item(_stamp(a.at, a.segment_index, hours), text, _note(labels, clean(a.owner), clean(a.due)))
+        Item(
+            _stamp(a.at, a.segment_index, hours),
+            text,
+            _note(labels, clean(a.owner), clean(a.due), a.owner_unconfirmed),
+        )
         for a in konspekt.action_items
         if (text := clean(a.task))
     ]

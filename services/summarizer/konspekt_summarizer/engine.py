@@ -32,11 +32,15 @@ class Completion:
     seconds: float
     #: Why generation stopped: "stop" (the answer is complete) or "length" (cut at max_tokens).
     finish_reason: str = "stop"
+    #: Seconds until the first answer token: reading the prompt (0 if the engine cannot tell).
+    prompt_seconds: float = 0.0
 
 
 class LLMEngine(Protocol):
     name: str
     context_size: int
+    #: Calls it runs at once: 1 for llama.cpp in process; a server (vLLM) batches several.
+    parallel: int
 
     def count_tokens(self, text: str) -> int:
         """Tokens of ``text`` in the model's own tokenizer."""
@@ -131,6 +135,7 @@ class LlamaCppEngine:
         meta: dict[str, str] = getattr(self._llm, "metadata", {}) or {}
         self.name = meta.get("general.name") or path.parent.name or path.stem
         self.context_size = int(self._llm.n_ctx())
+        self.parallel = 1  # one llama.cpp context: one generation at a time
         self.temperature = temperature
         self.repeat_penalty = repeat_penalty
         # llama.cpp contexts are not thread-safe: one generation (or tokenization) at a time.
@@ -185,12 +190,15 @@ class LlamaCppEngine:
             parts: list[str] = []
             chunks = 0
             finish = "stop"
+            first = 0.0
             try:
                 for chunk in cast(Iterator[dict[str, Any]], stream):
                     choice: dict[str, Any] = chunk["choices"][0]
                     delta: dict[str, Any] = dict(choice.get("delta") or {})
                     piece = str(delta.get("content") or "")
                     if piece:
+                        if not chunks:
+                            first = time.monotonic() - started
                         parts.append(piece)
                         chunks += 1
                         if on_token is not None:
@@ -213,6 +221,7 @@ class LlamaCppEngine:
                 completion_tokens=completion_tokens,
                 seconds=time.monotonic() - started,
                 finish_reason=finish,
+                prompt_seconds=first,
             )
 
     def _count_unlocked(self, text: str) -> int:

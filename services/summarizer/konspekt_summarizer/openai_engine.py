@@ -84,8 +84,10 @@ class OpenAIEngine:
         json_mode: Literal["auto", "json_schema", "json_object"] = "auto",
         temperature: float = 0.2,
         repeat_penalty: float = 1.1,
+        parallel: int = 4,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.parallel = parallel  # the server batches concurrent requests
         self.root = api_root(self.base_url)
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._http = httpx.Client(headers=headers, timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)))
@@ -113,6 +115,7 @@ class OpenAIEngine:
                     json_mode=settings.json_mode,
                     temperature=settings.temperature,
                     repeat_penalty=settings.repeat_penalty,
+                    parallel=settings.parallel_requests,
                 )
                 engine.ping()
                 return engine
@@ -216,6 +219,7 @@ class OpenAIEngine:
         parts: list[str] = []
         chunks = 0
         finish = "stop"
+        first = 0.0
         usage: dict[str, Any] = {}
         url = f"{self.base_url}/chat/completions"
         try:
@@ -237,6 +241,8 @@ class OpenAIEngine:
                     for choice in chunk.get("choices") or []:
                         piece = str((choice.get("delta") or {}).get("content") or "")
                         if piece:
+                            if not chunks:
+                                first = time.monotonic() - started
                             parts.append(piece)
                             chunks += 1
                             if on_token is not None:
@@ -260,6 +266,7 @@ class OpenAIEngine:
             completion_tokens=completion_tokens,
             seconds=time.monotonic() - started,
             finish_reason=finish,
+            prompt_seconds=first,
         )
 
     def alive(self) -> bool:

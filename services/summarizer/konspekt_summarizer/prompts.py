@@ -28,7 +28,11 @@ LANGUAGE_NAMES = {
 class Prompts:
     system_meeting: str
     system_lecture: str
-    user: str  # {kind}, {lines}, {part}
+    user: str  # {kind}, {lines}, {part}: the transcript, before any instruction (KV cache)
+    ask_all: str  # {kind}: the whole konspekt in one answer (lectures)
+    ask_tasks: str  # {kind}: a meeting's action items
+    ask_decisions: str  # {kind}: a meeting's decisions
+    ask_rest: str  # {kind}: a meeting's title, key points, summary
     part: str  # {i}, {n}
     kind_meeting: str
     kind_lecture: str
@@ -36,8 +40,6 @@ class Prompts:
     merge_user: str  # {parts}
     merge_part: str  # {i}, {title}, {summary}
     retry: str  # {error}
-    missed_user: str  # {lines}
-    gap_user: str  # {lines}
     no_speech_title: str
     no_speech_summary: str
     too_short_title: str
@@ -58,18 +60,20 @@ Answer with a single JSON object of this form:
 {format}"""
 
 _EN_MEETING = """\
-- "decisions": only what was actually decided or agreed; each agreement ("we agree", "we \
-decided", "the decision is") is a separate decision, and if a plan was changed, the decision is \
-the new plan. Things postponed, rejected or left open are not decisions.
-- "action_items": every task someone has to do after the meeting. "Boris will fix the login \
-bug by Wednesday" is an action item, not a decision. "owner": the name of the person who will do \
-it, as said; "due": the deadline as said ("by Wednesday", "March 3", "next week"). If no person \
-or no deadline is said, use "". Never invent names or dates.
-  Example from another meeting (not this one): the line "[04:12] Tom will send the report to \
-the client by Monday." gives the action item {"task": "Send the report to the client", \
-"owner": "Tom", "due": "by Monday", "time": "04:12"}.
-- "key_points": the main topics and facts discussed.
-- Read the transcript to its last line: include every decision and every task."""
+- "action_items": every task that a person is to do after the meeting, each with "owner" (the \
+name of that person, as said) and "due" (the deadline as said: "by Friday", "tomorrow morning", \
+"before the end of next week"; "" if none was said). A task is often given over two lines, \
+like "<Name>, can you <do something>?" — "Sure, by <deadline>.", which gives {"task": "<Do \
+something>", "owner": "<Name>", "due": "by <deadline>"}. When someone \
+says "I will…", the owner is the person who was just addressed by name. Write a task as \
+something to do, never as done.
+- "decisions": what the group decided or agreed: a choice, a plan or a rule that now holds. If \
+a decision was changed during the meeting, write only the final one. A person's task, an \
+update on work already done, a fact, a number or an open question is not a decision.
+- "key_points": the main topics and facts discussed, with their numbers as said; do not repeat \
+the decisions and tasks.
+- Write clean, complete sentences; where the transcript has an obvious speech-recognition \
+error, write the word that was meant. Never invent names, dates or numbers."""
 
 _EN_LECTURE = """\
 - "key_points": the main ideas, concepts and facts explained, in the order of the lecture.
@@ -89,18 +93,20 @@ _RU_RULES = """\
 {format}"""
 
 _RU_MEETING = """\
-- "decisions" — только то, что действительно решили или согласовали; каждая договорённость \
-("решили", "договорились") — отдельное решение, а если план изменили, решение — это новый план. \
-Отложенные, отклонённые и нерешённые вопросы — не решения.
-- "action_items" — все задачи, которые кто-то должен выполнить после встречи. "Борис исправит \
-ошибку входа до среды" — это задача, а не решение. "owner" — имя того, кто её выполнит, так, как \
-оно прозвучало; "due" — срок так, как его назвали ("до среды", "к 3 марта", "на следующей \
-неделе"). Если исполнитель или срок не названы, оставь "". Никогда не придумывай имена и даты.
-  Пример из другой встречи (не этой): из строки "[04:12] Тимур отправит отчёт клиенту до \
-понедельника." получается задача {"task": "Отправить отчёт клиенту", "owner": "Тимур", \
-"due": "до понедельника", "time": "04:12"}.
-- "key_points" — основные темы и факты, которые обсуждали.
-- Прочитай расшифровку до последней строки: включи каждое решение и каждую задачу."""
+- "action_items" — каждая задача, которую человек должен сделать после встречи, с "owner" (имя \
+этого человека в именительном падеже) и "due" (срок так, как его назвали: "до пятницы", "завтра \
+утром", "к концу следующей недели"; "", если срок не назван). Задачу часто дают в двух \
+репликах, вроде "<Имя>, сделаешь <что-то>?" — "Да, сделаю до <срок>.", и это \
+{"task": "Сделать <что-то>", "owner": "<Имя>", "due": "до <срок>"}. Если человек \
+говорит "я сделаю", исполнитель — тот, к кому только что обратились по имени. Пиши задачу как \
+то, что нужно сделать, а не как сделанное.
+- "decisions" — то, что группа решила или о чём договорилась: выбор, план или правило, которое \
+теперь действует. Если решение на встрече изменили, пиши только окончательное. Задача одного \
+человека, рассказ о уже сделанной работе, факт, число или открытый вопрос — не решение.
+- "key_points" — основные темы и факты, которые обсуждали, с числами, как их назвали; не \
+повторяй решения и задачи.
+- Пиши чистыми законченными предложениями; где в расшифровке явная ошибка распознавания речи, \
+пиши слово, которое имели в виду. Никогда не придумывай имена, даты и числа."""
 
 _RU_LECTURE = """\
 - "key_points" — основные идеи, понятия и факты лекции по порядку.
@@ -126,7 +132,7 @@ def answer_format(order: list[str], t: str, owner: str, due: str) -> str:
     return "{" + ",\n".join(parts).lstrip() + "}"
 
 
-MEETING_ORDER = ["title", "decisions", "action_items", "key_points", "summary"]
+MEETING_ORDER = ["title", "action_items", "decisions", "key_points", "summary"]
 LECTURE_ORDER = ["title", "key_points", "decisions", "action_items", "summary"]
 
 
@@ -138,12 +144,27 @@ def _english(language: str) -> Prompts:
         system_lecture=_EN_RULES.format(
             kind="lecture", style_rules=_EN_LECTURE, language=language, format=_en_format(LECTURE_ORDER)
         ),
-        user=(
-            "Transcript of the {kind}{part} (one line per segment, [mm:ss] = start time):\n\n"
-            "{lines}\n\n"
-            "Write the konspekt of this {kind} as JSON: title (short), decisions, action_items, "
-            "key_points, summary (2-4 sentences: what was discussed and what came out of it). "
+        user="Transcript of the {kind}{part} (one line per segment, [mm:ss] = start time):\n\n{lines}\n\n",
+        ask_all=(
+            "Write the konspekt of this {kind} as JSON: title (short), key_points, decisions, "
+            "action_items, summary (2-4 sentences: what was discussed and what came out of it). "
             f"Write in {language}."
+        ),
+        ask_tasks=(
+            "Now write only the action_items of this {kind} as JSON: every task a person is to do "
+            "after it, with owner and due as said. Read to the last line: tasks are often given "
+            f"near the end. Write in {language}."
+        ),
+        ask_decisions=(
+            "Now write only the decisions of this {kind} as JSON: every choice, plan or rule the "
+            "group agreed on, a plan moved to a set date or version included (only the final "
+            "version of a plan changed during the {kind}). Not the tasks of one person, not "
+            f"updates, facts, questions or topics left open. Write in {language}."
+        ),
+        ask_rest=(
+            "Now write the rest of the konspekt of this {kind} as JSON: title (short), key_points "
+            "(the topics and facts discussed, with their numbers as said), summary (2-4 sentences: "
+            f"what was discussed and what came out of it). Write in {language}."
         ),
         part=", part {i} of {n}; summarize only this part",
         kind_meeting="meeting",
@@ -161,18 +182,6 @@ def _english(language: str) -> Prompts:
         retry=(
             "\n\nYour previous answer was rejected: {error}. Answer again with one complete, "
             "valid JSON object; keep it short."
-        ),
-        missed_user=(
-            "These lines of the transcript state a decision or a task, but nothing in your konspekt "
-            "comes from them:\n\n{lines}\n\n"
-            "For each line write what was decided (decisions) or who will do what by when "
-            "(action_items), with the line's time. Only what the line says. "
-            f"Write in {language}."
-        ),
-        gap_user=(
-            "Nothing in your konspekt comes from this stretch of the transcript:\n\n{lines}\n\n"
-            "Write the main topics and facts of this stretch as key points, with the time of the "
-            f"line each comes from. Only what these lines say. Write in {language}."
         ),
         too_short_title="Too little speech to summarize",
         too_short_summary="All that was said: “{text}”",
@@ -198,11 +207,26 @@ RUSSIAN = Prompts(
         kind="встречи", style_rules=_RU_MEETING, format=_ru_format(MEETING_ORDER)
     ),
     system_lecture=_RU_RULES.format(kind="лекции", style_rules=_RU_LECTURE, format=_ru_format(LECTURE_ORDER)),
-    user=(
-        "Расшифровка {kind}{part} (одна строка — один сегмент, [мм:сс] — время начала):\n\n"
-        "{lines}\n\n"
-        "Составь конспект этой {kind} в JSON: title (короткое название), decisions, action_items, "
-        "key_points, summary (2–4 предложения: что обсуждали и к чему пришли). Пиши по-русски."
+    user="Расшифровка {kind}{part} (одна строка — один сегмент, [мм:сс] — время начала):\n\n{lines}\n\n",
+    ask_all=(
+        "Составь конспект этой {kind} в JSON: title (короткое название), key_points, decisions, "
+        "action_items, summary (2–4 предложения: что обсуждали и к чему пришли). Пиши по-русски."
+    ),
+    ask_tasks=(
+        "Теперь выпиши только задачи этой {kind} (action_items) в JSON: каждую задачу, которую "
+        "человек должен сделать после неё, с исполнителем и сроком, как их назвали. Прочитай до "
+        "последней строки: задачи часто раздают в конце. Пиши по-русски."
+    ),
+    ask_decisions=(
+        "Теперь выпиши только решения этой {kind} (decisions) в JSON: каждый выбор, план или "
+        "правило, о котором группа договорилась, включая перенос на названный срок или версию "
+        "(если план на встрече изменили — только окончательный вариант). Не задачи одного "
+        "человека, не новости, факты, вопросы или отложенные без срока темы. Пиши по-русски."
+    ),
+    ask_rest=(
+        "Теперь напиши остальное для конспекта этой {kind} в JSON: title (короткое название), "
+        "key_points (темы и факты, которые обсуждали, с числами, как их назвали), summary (2–4 "
+        "предложения: что обсуждали и к чему пришли). Пиши по-русски."
     ),
     part=", часть {i} из {n}; излагай только эту часть",
     kind_meeting="встречи",
@@ -220,17 +244,6 @@ RUSSIAN = Prompts(
     retry=(
         "\n\nТвой предыдущий ответ отклонён: {error}. Ответь заново одним полным корректным "
         "объектом JSON; пиши короче."
-    ),
-    missed_user=(
-        "В этих строках расшифровки говорится о решении или задаче, но в твоём конспекте из них "
-        "ничего нет:\n\n{lines}\n\n"
-        "Для каждой строки напиши, что решили (decisions) или кто что сделает и к какому сроку "
-        "(action_items), с временем строки. Только то, что сказано в строке. Пиши по-русски."
-    ),
-    gap_user=(
-        "Из этого отрезка расшифровки в твоём конспекте ничего нет:\n\n{lines}\n\n"
-        "Запиши основные темы и факты этого отрезка как главные пункты (key_points), с временем "
-        "строки, из которой взят каждый. Только то, что сказано в этих строках. Пиши по-русски."
     ),
     too_short_title="Слишком мало речи для конспекта",
     too_short_summary="Всё, что было сказано: «{text}»",

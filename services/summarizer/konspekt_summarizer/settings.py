@@ -43,14 +43,23 @@ class SummarizerSettings(ServiceSettings):
     n_ctx: int = Field(8192, ge=512, description="context window, tokens (prompt + answer)")
     threads: int = Field(0, ge=0, description="CPU threads for llama.cpp; 0 = cores available")
     max_tokens: int = Field(1200, ge=64, description="longest answer of one model call, tokens")
+    window_tokens: int = Field(
+        3000,
+        ge=0,
+        description="transcript tokens read in one window (0 = as many as the context holds): a "
+        "small model reads a long window's end and skips its middle, so long recordings are read "
+        "in windows of about this size, one pass each",
+    )
     parallel_requests: int = Field(
         4,
         ge=1,
         le=64,
-        description="openai/vllm: model calls of one konspekt at once (windows of a long meeting, "
-        "stretches read again); the server batches them. llama.cpp in process runs one at a time",
+        description="openai/vllm: model calls of one konspekt at once (windows of a long meeting); "
+        "the server batches them. llama.cpp in process runs one at a time",
     )
-    temperature: float = Field(0.2, ge=0.0, le=2.0)
+    temperature: float = Field(
+        0.0, ge=0.0, le=2.0, description="0 = greedy: the same transcript gives the same konspekt"
+    )
     repeat_penalty: float = Field(1.1, ge=1.0, le=2.0)
 
     # engine "openai"

@@ -49,6 +49,7 @@ class VllmEngine:
         gpu_memory_utilization: float = 0.9,
         temperature: float = 0.2,
         repeat_penalty: float = 1.1,
+        parallel: int = 4,
     ) -> None:
         self._vllm = import_vllm()
         arg_utils = importlib.import_module("vllm.engine.arg_utils")
@@ -77,6 +78,7 @@ class VllmEngine:
             raise FailedPrecondition(f"vLLM could not load {model}: {exc}") from exc
         self.name = model
         self.context_size = max_model_len
+        self.parallel = parallel  # vLLM batches concurrent requests
         self.temperature = temperature
         self.repeat_penalty = repeat_penalty
         log.info(
@@ -91,6 +93,7 @@ class VllmEngine:
             gpu_memory_utilization=settings.gpu_memory_utilization,
             temperature=settings.temperature,
             repeat_penalty=settings.repeat_penalty,
+            parallel=settings.parallel_requests,
         )
 
     def count_tokens(self, text: str) -> int:
@@ -136,6 +139,7 @@ class VllmEngine:
         started = time.monotonic()
         future = asyncio.run_coroutine_threadsafe(generate(), self._loop)
         last: Any = None
+        first = 0.0
         try:
             while True:
                 try:
@@ -148,6 +152,8 @@ class VllmEngine:
                     dead = "dead" in type(value).__name__.lower()
                     error = Unavailable if dead else FailedPrecondition
                     raise error(f"vLLM failed: {type(value).__name__}: {value}") from value
+                if last is None:
+                    first = time.monotonic() - started
                 last = value
                 if on_token is not None:
                     on_token(len(last.outputs[0].token_ids))
@@ -164,6 +170,7 @@ class VllmEngine:
             completion_tokens=len(output.token_ids),
             seconds=time.monotonic() - started,
             finish_reason=str(output.finish_reason or "stop"),
+            prompt_seconds=first,
         )
 
     async def _abort(self, request_id: str) -> None:

@@ -221,6 +221,7 @@ class ActionItem(_message.Message):
     DUE_FIELD_NUMBER: _builtins.int
     AT_FIELD_NUMBER: _builtins.int
     SEGMENT_INDEX_FIELD_NUMBER: _builtins.int
+    OWNER_UNCONFIRMED_FIELD_NUMBER: _builtins.int
     task: _builtins.str
     owner: _builtins.str
     """Who does it, as said in the meeting; empty if nobody was named."""
@@ -228,6 +229,10 @@ class ActionItem(_message.Message):
     """When it is due, as said in the meeting ("Friday", "до 1 декабря"); empty if not said."""
     at: _builtins.float
     segment_index: _builtins.int
+    owner_unconfirmed: _builtins.bool
+    """True when the transcript does not say the owner as a name (the model may have misheard or
+    guessed it): the item is kept and shown as "owner unconfirmed", never dropped for it.
+    """
     def __init__(
         self,
         *,
@@ -236,10 +241,11 @@ class ActionItem(_message.Message):
         due: _builtins.str = ...,
         at: _builtins.float = ...,
         segment_index: _builtins.int = ...,
+        owner_unconfirmed: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "due", b"due", "owner", b"owner", "segment_index", b"segment_index", "task", b"task"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "due", b"due", "owner", b"owner", "owner_unconfirmed", b"owner_unconfirmed", "segment_index", b"segment_index", "task", b"task"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -95,12 +95,21 @@ class Usage(_message.Message):
     COMPLETION_TOKENS_FIELD_NUMBER: _builtins.int
     SECONDS_FIELD_NUMBER: _builtins.int
     CALLS_FIELD_NUMBER: _builtins.int
+    PROMPT_SECONDS_FIELD_NUMBER: _builtins.int
+    ONE_PASS_SECONDS_FIELD_NUMBER: _builtins.int
     model: _builtins.str
     prompt_tokens: _builtins.int
     completion_tokens: _builtins.int
     seconds: _builtins.float
     calls: _builtins.int
     """Model calls made (more than one for long transcripts or retries)."""
+    prompt_seconds: _builtins.float
+    """Seconds until the first answer token, summed over the calls: reading the prompts."""
+    one_pass_seconds: _builtins.float
+    """What one pass over the transcript costs at the reading and writing rates of these calls
+    (its prompt tokens / prompt tok/s + its answer tokens / answer tok/s); seconds / this is the
+    summarizer's overhead over a single pass.
+    """
     def __init__(
         self,
         *,
@@ -109,10 +118,12 @@ class Usage(_message.Message):
         completion_tokens: _builtins.int = ...,
         seconds: _builtins.float = ...,
         calls: _builtins.int = ...,
+        prompt_seconds: _builtins.float = ...,
+        one_pass_seconds: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["calls", b"calls", "completion_tokens", b"completion_tokens", "model", b"model", "prompt_tokens", b"prompt_tokens", "seconds", b"seconds"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["calls", b"calls", "completion_tokens", b"completion_tokens", "model", b"model", "one_pass_seconds", b"one_pass_seconds", "prompt_seconds", b"prompt_seconds", "prompt_tokens", b"prompt_tokens", "seconds", b"seconds"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -1,0 +1,203 @@
+"""The konspekt from the model's answers: every item placed on the segment it comes from and
+checked (``evidence``, ``owners``, ``checks``), duplicates folded, kinds kept apart. What each
+check changes is written to ``warnings`` (the user sees them) so what a check removes can be
+counted, not only what it catches."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from konspekt.v1 import common_pb2
+from konspekt_summarizer.answer import ActionOut, ItemsOut, PointOut
+from konspekt_summarizer.checks import SENTENCE, assignee, check_due, check_free_text, states_decision
+from konspekt_summarizer.dates import find_dates
+from konspekt_summarizer.evidence import (
+    dedupe,
+    find_evidence,
+    found_by_another_window,
+    normalize,
+    numbers_in,
+    stems,
+)
+from konspekt_summarizer.owners import Names, addressed, check_owner, same_name
+from konspekt_summarizer.prompts import Prompts
+
+log = logging.getLogger(__name__)
+
+#: A transcript of at most this many words is quoted as the summary when the checks left no
+#: summary sentence and no item (the small models "summarize" JFK's 11 seconds with Jefferson).
+QUOTE_WORDS = 80
+#: Share of a key point's content words that a decision or task from the same place must have
+#: for the key point to be a repetition of it.
+REPEAT_SHARE = 0.6
+
+#: (window number, text, segment index) of the items kept, per kind
+Placed = dict[str, list[tuple[int, str, int]]]
+
+
+@dataclass
+class Assembly:
+    """What is being built, with the notes for the user."""
+
+    segments: Sequence[common_pb2.Segment]
+    konspekt: common_pb2.Konspekt
+    warnings: list[str] = field(default_factory=list)
+    placed: Placed = field(default_factory=lambda: {"key point": [], "decision": [], "action item": []})
+
+    def evidence(self, time: str, text: str, what: str) -> int:
+        found = find_evidence(time, text, self.segments)
+        if found.index < 0:
+            self.warnings.append(f"{what} {text!r} dropped: {found.note}")
+        elif found.note:
+            self.warnings.append(f"{what} {text!r}: {found.note}")
+        return found.index
+
+    def add_point(self, what: str, window: int, text: str, index: int) -> None:
+        self.placed[what].append((window, text, index))
+        target = self.konspekt.decisions if what == "decision" else self.konspekt.key_points
+        target.append(common_pb2.Point(text=text, at=self.segments[index].start, segment_index=index))
+
+
+def repeats(text: str, index: int, others: Sequence[tuple[int, str, int]]) -> bool:
+    """Whether a key point says what a kept decision or task from the same place says."""
+    mine = stems(text)
+    for _, other, at in others:
+        if abs(at - index) > 1 or numbers_in(normalize(text)) != numbers_in(normalize(other)):
+            continue
+        theirs = stems(other)
+        if mine and theirs and len(mine & theirs) >= REPEAT_SHARE * min(len(mine), len(theirs)):
+            return True
+    return False
+
+
+def assemble(
+    segments: Sequence[common_pb2.Segment],
+    answers: Sequence[ItemsOut],
+    title: str,
+    summary: str,
+    language: str,
+    style: int,
+    prompts: Prompts,
+) -> tuple[common_pb2.Konspekt, list[str]]:
+    """The checked konspekt and the notes on what the checks changed."""
+    konspekt = common_pb2.Konspekt(language=language, title=title, summary=summary, style=style)  # type: ignore[arg-type]
+    out = Assembly(segments, konspekt)
+    names = Names.of(segments)
+    # (window number, item): an item found again at the same place by the next window (they
+    # overlap) is the same item, even in other words
+    key_points = dedupe([(w, p) for w, a in enumerate(answers) for p in a.key_points], lambda t: t[1].text)
+    decisions = dedupe([(w, p) for w, a in enumerate(answers) for p in a.decisions], lambda t: t[1].text)
+    actions = dedupe([(w, x) for w, a in enumerate(answers) for x in a.action_items], lambda t: t[1].task)
+    _tasks_written_as_decisions(segments, decisions, actions, names, len(answers))
+    for window, p in decisions:
+        if "?" in p.text:
+            out.warnings.append(f"decision {p.text!r} dropped: a question is not a decision")
+            continue
+        index = out.evidence(p.time, p.text, "decision")
+        if index < 0:
+            continue
+        person = addressed(segments, index, names, lines=1) if find_dates(p.text) else ""
+        if person:
+            # "Run the load test on Wednesday" from "Raj, can you run it on Wednesday?": a
+            # deadline put to a named person is that person's task
+            log.info("decision %r has a deadline and was put to %s: an action item", p.text, person)
+            actions.append((len(answers) + window, ActionOut(task=p.text, owner=person, time=p.time)))
+        elif not found_by_another_window(window, p.text, index, out.placed["decision"]):
+            out.add_point("decision", window, p.text, index)
+    for window, x in actions:
+        _action(out, window, x, names)
+    said = [*out.placed["decision"], *out.placed["action item"]]
+    for window, p in key_points:
+        index = out.evidence(p.time, p.text, "key point")
+        if index < 0 or found_by_another_window(window, p.text, index, out.placed["key point"]):
+            continue
+        if repeats(p.text, index, said):
+            log.info("key point %r repeats a decision or task: left out", p.text)
+            continue
+        out.add_point("key point", window, p.text, index)
+    # in the order they were said (windows come in any order)
+    for items in (konspekt.key_points, konspekt.decisions, konspekt.action_items):
+        items.sort(key=lambda item: item.at)
+    _free_text(out, title, summary, style, prompts)
+    return konspekt, out.warnings
+
+
+def _tasks_written_as_decisions(
+    segments: Sequence[common_pb2.Segment],
+    decisions: list[tuple[int, PointOut]],
+    actions: list[tuple[int, ActionOut]],
+    names: Names,
+    windows: int,
+) -> None:
+    """ "Boris will fix the crash by Wednesday" written as a decision is an action item when Boris
+    is a person said in the meeting who owns a task (the model's, or "X will …" in the transcript),
+    or the item gives a deadline. Moved as a
+    "window" of its own, so it is compared with the model's action items from the same place
+    (the model often writes the task as both)."""
+    promised = {a for s in segments for sentence in SENTENCE.findall(s.text) if (a := assignee(sentence))}
+    promised |= {x.owner.strip() for _, x in actions if x.owner.strip()}  # the model's own owners
+    for window, p in list(decisions):
+        name = assignee(p.text)
+        if name and names.said(name) and (any(same_name(name, a) for a in promised) or find_dates(p.text)):
+            decisions.remove((window, p))
+            actions.append((windows + window, ActionOut(task=p.text, owner=name, time=p.time)))
+            log.info("decision %r says who does it: an action item", p.text)
+
+
+def _action(out: Assembly, window: int, x: ActionOut, names: Names) -> None:
+    index = out.evidence(x.time, x.task, "action item")
+    if index < 0 or found_by_another_window(window, x.task, index, out.placed["action item"]):
+        return
+    owner = check_owner(x.owner, out.segments, index, names)
+    # "Решить отказаться от подписки" with no one to do it, from a line that says "решили": the
+    # model's decision written as a task. "Магазин приложений проверяет сборку" with "Магазин" as
+    # the owner: a fact written as a task.
+    moved = ""
+    if not owner.value and states_decision(out.segments[index].text):
+        moved = "decision"
+    elif not owner.value and owner.warning:
+        moved = "key point"
+    if moved:
+        if not found_by_another_window(-1, x.task, index, out.placed[moved]):
+            out.add_point(moved, window, x.task, index)
+            reason = "its line states a decision" if moved == "decision" else owner.warning
+            out.warnings.append(f"action item {x.task!r}: no one is to do it; {reason}; listed as a {moved}")
+        return
+    out.placed["action item"].append((window, x.task, index))
+    due = check_due(x.task, x.due, out.segments, index)
+    for warning in (owner.warning, due.warning):
+        if warning:
+            out.warnings.append(f"action item {x.task!r}: {warning}")
+    for note in (owner.note, due.note):
+        if note:
+            log.info("action item %r: %s", x.task, note)
+    out.konspekt.action_items.append(
+        common_pb2.ActionItem(
+            task=x.task,
+            owner=owner.value,
+            due=due.value,
+            at=out.segments[index].start,
+            segment_index=index,
+            owner_unconfirmed=owner.unconfirmed,
+        )
+    )
+
+
+def _free_text(out: Assembly, title: str, summary: str, style: int, prompts: Prompts) -> None:
+    """Title and summary without names or numbers never said; what is left, else the first
+    checked items, else a short transcript quoted, else a plain fallback."""
+    konspekt, segments = out.konspekt, out.segments
+    free = check_free_text(title, summary, segments)
+    out.warnings.extend(free.warnings)
+    kind = prompts.kind_lecture if style == common_pb2.STYLE_LECTURE else prompts.kind_meeting
+    konspekt.title = free.title or prompts.fallback_title.format(kind=kind)
+    items = [p.text for p in konspekt.key_points] or [p.text for p in konspekt.decisions]
+    spoken = " ".join(s.text.strip() for s in segments if s.text.strip())
+    konspekt.summary = (
+        free.summary
+        or " ".join(t if t.endswith((".", "!", "?")) else f"{t}." for t in items[:3])
+        or (prompts.too_short_summary.format(text=spoken) if len(spoken.split()) <= QUOTE_WORDS else "")
+        or prompts.fallback_summary
+    )

@@ -1,0 +1,242 @@
+"""Checks of what the model wrote against what was said: due dates where the item was said,
+the kind of an item (a question is no decision; "Boris will fix it" is a task), and names and
+numbers in the title and summary. A check deletes only what the transcript contradicts (its
+words said nowhere); what it cannot confirm is kept and marked (see ``owners``)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from konspekt.cli import fmt_time
+from konspekt.v1 import common_pb2
+from konspekt_summarizer.dates import is_date_word, number_of, pick_due
+from konspekt_summarizer.evidence import (
+    NEAR_LINES,
+    NEAR_SECONDS,
+    PLACEHOLDERS,
+    STOPWORDS,
+    WORD_RE,
+    content_words,
+    same_word,
+)
+
+
+def grounded(value: str, transcript_words: set[str]) -> bool:
+    """Whether any word of ``value`` (an owner or a due date) was said in the transcript."""
+    words = content_words(value)
+    return any(w in transcript_words or any(same_word(w, t) for t in transcript_words) for w in words)
+
+
+def clean_field(value: str, transcript_words: set[str]) -> str:
+    """Owner/due as said, or "": placeholders ("not specified") and unsaid values are dropped."""
+    value = value.strip().strip(".")
+    if value.lower() in PLACEHOLDERS:
+        return ""
+    return value if grounded(value, transcript_words) else ""
+
+
+# -- owners and due dates, checked where the item was said ------------------------------------
+
+
+def _said_words(text: str) -> set[str]:
+    """Words of ``text`` for the owner/due checks; "14th" counts as "14"."""
+    return {number_of(w) if w[:1].isdigit() else w for w in content_words(text)}
+
+
+def near_words(segments: Sequence[common_pb2.Segment], index: int) -> set[str]:
+    """Words said within NEAR_LINES lines or NEAR_SECONDS seconds of segment ``index``."""
+    at = segments[index].start
+    return {
+        w
+        for i, s in enumerate(segments)
+        if abs(i - index) <= NEAR_LINES or abs(s.start - at) <= NEAR_SECONDS
+        for w in _said_words(s.text)
+    }
+
+
+def said_in(value: str, words: set[str]) -> bool:
+    """Whether ``value`` (a due date, an owner) was said among ``words``: at least one of its
+    words, and every date word (weekday, month, number) of it, so "Friday, March 3" is not
+    kept because "Friday" was said."""
+    mine = _said_words(value)
+
+    def heard(w: str) -> bool:
+        return w in words or any(same_word(w, t) for t in words)
+
+    return any(heard(w) for w in mine) and all(heard(w) for w in mine if is_date_word(w))
+
+
+def _date_words(text: str) -> int:
+    return sum(1 for w in _said_words(text) if is_date_word(w))
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A checked owner or due: the value to keep ("" = none); ``warning`` if the model's value
+    was dropped or replaced; ``note`` (for the log) if it was filled from the transcript."""
+
+    value: str
+    warning: str = ""
+    note: str = ""
+
+
+def check_due(task: str, due: str, segments: Sequence[common_pb2.Segment], index: int) -> Checked:
+    """The due date of an action item, as said where it comes from (segment ``index``).
+
+    The model's value stays if it was said near the item (and does not contradict the deadline
+    said in the item's own segment); otherwise, and when the model left it empty, the deadline
+    said in the item's own segment is taken (``dates.pick_due``). Nothing else: a due date
+    that was not said is never produced.
+    """
+    value = due.strip().strip(".")
+    if value.lower() in PLACEHOLDERS:
+        value = ""
+    here = segments[index]
+    said_here = pick_due([here.text], hint=task)
+    where = fmt_time(here.start)
+    if value and said_in(value, near_words(segments, index)):
+        if said_here and not said_in(value, _said_words(said_here)):
+            return Checked(said_here, f"due {value!r} replaced by {said_here!r}, said at {where}")
+        if said_here and _date_words(said_here) > _date_words(value):
+            # "двенадцатый" for "к двенадцатому ноября": the same date, said in full there
+            return Checked(said_here, note=f"due {value!r} completed as said at {where}: {said_here!r}")
+        return Checked(value)
+    if said_here:
+        if value:
+            return Checked(
+                said_here, f"due {value!r} is not said near the item; {said_here!r} is (at {where})"
+            )
+        return Checked(said_here, note=f"due {said_here!r} taken from the transcript at {where}")
+    if value:
+        return Checked("", f"due {value!r} is not said near the item; dropped")
+    return Checked("")
+
+
+_ASSIGNEE_EN = re.compile(
+    r"^\s*(?P<name>[A-Z][a-z]+(?:\s[A-Z][a-z]+)?)(?:,\s*you)?\s+"
+    r"(?:will|'ll|shall|is going to|has to|needs to|must)\s+[a-z]"
+)
+_ASSIGNEE_RU = re.compile(r"^\s*(?P<name>[А-ЯЁ][а-яё]+)\s+(?:[а-яё]+\s+)?[а-яё]+(?:ит|ет|ёт|ут|ют|ат|ят)\b")
+_DECIDED = re.compile(
+    r"\b(?:decid|agree|decision|approv|решил|решен|договорил|согласова|утвердил)", re.IGNORECASE
+)
+_NOT_PEOPLE = frozenset(
+    {"we", "you", "they", "it", "this", "that", "there", "everyone", "everybody", "nobody", "someone"}
+    | {"the", "team", "i", "мы", "вы", "они", "все", "никто", "это", "команда", "компания", "каждый"}
+)
+#: Russian verbs that end like a promise ("-ит", "-ет") but only report or wish.
+_NOT_PROMISES = re.compile(
+    r"\b(?:говорит|считает|думает|предлагает|спрашивает|отвечает|знает|хочет|может|просит)\b", re.IGNORECASE
+)
+
+
+SENTENCE = re.compile(r"[^.!?]+")
+#: A line that plainly states a decision ("we agree", "we decided", "the decision is",
+#: "решили", "договорились") and is not a refusal to decide ("we are not deciding", "не решаем").
+_DECISION_CUE = re.compile(
+    r"\b(?:decided|decide to|agree to|agreed|we agree|the decision is|решили|договорились|согласовали|"
+    r"решение\s+(?:такое|—|-|:))",
+    re.IGNORECASE,
+)
+_NOT_DECIDED = re.compile(
+    r"\b(?:not decid\w*|no decision|not agree\w*|undecided|не реша\w*|не решили|не договорились|"
+    r"ничего не решаем|пока не решили)",
+    re.IGNORECASE,
+)
+
+
+def assignee(text: str) -> str:
+    """The person an item says will do something ("Boris will fix the crash by Wednesday",
+    "Сергей настроит права к 12 ноября"), or "": such an item is an action item even when the
+    model wrote it as a decision (the 1.5B often does). Not for an agreement ("we decided that
+    Boris will ...")."""
+    if _DECIDED.search(text) or _NOT_PROMISES.search(text):
+        return ""
+    m = _ASSIGNEE_EN.match(text) or _ASSIGNEE_RU.match(text)
+    if m is None or m.group("name").lower() in _NOT_PEOPLE:
+        return ""
+    return m.group("name")
+
+
+# -- the free text (title and summary): names and numbers must have been said -------------------
+
+#: A sentence of the summary: up to its end mark and the spaces after it.
+_SUMMARYSENTENCE = re.compile(r"[^.!?…]+(?:[.!?…]+[\"»”)]*\s*|$)")
+_CAPITALIZED = re.compile(r"(?<![\w-])([A-ZА-ЯЁ][\w'’-]*)", re.UNICODE)
+_LONG_NUMBER = re.compile(r"\d[\d\s,.]*\d{2}|\d{3,}")
+_OPENING = re.compile(r"^[\s\"«“'(\[—–-]*")
+
+
+def mid_sentence_capitals(text: str) -> Iterator[str]:
+    """Capitalized words that do not open a sentence: names, as a transcript or a model writes them."""
+    for sentence in _SUMMARYSENTENCE.findall(text):
+        opening = _OPENING.match(sentence)
+        body = sentence[opening.end() if opening else 0 :]
+        yield from (m.group(1) for m in _CAPITALIZED.finditer(body) if m.start() > 0)
+
+
+def unsaid_words(text: str, said: set[str], all_said: str) -> list[str]:
+    """Names (``mid_sentence_capitals``) and numbers of three or more digits in ``text`` that
+    were not said in the transcript (``said``: its lower-case words, ``all_said``: its text with
+    digit groups joined). The model's free text has no item time to check it against; a name or a
+    year it brings from its own knowledge is the invention to catch (the 1.5B summarized JFK's
+    11 seconds as a speech "by Thomas Jefferson in 1776")."""
+    found: list[str] = []
+    for name in mid_sentence_capitals(text):
+        word = name.lower().strip("'’-")
+        if len(word) < 2 or word in STOPWORDS or word in said or any(same_word(word, w) for w in said):
+            continue
+        found.append(name)
+    return found + unsaid_numbers(text, all_said)
+
+
+def unsaid_numbers(text: str, all_said: str) -> list[str]:
+    """Numbers of three or more digits in ``text`` whose digits the transcript never said."""
+    return [
+        m.group(0).strip()
+        for m in _LONG_NUMBER.finditer(text)
+        if re.sub(r"\D", "", m.group(0)) not in all_said
+    ]
+
+
+@dataclass(frozen=True)
+class FreeText:
+    """The title and summary to keep, with a warning for each part dropped."""
+
+    title: str
+    summary: str
+    warnings: list[str]
+
+
+def check_free_text(title: str, summary: str, segments: Sequence[common_pb2.Segment]) -> FreeText:
+    """Drops the summary's sentences and the title that name people, places or numbers the
+    transcript never said (``unsaid_words``). What is left may be empty: the caller fills it."""
+    said = {w for s in segments for w in WORD_RE.findall(s.text.lower())}
+    all_said = " ".join(re.sub(r"(?<=\d)[\s,.](?=\d)", "", s.text) for s in segments)
+    warnings = []
+    kept = []
+    invented: set[str] = set()
+    for sentence in _SUMMARYSENTENCE.findall(summary):
+        if not sentence.strip():
+            continue
+        unsaid = unsaid_words(sentence, said, all_said)
+        invented |= {w.lower() for w in unsaid}
+        if unsaid:
+            warnings.append(f"summary sentence {sentence.strip()!r} dropped: {', '.join(unsaid)} not said")
+        else:
+            kept.append(sentence.strip())
+    # A title is often in title case ("Weekly Sync Meeting"), so its capitals say nothing: it
+    # goes if it has an unsaid number or a name the summary was caught inventing.
+    unsaid = unsaid_numbers(title, all_said)
+    unsaid += [w for w in WORD_RE.findall(title) if w.lower() in invented and w not in unsaid]
+    if unsaid:
+        warnings.append(f"title {title!r} dropped: {', '.join(unsaid)} not said")
+        title = ""
+    return FreeText(title, " ".join(kept), warnings)
+
+
+def states_decision(text: str) -> bool:
+    """Whether ``text`` plainly states a decision ("we agree", "решили") and no refusal to decide."""
+    return bool(_DECISION_CUE.search(text)) and not _NOT_DECIDED.search(text)
