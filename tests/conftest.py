@@ -5,12 +5,16 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from konspekt.devstack import MODELS, ROOT, Seaweed
 from konspekt.settings import S3Settings
 from konspekt.storage import ObjectStore
+
+if TYPE_CHECKING:
+    from tests.audio.test_media_security import Listener
 
 TESTDATA = Path(os.environ.get("KONSPEKT_TESTDATA", ROOT.parent / "shared" / "testdata"))
 
@@ -62,3 +66,15 @@ def store(s3_settings: S3Settings) -> ObjectStore:
     st = ObjectStore(s3_settings)
     st.ensure_bucket()
     return st
+
+
+@pytest.fixture
+def listener() -> Iterator[Listener]:
+    """A local HTTP listener that records every connection: media and callback tests check it
+    receives nothing."""
+    from tests.audio.test_media_security import Listener
+
+    found = Listener()
+    yield found
+    found.server.shutdown()
+    found.server.server_close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,14 +11,6 @@ from konspekt import media_guard
 from konspekt.errors import InvalidInput
 from konspekt_asr.engine import SAMPLE_RATE, load_audio
 from tests.audio.test_media_security import LOCAL_MEDIA, Listener, playlists
-
-
-@pytest.fixture
-def listener() -> Iterator[Listener]:
-    found = Listener()
-    yield found
-    found.server.shutdown()
-    found.server.server_close()
 
 
 def test_plain_pyav_would_read_a_local_file_through_a_playlist(testdata: Path, tmp_path: Path) -> None:

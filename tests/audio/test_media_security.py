@@ -56,14 +56,6 @@ class Listener:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
 
-@pytest.fixture
-def listener() -> Iterator[Listener]:
-    found = Listener()
-    yield found
-    found.server.shutdown()
-    found.server.server_close()
-
-
 def playlists(url: str, local: Path) -> dict[str, bytes]:
     """Files that point ffmpeg at other inputs: ``url`` (the listener) or a local media file."""
     hls = "#EXTM3U\n#EXT-X-TARGETDURATION:11\n#EXTINF:11,\n{}\n#EXT-X-ENDLIST\n"

@@ -17,9 +17,6 @@ from konspekt_summarizer.evidence import (
     dedupe,
     find_evidence,
     found_by_another_window,
-    normalize,
-    numbers_in,
-    stems,
 )
 from konspekt_summarizer.owners import Names, addressed, check_owner, same_name
 from konspekt_summarizer.prompts import Prompts
@@ -29,9 +26,6 @@ log = logging.getLogger(__name__)
 #: A transcript of at most this many words is quoted as the summary when the checks left no
 #: summary sentence and no item (the small models "summarize" JFK's 11 seconds with Jefferson).
 QUOTE_WORDS = 80
-#: Share of a key point's content words that a decision or task from the same place must have
-#: for the key point to be a repetition of it.
-REPEAT_SHARE = 0.6
 
 #: (window number, text, segment index) of the items kept, per kind
 Placed = dict[str, list[tuple[int, str, int]]]
@@ -58,18 +52,6 @@ class Assembly:
         self.placed[what].append((window, text, index))
         target = self.konspekt.decisions if what == "decision" else self.konspekt.key_points
         target.append(common_pb2.Point(text=text, at=self.segments[index].start, segment_index=index))
-
-
-def repeats(text: str, index: int, others: Sequence[tuple[int, str, int]]) -> bool:
-    """Whether a key point says what a kept decision or task from the same place says."""
-    mine = stems(text)
-    for _, other, at in others:
-        if abs(at - index) > 1 or numbers_in(normalize(text)) != numbers_in(normalize(other)):
-            continue
-        theirs = stems(other)
-        if mine and theirs and len(mine & theirs) >= REPEAT_SHARE * min(len(mine), len(theirs)):
-            return True
-    return False
 
 
 def assemble(
@@ -113,7 +95,7 @@ def assemble(
         index = out.evidence(p.time, p.text, "key point")
         if index < 0 or found_by_another_window(window, p.text, index, out.placed["key point"]):
             continue
-        if repeats(p.text, index, said):
+        if found_by_another_window(-1, p.text, index, said):  # compared with every decision and task
             log.info("key point %r repeats a decision or task: left out", p.text)
             continue
         out.add_point("key point", window, p.text, index)
