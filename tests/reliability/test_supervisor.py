@@ -22,11 +22,12 @@ import httpx
 import pytest
 
 from konspekt.channels import open_channel
-from konspekt.devstack import ROOT, Proc, Stack, Supervisor, _Watch, free_port
+from konspekt.devstack import ROOT, STAGES, Proc, Stack, Supervisor, _Watch, free_port
 from konspekt.settings import S3Settings
 from konspekt.storage import ObjectStore
 from konspekt.v1 import common_pb2, renderer_pb2, renderer_pb2_grpc
 from konspekt_gateway.auth import OWNER_COOKIE, SECRET_KEY_OBJECT
+from tests.reliability.stack import SMALL_MODELS, TERMINAL, upload, wait_for, wait_job
 
 
 class FakePopen:
@@ -95,12 +96,13 @@ def test_the_backoff_doubles_up_to_30_s_and_starts_again_after_a_stable_run() ->
 class DevRun:
     """``python -m konspekt.devstack`` in the background, its log, and its child processes."""
 
-    def __init__(self, data: Path, port: int) -> None:
+    def __init__(self, data: Path, port: int, stages: str = "renderer", **env_vars: str) -> None:
         self.log = data.parent / "devstack.log"
         self.port = port
         env = {k: v for k, v in os.environ.items() if not k.endswith("_METRICS_PORT")}
+        env.update(env_vars)
         with open(self.log, "wb") as out:
-            args = ["--port", str(port), "--data", str(data), "--stages", "renderer"]
+            args = ["--port", str(port), "--data", str(data), "--stages", stages]
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "konspekt.devstack", *args],
                 stdout=out,
@@ -136,7 +138,7 @@ class DevRun:
                 continue
             if cmdline[0].endswith(b"weed"):
                 found["seaweedfs"] = int(pid)
-            for name in ("renderer", "gateway"):
+            for name in (*STAGES, "gateway"):
                 if f"konspekt_{name}".encode() in cmdline:
                     found[name] = int(pid)
         return found
@@ -147,10 +149,21 @@ class DevRun:
         return pid
 
 
+@contextlib.contextmanager
+def running(run: DevRun) -> Iterator[DevRun]:
+    try:
+        yield run
+    finally:
+        _stop(run)
+
+
 @pytest.fixture
 def devrun(tmp_path: Path) -> Iterator[DevRun]:
-    run = DevRun(tmp_path / "run", free_port())
-    yield run
+    with running(DevRun(tmp_path / "run", free_port())) as run:
+        yield run
+
+
+def _stop(run: DevRun) -> None:
     if run.proc.poll() is None:
         children = list(run.children().values())
         run.proc.send_signal(signal.SIGTERM)
@@ -252,3 +265,31 @@ def _store_of(data: Path, endpoint: str) -> ObjectStore:
     return ObjectStore(
         S3Settings.model_validate({"endpoint": endpoint, "access_key": "konspekt", "secret_key": secret})
     )
+
+
+@pytest.mark.slow
+def test_a_stage_killed_mid_job_under_dev_run_is_restarted_and_its_job_finishes(
+    tmp_path: Path, testdata: Path
+) -> None:
+    """The whole ``./dev run`` (SeaweedFS, the four stages with whisper base and the 0.5B GGUF,
+    the gateway), one job, and the summarizer SIGKILLed while it writes the konspekt: nobody but
+    the supervisor starts it again, and the job ends done with every download."""
+    run = DevRun(tmp_path / "run", free_port(), stages=",".join(STAGES), **SMALL_MODELS)
+    with running(run), httpx.Client(base_url=f"http://127.0.0.1:{run.port}", timeout=60) as client:
+        run.wait_log(r"konspekt is up", 300)
+        job = upload(client, testdata / "video" / "jfk_en_11s.mp4")
+        at_work = lambda j: j["state"] == "summarizing" and j["progress"] > 0  # noqa: E731
+        wait_job(client, job["id"], at_work, "summarizer at work")
+        mark = len(run.text())
+        old = run.kill("summarizer")
+        assert client.get("/").status_code == 200  # the page stays up meanwhile
+        run.wait_log(r"summarizer exited with code -9 .* restarting it in 1 s", 10, mark)
+        run.wait_log(r"summarizer is serving again", 120, mark)
+        assert run.children()["summarizer"] != old
+        done = wait_for(client, job["id"], TERMINAL)
+        assert done["state"] == "done", (done["error"], done["attempts"])
+        assert done["attempts"]["summarizer"] == 2, done["attempts"]  # the cut call, then the new process
+        for name in ("konspekt.docx", "konspekt.txt", "transcript.srt"):
+            assert client.get(f"/api/v1/jobs/{job['id']}/files/{name}").status_code == 200, name
+        summarizer_log = (tmp_path / "run" / "summarizer.log").read_text(errors="replace")
+        assert summarizer_log.count(job["id"]) >= 2  # the killed process and the restarted one both saw it

@@ -389,7 +389,8 @@ class Stack:
         assert self.seaweed is not None
         env = os.environ.copy()
         env.update(self.seaweed.env())
-        env.update(default_stage_env())
+        for key, value in default_stage_env().items():  # a model the user set is kept
+            env.setdefault(key, value)
         for stage in STAGES:
             env[f"KONSPEKT_{stage.upper()}_PORT"] = str(self.ports[stage])
             env[f"KONSPEKT_GATEWAY_{stage.upper()}_TARGET"] = f"127.0.0.1:{self.ports[stage]}"
