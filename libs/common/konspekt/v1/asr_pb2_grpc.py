@@ -26,7 +26,7 @@ if _version_not_supported:
 
 
 class AsrServiceStub:
-    """Speech recognition with faster-whisper (VAD on).
+    """Speech recognition with faster-whisper (VAD on: silence gives no invented text).
     """
 
     def __init__(self, channel):
@@ -43,12 +43,22 @@ class AsrServiceStub:
 
 
 class AsrServiceServicer:
-    """Speech recognition with faster-whisper (VAD on).
+    """Speech recognition with faster-whisper (VAD on: silence gives no invented text).
     """
 
     def Transcribe(self, request, context):
-        """Streams progress and segments as they are recognised, then one result.
-        Errors: INVALID_ARGUMENT for undecodable audio or an unknown language.
+        """Streams progress and segments as they are recognised, then exactly one result as the last
+        message.
+
+        Errors (besides those every stage returns, see common.proto):
+        INVALID_ARGUMENT    audio unset; the audio is empty, has no audio track or cannot be
+        decoded; a language the model does not support; output has a
+        bucket but an empty key.
+        NOT_FOUND           audio.ref names no object, or output names a bucket that does not
+        exist.
+        FAILED_PRECONDITION audio.ref or output given but the stage has no object store.
+        UNAVAILABLE         busy, loading the model, shutting down, or the object store failed.
+        DEADLINE_EXCEEDED, CANCELLED: recognition stops.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -71,7 +81,7 @@ def add_AsrServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class AsrService:
-    """Speech recognition with faster-whisper (VAD on).
+    """Speech recognition with faster-whisper (VAD on: silence gives no invented text).
     """
 
     @staticmethod

@@ -26,7 +26,9 @@ if _version_not_supported:
 
 
 class AudioServiceStub:
-    """Turns an uploaded video (or audio) file into 16 kHz mono audio for ASR.
+    """Turns an uploaded video (or audio) file into 16 kHz mono audio for ASR. The file is copied into
+    a private temp dir first; ffmpeg reads only that copy. Playlists and files that point at other
+    files or URLs (HLS, DASH, concat lists, ...) are refused.
     """
 
     def __init__(self, channel):
@@ -48,20 +50,42 @@ class AudioServiceStub:
 
 
 class AudioServiceServicer:
-    """Turns an uploaded video (or audio) file into 16 kHz mono audio for ASR.
+    """Turns an uploaded video (or audio) file into 16 kHz mono audio for ASR. The file is copied into
+    a private temp dir first; ffmpeg reads only that copy. Playlists and files that point at other
+    files or URLs (HLS, DASH, concat lists, ...) are refused.
     """
 
     def Probe(self, request, context):
-        """Reads the media facts without decoding.
+        """Reads the media facts without decoding the audio.
+
+        Errors (besides those every stage returns, see common.proto):
+        INVALID_ARGUMENT    input unset; the file is empty, not a video or audio file ffmpeg can
+        read, a playlist or a file pointing at other files or URLs, has no
+        audio track, or is longer than the stage's limit
+        (KONSPEKT_AUDIO_MAX_DURATION_S, default 4 h).
+        NOT_FOUND           input.ref names no object.
+        FAILED_PRECONDITION input.ref given but the stage has no object store.
+        UNAVAILABLE         busy, loading, shutting down, or the object store failed.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def Extract(self, request, context):
-        """Extracts 16 kHz mono 16-bit WAV. Streams progress, then one result.
-        Without an output ref the WAV comes back in audio_chunk messages.
-        Errors: INVALID_ARGUMENT for empty, undecodable or audio-less input.
+        """Extracts 16 kHz mono 16-bit PCM WAV. Streams progress, then exactly one result as the last
+        message. Without an output ref the WAV comes back in audio_chunk messages (in order, before
+        the result).
+
+        Errors (besides those every stage returns, see common.proto):
+        INVALID_ARGUMENT    as for Probe, and: no audio could be decoded; output has a bucket
+        but an empty key; a file that does not say its length and decodes
+        past the duration limit.
+        NOT_FOUND           input.ref names no object, or output names a bucket that does not
+        exist.
+        FAILED_PRECONDITION input.ref or output given but the stage has no object store.
+        UNAVAILABLE         busy, loading, shutting down, or the object store failed (reading
+        the input or storing the WAV).
+        DEADLINE_EXCEEDED, CANCELLED: ffmpeg is stopped and the temp files removed.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -89,7 +113,9 @@ def add_AudioServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class AudioService:
-    """Turns an uploaded video (or audio) file into 16 kHz mono audio for ASR.
+    """Turns an uploaded video (or audio) file into 16 kHz mono audio for ASR. The file is copied into
+    a private temp dir first; ffmpeg reads only that copy. Playlists and files that point at other
+    files or URLs (HLS, DASH, concat lists, ...) are refused.
     """
 
     @staticmethod

@@ -26,7 +26,7 @@ if _version_not_supported:
 
 
 class RendererServiceStub:
-    """Renders the konspekt and transcript into downloadable documents.
+    """Renders the konspekt and transcript into downloadable documents (python-docx for DOCX).
     """
 
     def __init__(self, channel):
@@ -43,11 +43,24 @@ class RendererServiceStub:
 
 
 class RendererServiceServicer:
-    """Renders the konspekt and transcript into downloadable documents.
+    """Renders the konspekt and transcript into downloadable documents (python-docx for DOCX).
     """
 
     def Render(self, request, context):
         """Fast (well under a second for an hour of speech), so unary.
+
+        Errors (besides those every stage returns, see common.proto):
+        INVALID_ARGUMENT    no transcript given; a transcript_ref that is not Transcript JSON; a
+        format out of range or FORMAT_UNSPECIFIED in formats; an enum field of
+        the konspekt out of range; output_prefix with a bucket but an empty
+        key.
+        NOT_FOUND           transcript_ref names no object, or output_prefix names a bucket that
+        does not exist.
+        FAILED_PRECONDITION transcript_ref or output_prefix given but the stage has no object
+        store.
+        RESOURCE_EXHAUSTED  the files asked for inline do not fit in one 4 MiB response (less a
+        64 KiB margin): give output_prefix, or ask for fewer formats.
+        UNAVAILABLE         busy, loading, shutting down, or the object store failed.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -70,7 +83,7 @@ def add_RendererServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class RendererService:
-    """Renders the konspekt and transcript into downloadable documents.
+    """Renders the konspekt and transcript into downloadable documents (python-docx for DOCX).
     """
 
     @staticmethod

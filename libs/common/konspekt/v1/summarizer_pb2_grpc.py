@@ -47,9 +47,21 @@ class SummarizerServiceServicer:
     """
 
     def Summarize(self, request, context):
-        """Streams progress, then one result.
-        Errors: INVALID_ARGUMENT for a malformed transcript, FAILED_PRECONDITION
-        if the model's answer could not be turned into a valid konspekt.
+        """Streams progress, then exactly one result as the last message. Slow: minutes for an hour
+        of speech on a CPU; give it a deadline that fits.
+
+        Errors (besides those every stage returns, see common.proto):
+        INVALID_ARGUMENT    no transcript given; a transcript_ref that is not Transcript JSON; a
+        segment with a negative start or an end before its start; style out
+        of range; output has a bucket but an empty key.
+        NOT_FOUND           transcript_ref names no object, or output names a bucket that does
+        not exist.
+        FAILED_PRECONDITION the model's answer could not be turned into a valid konspekt, or the
+        model (or its server) refused the prompt; transcript_ref or output
+        given but the stage has no object store.
+        UNAVAILABLE         busy, loading the model, shutting down, the object store failed, or
+        the model server (engine "openai") is unreachable or timed out.
+        DEADLINE_EXCEEDED, CANCELLED: generation stops.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
