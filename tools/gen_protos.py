@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
-"""Generate the Python stubs of protos/konspekt/v1 into libs/common/konspekt/v1.
+"""Generate the Python stubs of protos/konspekt/v1 into libs/common/konspekt/v1, and
+descriptors.binpb beside them: a FileDescriptorSet of the same files with their comments (source
+info), which the stages' reflection serves (the _pb2 modules carry no comments).
 
 python tools/gen_protos.py          # (re)generate
 python tools/gen_protos.py --check  # exit 1 if the committed stubs are stale
@@ -18,16 +20,20 @@ ROOT = Path(__file__).resolve().parent.parent
 PROTO_ROOT = ROOT / "protos"
 OUT_ROOT = ROOT / "libs" / "common"
 PACKAGE = Path("konspekt") / "v1"
+DESCRIPTORS = "descriptors.binpb"
 INIT = '"""Generated gRPC/protobuf stubs of konspekt.v1 (tools/gen_protos.py); do not edit."""\n'
 
 
 def generate(out_root: Path) -> None:
     protos = sorted(str(p.relative_to(PROTO_ROOT)) for p in (PROTO_ROOT / PACKAGE).glob("*.proto"))
+    (out_root / PACKAGE).mkdir(parents=True, exist_ok=True)
     cmd = [
         sys.executable,
         "-m",
         "grpc_tools.protoc",
         f"-I{PROTO_ROOT}",
+        f"--descriptor_set_out={out_root / PACKAGE / DESCRIPTORS}",
+        "--include_source_info",
         f"--python_out={out_root}",
         f"--mypy_out={out_root}",
         f"--grpc_python_out={out_root}",

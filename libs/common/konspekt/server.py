@@ -1,5 +1,5 @@
 """The gRPC bootstrap every stage uses: health (NOT_SERVING until the model is loaded),
-reflection, message limits, and a graceful stop on SIGTERM."""
+reflection (v1 and v1alpha, with comments), message limits, and a graceful stop on SIGTERM."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, runtime_check
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 from pydantic import ValidationError
 
 from konspekt.errors import StageError, Unavailable
@@ -29,6 +28,7 @@ from konspekt.metrics import (
     serve_metrics,
     track_rpc,
 )
+from konspekt.reflection import enable_reflection
 from konspekt.settings import S3Settings, ServiceSettings
 from konspekt.storage import ObjectStore
 
@@ -300,9 +300,8 @@ class StageServer:
         register(self.server)
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        reflection.enable_server_reflection(
-            [*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server
-        )
+        # v1 and v1alpha, with the protos' comments (konspekt.reflection)
+        enable_reflection([*service_names, health.SERVICE_NAME], self.server)
         self.set_serving(False)
         self.port = self.server.add_insecure_port(f"{settings.host}:{settings.port}")
         if not self.port:
