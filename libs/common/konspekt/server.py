@@ -31,6 +31,7 @@ from konspekt.metrics import (
 from konspekt.reflection import enable_reflection
 from konspekt.settings import S3Settings, ServiceSettings
 from konspekt.storage import ObjectStore
+from konspekt.validation import check_enums
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +117,9 @@ def rpc(fn: F) -> F:
     """Servicer method wrapper: binds the job id for logs and turns errors into gRPC statuses.
 
     StageError subclasses keep their code and message; anything else becomes INTERNAL.
-    Works for unary and server-streaming methods.
+    Works for unary and server-streaming methods. Before the method runs, the request is checked
+    for enum fields holding a number the enum does not define (INVALID_ARGUMENT), so no stage
+    trips over one later (``konspekt.validation``).
     """
     if inspect.isgeneratorfunction(fn):
 
@@ -124,6 +127,7 @@ def rpc(fn: F) -> F:
         def stream(self: Any, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
             _bind_job_id(context)
             try:
+                check_enums(request)
                 yield from fn(self, request, context)
             except Exception as exc:  # noqa: BLE001 - translated here, once
                 _abort(context, exc)
@@ -134,6 +138,7 @@ def rpc(fn: F) -> F:
     def unary(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
         _bind_job_id(context)
         try:
+            check_enums(request)
             return fn(self, request, context)
         except Exception as exc:  # noqa: BLE001 - translated here, once
             _abort(context, exc)
