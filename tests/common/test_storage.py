@@ -9,7 +9,7 @@ import pytest
 
 from konspekt.errors import FailedPrecondition, InvalidInput, NotFound, Unavailable
 from konspekt.settings import S3Settings
-from konspekt.storage import ObjectStore, output_ref, require_store
+from konspekt.storage import EXPIRY_PREFIX, EXPIRY_RULE_ID, ObjectStore, output_ref, require_store
 from konspekt.v1 import common_pb2
 from tests.common.buckets import another_bucket, missing_bucket
 
@@ -97,6 +97,11 @@ def test_bucket_has_the_expiry_rule(store: ObjectStore) -> None:
     assert lifecycle is not None
     rules = lifecycle.rules
     assert [r.expiration.days for r in rules if r.expiration] == [1]
+    # one rule, scoped to jobs/, with the id the MinIO init imports (deploy/k8s/minio)
+    assert [(r.rule_id, r.rule_filter.prefix if r.rule_filter else None) for r in rules] == [
+        (EXPIRY_RULE_ID, EXPIRY_PREFIX)
+    ]
+    assert EXPIRY_PREFIX == "jobs/"
 
 
 def test_wrong_credentials_are_unavailable_not_a_crash(s3_settings: S3Settings) -> None:

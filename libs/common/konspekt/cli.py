@@ -34,7 +34,7 @@ def blob_for_file(path: Path) -> common_pb2.Blob:
         )
     store = ObjectStore(s3)
     store.ensure_bucket()
-    return common_pb2.Blob(ref=store.put_file(f"cli/{uuid.uuid4().hex}/{path.name}", path))
+    return common_pb2.Blob(ref=store.put_file(f"jobs/cli-{uuid.uuid4().hex}/{path.name}", path))
 
 
 def fail(err: grpc.RpcError) -> int:

@@ -23,6 +23,12 @@ from konspekt.v1 import common_pb2
 log = logging.getLogger(__name__)
 
 PART_SIZE = 16 * 1024 * 1024
+#: The bucket's one lifecycle rule: its id and the prefix it covers. The gateway sets it at start
+#: (``ensure_bucket``) and the MinIO init (deploy/k8s/minio/konspekt-init.sh, ``mc ilm rule
+#: import``) sets the same rule, so whichever runs last leaves one rule, not two. Only ``jobs/``
+#: expires: everything konspekt writes lives under it (the gateway's jobs, the CLIs' inputs).
+EXPIRY_RULE_ID = "konspekt-expire"
+EXPIRY_PREFIX = "jobs/"
 _MISSING = {"NoSuchKey", "NoSuchBucket", "NoSuchObject", "NoSuchUpload"}
 
 
@@ -51,15 +57,16 @@ class ObjectStore:
     # -- bucket -----------------------------------------------------------------------------
     def ensure_bucket(self, expire_days: int | None = 1) -> None:
         """Create the bucket if needed and set the expiry rule (the 24 h promise's backstop): objects
-        and the parts of uploads that were never completed go ``expire_days`` after they were made."""
+        under ``jobs/`` and the parts of uploads that were never completed go ``expire_days`` after
+        they were made. The bucket's lifecycle configuration is replaced by this one rule."""
         with _translated(f"bucket {self.bucket}"):
             if not self.client.bucket_exists(self.bucket):
                 self.client.make_bucket(self.bucket)
             if expire_days:
                 rule = Rule(
                     ENABLED,
-                    rule_filter=Filter(prefix=""),
-                    rule_id="konspekt-expire",
+                    rule_filter=Filter(prefix=EXPIRY_PREFIX),
+                    rule_id=EXPIRY_RULE_ID,
                     expiration=Expiration(days=expire_days),
                     abort_incomplete_multipart_upload=AbortIncompleteMultipartUpload(expire_days),
                 )

@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             return 2
         store = ObjectStore(s3)
-        prefix = f"cli/{uuid.uuid4().hex}/"
+        prefix = f"jobs/cli-{uuid.uuid4().hex}/"
         try:
             request.transcript_ref.CopyFrom(store.put_bytes(prefix + "transcript.json", transcript_data))
         except StageError as exc:
