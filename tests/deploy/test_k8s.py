@@ -5,18 +5,34 @@ strict: unknown fields fail), and the invariants ops rely on hold."""
 from __future__ import annotations
 
 import copy
+import os
 from typing import Any
 
 import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 
-from tests.deploy.conftest import K8S, METRICS_PORTS, PORTS, SERVICES, STAGES, Obj, kustomize
+from tests.deploy.conftest import K8S, METRICS_PORTS, PORTS, ROOT, SERVICES, STAGES, Obj, kustomize
 
 OVERLAYS = ("overlays/cpu", "overlays/gpu")
 EXTRAS = ("models/cpu", "models/gpu", "minio")
 # the oldest supported release with every field used (gRPC probes GA: 1.27) and the newest known
 K8S_VERSIONS = ("1.29.0", kubernetes_validate.latest_version())
 WORKLOADS = {"Deployment", "Job", "StatefulSet", "DaemonSet"}
+#: Every kustomization under deploy/ (overlays, inits, monitoring, examples), found, not listed.
+KUSTOMIZATIONS = tuple(
+    os.path.relpath(p.parent, K8S) for p in sorted((ROOT / "deploy").rglob("kustomization.yaml"))
+)
+#: Kinds that live in no namespace.
+CLUSTER_SCOPED = {
+    "Namespace",
+    "PersistentVolume",
+    "StorageClass",
+    "IngressClass",
+    "PriorityClass",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "CustomResourceDefinition",
+}
 
 _rendered: dict[str, list[Obj]] = {}
 
@@ -343,3 +359,55 @@ def test_every_container_serves_metrics_for_prometheus(path: str) -> None:
                 assert route["backend"]["service"]["port"] == {"name": "http"}
     config = next(o for o in objs if o["kind"] == "ConfigMap")["data"]
     assert not [k for k in config if k.endswith("_METRICS_PORT")], "ports set once: the settings' defaults"
+
+
+def test_every_kustomization_is_found() -> None:
+    assert {*OVERLAYS, *EXTRAS, "../observability"} <= set(KUSTOMIZATIONS)
+
+
+@pytest.mark.parametrize("path", KUSTOMIZATIONS)
+def test_every_namespaced_object_renders_into_konspekt(path: str) -> None:
+    """Issue 13: the gpu overlay's vLLM objects rendered with no namespace and landed in the
+    context's. Every namespaced object of every kustomization must say `konspekt`."""
+    objs = rendered(path)
+    assert objs
+    for obj in objs:
+        where = f"{path}: {obj['kind']}/{obj['metadata']['name']}"
+        if obj["kind"] in CLUSTER_SCOPED:
+            assert "namespace" not in obj["metadata"], where
+        else:
+            assert obj["metadata"].get("namespace") == "konspekt", where
+    for ns in (o for o in objs if o["kind"] == "Namespace"):
+        assert ns["metadata"]["name"] == "konspekt"
+
+
+@pytest.mark.parametrize("path", OVERLAYS)
+def test_every_deployment_spreads_over_nodes_and_zones(path: str) -> None:
+    for name, obj in by_kind(rendered(path), "Deployment").items():
+        selector = obj["spec"]["selector"]["matchLabels"]
+        spread = pod_spec(obj).get("topologySpreadConstraints", [])
+        keys = {c["topologyKey"] for c in spread}
+        assert keys == {"kubernetes.io/hostname", "topology.kubernetes.io/zone"}, name
+        for c in spread:
+            assert c["labelSelector"] == {"matchLabels": selector}, name
+            assert c["whenUnsatisfiable"] == "ScheduleAnyway", f"{name}: a small cluster must still schedule"
+            assert c["matchLabelKeys"] == ["pod-template-hash"], f"{name}: spread each rollout's pods"
+
+
+def _gib(quantity: str) -> float:
+    units = {"Mi": 1 / 1024, "Gi": 1.0, "Ti": 1024.0}
+    return float(quantity[:-2]) * units[quantity[-2:]]
+
+
+@pytest.mark.parametrize("path", OVERLAYS)
+def test_audio_reserves_disk_for_a_whole_upload(path: str) -> None:
+    objs = rendered(path)
+    audio = by_kind(objs, "Deployment")["audio"]
+    (c,) = pod_spec(audio)["containers"]
+    config = next(o for o in objs if o["kind"] == "ConfigMap")["data"]
+    biggest = int(config["KONSPEKT_GATEWAY_MAX_UPLOAD_MB"]) / 1024
+    requested = _gib(c["resources"]["requests"]["ephemeral-storage"])
+    limit = _gib(c["resources"]["limits"]["ephemeral-storage"])
+    tmp = next(v for v in pod_spec(audio)["volumes"] if v["name"] == "tmp")
+    assert requested > biggest, "the upload and its WAV"
+    assert limit > _gib(tmp["emptyDir"]["sizeLimit"]) >= requested
