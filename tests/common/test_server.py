@@ -12,7 +12,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from konspekt.errors import InvalidInput
 from konspekt.logs import JOB_ID_METADATA, job_id_var
-from konspekt.server import Loader, StageServer, rpc
+from konspekt.server import LIVENESS_SERVICE, Loader, StageServer, rpc
 from konspekt.settings import ServiceSettings
 from konspekt.v1 import renderer_pb2, renderer_pb2_grpc
 
@@ -163,4 +163,65 @@ def test_connections_age_out_without_breaking_calls_under_way() -> None:
                 time.sleep(0.4)
                 stub.Render(renderer_pb2.RenderRequest(), timeout=10)
     finally:
+        server.stop(0)
+
+
+class _ProbedSettings(ServiceSettings):
+    probe_seconds: float = 0.05
+
+
+class _ModelServer:
+    """An engine behind a model server that can stop answering (vLLM restarting)."""
+
+    def __init__(self) -> None:
+        self.up = True
+
+    def alive(self) -> bool:
+        return self.up
+
+
+def test_liveness_says_alive_while_loading_while_the_model_is_gone_and_while_draining() -> None:
+    """Issue 13: liveness (the Kubernetes livenessProbe) is the process, readiness ("") is "can
+    take work". A model that is loading, a model server that stopped answering and a drain make
+    the stage unready, never "dead"."""
+    engine = _ModelServer()
+    loader: Loader[_ModelServer] = Loader(lambda: engine)
+    servicer = _Servicer(Loader(lambda: "engine"))
+    servicer.loader.load()
+    server = StageServer(
+        _ProbedSettings(port=0, workers=1, queue=1),
+        [SERVICE],
+        lambda s: renderer_pb2_grpc.add_RendererServiceServicer_to_server(servicer, s),
+    ).start()
+    serving, not_serving = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING
+    try:
+        assert (_health(server.address), _health(server.address, LIVENESS_SERVICE)) == (not_serving, serving)
+        server.load_and_serve(loader)
+        assert (_health(server.address), _health(server.address, LIVENESS_SERVICE)) == (serving, serving)
+        engine.up = False  # vLLM restarts: unready, still alive
+        deadline = time.monotonic() + 10
+        while _health(server.address) == serving and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _health(server.address, SERVICE) == not_serving
+        assert _health(server.address, LIVENESS_SERVICE) == serving
+        engine.up = True
+        while _health(server.address) != serving and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _health(server.address) == serving
+        with grpc.insecure_channel(server.address) as ch, ThreadPoolExecutor(2) as pool:
+            stub = renderer_pb2_grpc.RendererServiceStub(ch)
+            running = pool.submit(stub.Render, renderer_pb2.RenderRequest(source_name="block"), timeout=30)
+            assert servicer.entered.acquire(timeout=10)
+            stopping = pool.submit(server.stop, 30)  # drains while the call runs
+            while _health(server.address) == serving and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert (_health(server.address), _health(server.address, LIVENESS_SERVICE)) == (
+                not_serving,
+                serving,
+            )
+            servicer.release.set()
+            running.result(timeout=10)
+            stopping.result(timeout=10)
+    finally:
+        servicer.release.set()
         server.stop(0)

@@ -91,6 +91,13 @@ class Probed(Protocol):
     def alive(self) -> bool: ...
 
 
+#: The gRPC health service name that says only "the process is alive": SERVING from the moment
+#: the server listens, whatever the model (loading, a model server that stopped answering) and
+#: while it drains. Kubernetes' liveness and startup probes ask it; readiness asks "" (the
+#: server: SERVING = it can take work), so a stage waiting for its model or for vLLM is taken out
+#: of the Service, never restarted for it.
+LIVENESS_SERVICE = "konspekt.liveness"
+
 #: Seconds between liveness probes (settings may set ``probe_seconds``); health turns
 #: NOT_SERVING after PROBE_FAILURES failed probes in a row, SERVING again after one success.
 PROBE_SECONDS = 10.0
@@ -305,6 +312,7 @@ class StageServer:
         register(self.server)
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        self.health.set(LIVENESS_SERVICE, health_pb2.HealthCheckResponse.SERVING)  # set_serving leaves it
         # v1 and v1alpha, with the protos' comments (konspekt.reflection)
         enable_reflection([*service_names, health.SERVICE_NAME], self.server)
         self.set_serving(False)
