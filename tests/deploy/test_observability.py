@@ -31,6 +31,43 @@ METRIC_MODULES = (
 )
 #: Series Prometheus makes itself for every target.
 FROM_PROMETHEUS = {"up"}
+#: Labels every scraped series gets from its target: `job` and `instance` always, and those the
+#: ServiceMonitors and scrape-config.yaml set (`app` = the pod's app.kubernetes.io/name,
+#: `namespace`, `pod`; the operator's `service`, `endpoint`, `container`).
+TARGET_LABELS = {"job", "instance", "app", "namespace", "pod", "service", "endpoint", "container"}
+#: vLLM's own metrics, an external allow-list (the code here does not export them): the V1
+#: engine's names in the pinned vllm/vllm-openai v0.11 (docs.vllm.ai, "Production Metrics"), each
+#: with the labels `model_name` and `engine`. vllm:gpu_cache_usage_perc is its deprecated name
+#: for vllm:kv_cache_usage_perc, hidden by default since v0.11: allowed, not used.
+_VLLM = {"model_name", "engine"}
+VLLM_METRICS: dict[str, set[str]] = {
+    **{
+        name: _VLLM
+        for name in (
+            "vllm:num_requests_running",
+            "vllm:num_requests_waiting",
+            "vllm:kv_cache_usage_perc",
+            "vllm:gpu_cache_usage_perc",
+            "vllm:prompt_tokens_total",
+            "vllm:generation_tokens_total",
+            "vllm:num_preemptions_total",
+            "vllm:prefix_cache_queries_total",
+            "vllm:prefix_cache_hits_total",
+        )
+    },
+    "vllm:request_success_total": _VLLM | {"finished_reason"},
+    **{
+        f"vllm:{histogram}{suffix}": _VLLM | ({"le"} if suffix == "_bucket" else set())
+        for histogram in (
+            "time_to_first_token_seconds",
+            "e2e_request_latency_seconds",
+            "request_queue_time_seconds",
+            "request_prefill_time_seconds",
+            "request_decode_time_seconds",
+        )
+        for suffix in ("_bucket", "_sum", "_count")
+    },
+}
 #: Grafana's variables, replaced by what they expand to before parsing.
 GRAFANA_VARIABLES = {
     "$__rate_interval": "2m",
@@ -104,6 +141,58 @@ def _grafana_to_promql(expr: str) -> str:
     return expr
 
 
+def exported_labels() -> dict[str, set[str]]:
+    """Every series name the services can export -> the label names its samples carry (a
+    histogram's `_bucket` adds `le`), read from the registered collectors, so a labelled metric
+    that has no sample yet counts too."""
+    exported()  # imports every module that defines metrics
+    labels: dict[str, set[str]] = {}
+    for collector in list(REGISTRY._collector_to_names):
+        name = getattr(collector, "_name", None)
+        kind = getattr(collector, "_type", None)
+        if name is not None and kind is not None and hasattr(collector, "_labelnames"):
+            own = set(collector._labelnames)
+            if kind == "counter":
+                name = name.removesuffix("_total")
+            labels[name] = own
+            for suffix in _SUFFIXES.get(kind, ()):
+                labels[name + suffix] = own | ({"le"} if suffix == "_bucket" else set())
+            continue
+        for family in collector.collect():
+            own = set(getattr(family, "_labelnames", ()))
+            labels.setdefault(family.name, set()).update(own)
+            for sample in family.samples:
+                labels.setdefault(sample.name, set()).update(own, sample.labels)
+    return labels
+
+
+def used_labels(expr: str) -> tuple[dict[str, set[str]], set[str]]:
+    """(metric -> label names its selector matches on, label names of by/without/on/ignoring/
+    group_left/group_right anywhere in the expression)."""
+    matched: dict[str, set[str]] = {}
+    grouping: set[str] = set()
+
+    def visit(node: Any) -> None:
+        if isinstance(node, promql_parser.VectorSelector) and node.name:
+            names = {m.name for m in node.matchers.matchers if m.name != "__name__"}
+            matched.setdefault(str(node.name), set()).update(names)
+        modifier = getattr(node, "modifier", None)
+        if isinstance(node, promql_parser.AggregateExpr) and modifier is not None:
+            grouping.update(modifier.labels)
+        if isinstance(node, promql_parser.BinaryExpr) and modifier is not None:
+            if modifier.matching is not None:
+                grouping.update(modifier.matching.labels)
+            grouping.update(modifier.group_labels or ())
+
+    promql_parser.walk(promql_parser.parse(_grafana_to_promql(expr)), visit)
+    return matched, grouping
+
+
+def template_labels(text: str) -> set[str]:
+    """Label names a Grafana legend ({{pod}}) or an alert annotation ({{ $labels.pod }}) shows."""
+    return set(re.findall(r"\{\{\s*(?:\$labels\.)?([a-zA-Z_][a-zA-Z0-9_]*)\s*\}\}", text)) - {"value"}
+
+
 def selected_metrics(expr: str) -> set[str]:
     names: set[str] = set()
 
@@ -116,7 +205,7 @@ def selected_metrics(expr: str) -> set[str]:
 
 
 def test_every_query_parses_and_selects_only_exported_metrics() -> None:
-    names = exported()
+    names = {**exported(), **dict.fromkeys(VLLM_METRICS, "external")}
     queries = expressions()
     assert len(queries) > 40
     used: set[str] = set()
@@ -138,6 +227,82 @@ def test_every_query_parses_and_selects_only_exported_metrics() -> None:
     watched = {_family(name, names) for name in used}
     unwatched = {_family(f, names) for f in families} - watched
     assert not unwatched, f"metrics neither on the dashboard nor in a rule: {sorted(unwatched)}"
+
+
+def labelled_expressions() -> list[tuple[str, str, set[str]]]:
+    """(where, PromQL, label names its legend or annotations show) for every target and rule."""
+    found = [
+        (f"panel {p['title']!r}", str(t["expr"]), template_labels(str(t.get("legendFormat", ""))))
+        for p in panels()
+        for t in p.get("targets", [])
+        if t.get("expr")
+    ]
+    for rule in rules():
+        shown = set().union(*(template_labels(str(v)) for v in rule.get("annotations", {}).values()))
+        found.append((f"alert {rule['alert']}", str(rule["expr"]), shown))
+    return found
+
+
+def test_every_query_uses_only_label_names_its_metrics_have() -> None:
+    """Issue 13: KonspektStageErrors and KonspektStageBusy filtered on `code`, and the stages'
+    metric says `grpc_code`: they could never fire. Each selector's matchers must be labels of
+    that metric (or of its target); grouping (by, on...) and the labels a legend or an annotation
+    shows must be labels of some metric the expression selects."""
+    labels = {**exported_labels(), **VLLM_METRICS}
+    checked = 0
+    for where, expr, shown in labelled_expressions():
+        matched, grouping = used_labels(expr)
+        every: set[str] = set(TARGET_LABELS)
+        for metric, names in matched.items():
+            own = labels.get(metric, set()) | TARGET_LABELS
+            assert metric in labels or metric in FROM_PROMETHEUS, f"{where}: {metric} is not exported"
+            unknown = names - own
+            assert not unknown, f"{where}: {metric} has no label {sorted(unknown)} (it has {sorted(own)})"
+            every |= own
+            checked += len(names)
+        assert not grouping - every, f"{where}: groups by {sorted(grouping - every)}, which no metric has"
+        assert not shown - every, f"{where}: shows {sorted(shown - every)}, which no metric has"
+    for var in dashboard()["templating"]["list"]:
+        if var["type"] == "query":
+            label = re.fullmatch(r"label_values\((.+),\s*(\w+)\)", var["definition"].strip())
+            assert label and label.group(2) in TARGET_LABELS | labels.get(
+                selected_metrics(label.group(1)).pop(), set()
+            )
+    assert checked > 40
+
+
+def test_the_label_check_catches_the_old_bug() -> None:
+    labels = exported_labels()
+    assert labels["konspekt_rpc_requests_total"] == {"grpc_service", "grpc_method", "grpc_code"}
+    assert "le" in labels["konspekt_rpc_duration_seconds_bucket"]
+    assert labels["konspekt_gateway_jobs"] == {"state"}  # read at scrape time, no sample needed
+    matched, grouping = used_labels(
+        'sum by (grpc_service) (rate(konspekt_rpc_requests_total{code="UNAVAILABLE"}[15m])) / on (pod) x'
+    )
+    assert matched["konspekt_rpc_requests_total"] - labels["konspekt_rpc_requests_total"] == {"code"}
+    assert grouping == {"grpc_service", "pod"}
+    assert template_labels("{{ $labels.grpc_service }} {{ $value }} {{pod}}") == {"grpc_service", "pod"}
+
+
+def test_vllm_and_the_reaper_are_watched() -> None:
+    """vLLM panels and alerts on its real metric names; the 24 h promise has an alert at 25 h."""
+    by_name = {r["alert"]: r for r in rules()}
+    for alert in ("KonspektVllmDown", "KonspektVllmQueueing", "KonspektVllmKvCacheFull"):
+        assert alert in by_name
+    assert "vllm:num_requests_waiting" in selected_metrics(str(by_name["KonspektVllmQueueing"]["expr"]))
+    panel_metrics = {
+        m for p in panels() for t in p.get("targets", []) for m in selected_metrics(str(t["expr"]))
+    }
+    assert {
+        "vllm:num_requests_running",
+        "vllm:num_requests_waiting",
+        "vllm:kv_cache_usage_perc",
+    } <= panel_metrics
+    age = by_name["KonspektObjectsOutliveRetention"]
+    assert selected_metrics(str(age["expr"])) == {"konspekt_gateway_reaper_oldest_object_age_seconds"}
+    assert str(age["expr"]).rstrip().endswith("> 25 * 3600")
+    assert age["labels"]["severity"] == "critical"
+    assert "KonspektReaperStalled" in by_name
 
 
 def _family(name: str, names: dict[str, str]) -> str:

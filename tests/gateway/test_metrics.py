@@ -4,6 +4,8 @@ fake stages on a real gRPC server."""
 from __future__ import annotations
 
 import asyncio
+import time
+import uuid
 
 import grpc
 import httpx
@@ -11,6 +13,7 @@ import pytest
 
 from konspekt.devstack import free_port
 from konspekt.settings import S3Settings
+from konspekt.storage import ObjectStore
 from konspekt_gateway.settings import GatewaySettings
 from tests.gateway.conftest import TERMINAL, gateway_settings, serve, upload, wait_state
 from tests.gateway.fake_stages import FakeStages
@@ -134,3 +137,40 @@ async def test_metrics_are_never_on_the_public_port(stages: FakeStages, bucket_s
         assert (await metrics(port)).value("konspekt_gateway_queue_length") == 0
     with pytest.raises(httpx.ConnectError):  # stopped with the app
         await metrics(port)
+
+
+async def test_the_reaper_reports_what_it_deleted_and_the_oldest_object_left(
+    stages: FakeStages, bucket_s3: S3Settings
+) -> None:
+    """Issue 13: the 24 h promise is observable. With a 3 s retention the reaper deletes a job and
+    an object no job claims; the oldest-object gauge stays within the retention (the alert fires
+    above 25 h) and drops to 0 when jobs/ is empty; the last sweep's time moves."""
+    port = free_port()
+    store = ObjectStore(bucket_s3)
+    retention = 3.0
+    s = settings(stages, port, retention_hours=retention / 3600, reap_interval_seconds=0.2)
+    async with serve(s, bucket_s3) as client:
+        before = await metrics(port)
+        job = await upload(client, DATA, "meeting.mp4")
+        await asyncio.to_thread(store.put_bytes, f"jobs/{uuid.uuid4().hex}/stray.bin", b"x")
+        ages: list[float] = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            now = await metrics(port)
+            ages.append(now.value("konspekt_gateway_reaper_oldest_object_age_seconds"))
+            gone = (await client.get(f"/api/v1/jobs/{job['id']}")).status_code == 404
+            if gone and not list(store.list_keys("jobs/")) and ages[-1] == 0:
+                break
+            await asyncio.sleep(0.2)
+        after = await metrics(port)
+
+    def moved(name: str, **labels: str) -> float:
+        return after.value(name, **labels) - before.value(name, **labels)
+
+    assert moved("konspekt_gateway_reaper_deleted_total", what="job") == 1
+    assert moved("konspekt_gateway_reaper_deleted_total", what="unclaimed_object") == 1
+    assert moved("konspekt_gateway_reaper_deleted_total", what="unfinished_upload") == 0
+    assert max(ages) > 0, "objects were there, with an age"
+    assert max(ages) <= retention + 2, ages  # never much older than the retention
+    assert after.value("konspekt_gateway_reaper_oldest_object_age_seconds") == 0
+    assert after.value("konspekt_gateway_reaper_last_sweep_timestamp_seconds") > time.time() - 10

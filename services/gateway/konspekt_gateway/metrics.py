@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
 
 import grpc
-from prometheus_client import REGISTRY, Counter, Histogram
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -80,6 +80,25 @@ HTTP_DURATION = Histogram(
     buckets=DURATION_BUCKETS,
 )
 
+# The reaper (konspekt_gateway.reaper): what it deletes, and the oldest object it leaves under
+# jobs/ after a sweep, the measure of the promise "everything of a job is gone within 24 h".
+REAPER_DELETED = Counter(
+    "konspekt_gateway_reaper_deleted_total",
+    "What the reaper deleted: expired jobs (record and objects), objects no job claims, "
+    "unfinished multipart uploads.",
+    ["what"],
+)
+REAPER_OLDEST_AGE = Gauge(
+    "konspekt_gateway_reaper_oldest_object_age_seconds",
+    "Age of the oldest object under jobs/ that the last sweep left (0 when there is none).",
+)
+REAPER_LAST_SWEEP = Gauge(
+    "konspekt_gateway_reaper_last_sweep_timestamp_seconds",
+    "Unix time the reaper's last sweep finished (0: none yet).",
+)
+for _what in ("job", "unclaimed_object", "unfinished_upload"):
+    REAPER_DELETED.labels(_what)
+
 
 # -- hooks --------------------------------------------------------------------------------------
 def job_submitted() -> None:
@@ -121,6 +140,15 @@ def upload_received(size: int) -> None:
 
 def upload_finished(stored: bool) -> None:
     UPLOADS.labels("stored" if stored else "failed").inc()
+
+
+def reaper_swept(jobs: int, objects: int, uploads: int, oldest_age: float) -> None:
+    """After a sweep that completed: what it deleted, the oldest object it left, when."""
+    REAPER_DELETED.labels("job").inc(jobs)
+    REAPER_DELETED.labels("unclaimed_object").inc(objects)
+    REAPER_DELETED.labels("unfinished_upload").inc(uploads)
+    REAPER_OLDEST_AGE.set(max(oldest_age, 0.0))
+    REAPER_LAST_SWEEP.set(time.time())
 
 
 # -- jobs by state, queue length (read at scrape time) ------------------------------------------

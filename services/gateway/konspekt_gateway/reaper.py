@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 
 from konspekt.errors import StageError
 from konspekt.storage import ObjectStore
+from konspekt_gateway import metrics
 from konspekt_gateway.jobs import PREFIX, RECORD, utcnow
 from konspekt_gateway.pipeline import Orchestrator
 from konspekt_gateway.settings import GatewaySettings
@@ -97,12 +98,16 @@ class Reaper:
         groups: dict[str, list[tuple[str, datetime]]] = {}
         for key, modified in objects:
             groups.setdefault(key[len(PREFIX) :].partition("/")[0], []).append((key, modified))
+        left: list[datetime] = []  # when each object the sweep leaves was written
         for job_id, entries in groups.items():
+            oldest = min(modified for _, modified in entries)
             if self.orchestrator.get(job_id) is not None:
+                left.append(oldest)
                 continue
             has_record = any(key.endswith("/" + RECORD) for key, _ in entries)
             allowed = self.retention if has_record else min(self.retention, ORPHAN_GRACE)
-            if min(modified for _, modified in entries) + allowed > now:
+            if oldest + allowed > now:
+                left.append(oldest)
                 continue
             log.info("reaper: deleting %d object(s) of %s that no job claims", len(entries), job_id[:8])
             removed = await asyncio.to_thread(self._delete, [key for key, _ in entries])
@@ -112,6 +117,8 @@ class Reaper:
             if started + self.retention <= now:
                 await asyncio.to_thread(self.store.abort_upload, key, upload_id)
                 swept.uploads += 1
+        oldest_age = (now - min(left)).total_seconds() if left else 0.0
+        metrics.reaper_swept(swept.jobs, swept.objects, swept.uploads, oldest_age)
         if swept.jobs or swept.orphans or swept.uploads:
             log.info(
                 "reaper: deleted %d expired job(s), %d unclaimed object(s), %d unfinished upload(s)",
