@@ -15,7 +15,7 @@ from konspekt.server import LIVENESS_SERVICE
 from tests.deploy.conftest import K8S, METRICS_PORTS, PORTS, ROOT, SERVICES, STAGES, Obj, kustomize
 
 OVERLAYS = ("overlays/cpu", "overlays/gpu")
-EXTRAS = ("models/cpu", "models/gpu", "minio")
+EXTRAS = ("models/cpu", "models/gpu", "minio", "examples/site")
 # the oldest supported release with every field used (gRPC probes GA: 1.27) and the newest known
 K8S_VERSIONS = ("1.29.0", kubernetes_validate.latest_version())
 WORKLOADS = {"Deployment", "Job", "StatefulSet", "DaemonSet"}
@@ -429,3 +429,40 @@ def test_audio_reserves_disk_for_a_whole_upload(path: str) -> None:
     tmp = next(v for v in pod_spec(audio)["volumes"] if v["name"] == "tmp")
     assert requested > biggest, "the upload and its WAV"
     assert limit > _gib(tmp["emptyDir"]["sizeLimit"]) >= requested
+
+
+def test_the_site_example_sets_every_site_value() -> None:
+    """Issue 13, part 6: registry and tag, ingress host/class/TLS, storage class, the namespaces
+    of the ingress controller, Prometheus and MinIO, the models, node selectors/tolerations."""
+    objs = rendered("examples/site")
+    deployments = by_kind(objs, "Deployment")
+    assert set(deployments) == set(SERVICES)
+    for name, obj in deployments.items():
+        pod = pod_spec(obj)
+        assert pod["containers"][0]["image"] == f"registry.example.org/konspekt/{name}:0.1.0"
+        assert pod["nodeSelector"] == {"node-pool": "konspekt"}, name
+        assert pod["tolerations"] == [
+            {"key": "dedicated", "operator": "Equal", "value": "konspekt", "effect": "NoSchedule"}
+        ], name
+    ingress = by_kind(objs, "Ingress")["gateway"]["spec"]
+    assert ingress["ingressClassName"] == "nginx-public"
+    assert ingress["tls"] == [{"hosts": ["konspekt.example.org"], "secretName": "konspekt-example-org-tls"}]
+    assert [r["host"] for r in ingress["rules"]] == ["konspekt.example.org"]
+    notes = by_kind(objs, "Ingress")["gateway"]["metadata"]["annotations"]
+    assert notes["nginx.ingress.kubernetes.io/proxy-body-size"] == "4g", "the base's annotations kept"
+    pvc = by_kind(objs, "PersistentVolumeClaim")["konspekt-models"]["spec"]
+    assert pvc["storageClassName"] == "nfs-client" and pvc["accessModes"] == ["ReadWriteMany"]
+
+    def peer(policy: str) -> Any:
+        spec = _policy(objs, policy)
+        rule = (spec.get("ingress") or spec["egress"])[0]
+        return (rule.get("from") or rule["to"])[0]["namespaceSelector"]["matchLabels"]
+
+    assert peer("gateway-from-ingress") == {"kubernetes.io/metadata.name": "ingress"}
+    assert peer("metrics-from-monitoring") == {"kubernetes.io/metadata.name": "observability"}
+    assert peer("to-minio") == {"kubernetes.io/metadata.name": "storage"}
+    config = next(o for o in objs if o["kind"] == "ConfigMap")["data"]
+    assert config["KONSPEKT_S3_ENDPOINT"] == "minio.storage.svc.cluster.local:9000"
+    assert config["KONSPEKT_ASR_MODEL"] == "/models/whisper-base"
+    assert config["KONSPEKT_SUMMARIZER_MODEL"].endswith(".gguf")
+    assert config["KONSPEKT_GATEWAY_PUBLIC_URL"] == "https://konspekt.example.org"
