@@ -11,7 +11,7 @@ from konspekt_summarizer.konspekt import Summarizer
 from konspekt_summarizer.owners import NOT_SAID, Names, Owner, addressed, check_owner, same_name
 from konspekt_summarizer.settings import SummarizerSettings
 
-from .test_pure import CALLS_PER_WINDOW, ScriptedEngine
+from .test_pure import ScriptedEngine, meeting_calls
 
 
 def lines(*texts: str) -> list[common_pb2.Segment]:
@@ -181,7 +181,30 @@ def test_a_thing_is_no_person(said: tuple[str, str]) -> None:
     shop = check_owner("Магазин", segments, 1, names)
     assert (shop.value, shop.unconfirmed) == ("", False)
     assert "not a person named in the transcript; dropped" in shop.warning
-    assert check_owner("Марине", segments, 2, names) == Owner("Марине")  # a word form of a name
+    # a word form of a name, written in the nominative
+    assert check_owner("Марине", segments, 2, names) == Owner("Марина")
+
+
+def test_a_russian_word_opening_a_sentence_is_a_name_only_if_the_dictionary_says_so() -> None:
+    """ "Согласен, инвентаризацию проведём в январе" does not make "Согласен" a person (it is
+    never said in lower case either); a name ASR wrote in lower case ("поручаем виталию") is
+    one, and an owner in another case is written in the nominative."""
+    segments = lines(
+        "Согласен, инвентаризацию проведём в январе.",
+        "Поручаем виталию договориться о ремонте погрузчика.",
+        "Среда.",
+        "Кевин, а ты что скажешь?",
+    )
+    names = Names.of(segments)
+    assert "согласен" not in names.people
+    assert {"виталию", "кевин"} <= names.people  # a foreign name the dictionary knows
+    agreed = check_owner("Согласен", segments, 0, names)
+    assert agreed.unconfirmed  # not said as a name: kept, marked
+    assert check_owner("Виталию", segments, 1, names) == Owner("Виталий")
+    assert check_owner("Кевин", segments, 3, names) == Owner("Кевин")
+    # an English capital still follows the old test (never said in lower case)
+    en = lines("Agreed, we move the launch.", "Maria, please write the notes.", "We agreed on it.")
+    assert "maria" in Names.of(en).people and "agreed" not in Names.of(en).people
 
 
 # -- in the konspekt ----------------------------------------------------------------------------
@@ -217,7 +240,7 @@ def test_owners_and_repeated_key_points_in_the_konspekt() -> None:
     transcript = common_pb2.Transcript(language="en", segments=segments, duration=40.0)
     settings = SummarizerSettings(engine="openai", base_url="http://model-server/v1")
     k, usage, warnings = Summarizer(ScriptedEngine(answer), settings).summarize(transcript)
-    assert usage.calls == CALLS_PER_WINDOW[common_pb2.STYLE_MEETING]  # one pass
+    assert usage.calls == meeting_calls(transcript, answer)  # one pass (and a look at lines left)
     assert [(a.task, a.owner, a.owner_unconfirmed, a.segment_index) for a in k.action_items] == [
         ("Write the release notes", "Maria", False, 2),
         ("Check the invoices", "Laura", False, 4),  # "Laura, can you…?" — "Sure, I'll…"

@@ -2,7 +2,8 @@
 
 Transcripts have no speaker labels, so names are found in what was said: a capitalized word
 anywhere (sentence-initial too: "Maria, please write…", "Наталья, а кто…") that the transcript
-never says in lower case. Russian case forms meet ("Наталье", "Сергею", "Павлом": ``same_name``).
+never says in lower case; a Russian word the dictionary knows is a name when it says so
+(``morph``). Russian case forms meet ("Наталье", "Сергею", "Павлом": ``same_name``).
 "I" / "я" is the person just addressed ("Laura, can you…?" — "Sure, I'll…"). An owner the
 transcript does not say is kept and marked unconfirmed, never dropped: only a word the
 transcript says as a common noun ("Магазин", said as "магазина") shows the model took a thing for
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 
 from konspekt.cli import fmt_time
 from konspekt.v1 import common_pb2
+from konspekt_summarizer import morph
 from konspekt_summarizer.evidence import PLACEHOLDERS, WORD_RE, same_word
 
 _CAPITALIZED = re.compile(r"(?<![\w'’-])([A-ZА-ЯЁ][a-zа-яё'’-]+)")
@@ -84,9 +86,14 @@ class Names:
         people = {
             c
             for c in capitals
-            if c not in NOT_NAMES and c not in SELF and not any(c == w or _inflected(c, w) for w in common)
+            if c not in NOT_NAMES
+            and c not in SELF
+            # Russian: the dictionary decides ("Согласен, …" opens a sentence like a name does)
+            and (morph.is_name(c) if morph.known(c) else not any(c == w or _inflected(c, w) for w in common))
         }
-        return cls(frozenset(people), frozenset(common))
+        # a name ASR wrote in lower case ("поручаем виталию"), when that is its likeliest reading
+        people |= {w for w in common if morph.cyrillic(w) and len(w) > 2 and morph.is_name(w, only=True)}
+        return cls(frozenset(people), frozenset(common - people))
 
     def said(self, name: str) -> bool:
         """Whether every word of ``name`` was said as a name (any case form)."""
@@ -143,6 +150,8 @@ def check_owner(owner: str, segments: Sequence[common_pb2.Segment], index: int, 
             said = f"owner {value!r}" if value else "owner"
             return Owner(person, note=f"{said} is {person!r}, addressed by name at or before {where}")
         return Owner("")
+    if morph.cyrillic(value.split()[0]):
+        value = " ".join(morph.nominative(w) for w in value.split())  # "Виталию" -> "Виталий"
     if names.said(value):
         return Owner(value)
     if names.a_thing(value):
