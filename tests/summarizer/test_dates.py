@@ -14,7 +14,7 @@ from konspekt_summarizer.konspekt import Summarizer
 from konspekt_summarizer.settings import SummarizerSettings
 
 from .conftest import load_transcript
-from .test_pure import CALLS_PER_WINDOW, ScriptedEngine
+from .test_pure import CALLS_PER_WINDOW, ScriptedEngine, meeting_calls
 
 
 @pytest.mark.parametrize(
@@ -169,7 +169,7 @@ def test_a_task_written_as_a_decision_becomes_an_action_item() -> None:
     }
     settings = SummarizerSettings(engine="openai", base_url="http://model-server/v1")
     k, usage, warnings = Summarizer(ScriptedEngine(answer), settings).summarize(transcript)
-    assert usage.calls == CALLS_PER_WINDOW[common_pb2.STYLE_MEETING]
+    assert usage.calls == meeting_calls(transcript, answer)
     # the fifty beta testers (00:35), left out by the model, stay out: nothing is copied
     assert [d.text for d in k.decisions] == [
         "Move the release of version 2.4 to March 17th",
@@ -198,31 +198,39 @@ class CountingScriptedEngine(ScriptedEngine):
 
 
 @pytest.mark.parametrize("style", [common_pb2.STYLE_MEETING, common_pb2.STYLE_LECTURE])
-def test_what_the_answer_left_out_is_not_asked_for_again(style: int) -> None:
-    """A meeting that fits one window costs one pass (``CALLS_PER_WINDOW``): the lines that state
-    a decision or a task and that nothing came from (00:20-00:41, 00:57) are not asked about
-    again; what the answer says is checked like any answer ("Book a party boat" was never said)."""
+def test_lines_left_out_are_shown_once_more_after_the_cached_transcript(style: int) -> None:
+    """A meeting that fits one window costs one pass (``CALLS_PER_WINDOW``) plus, when lines that
+    look like a decision or a task (``cues``: "we agree to move…", "Boris, you will fix…",
+    "Kate will send…") are covered by no item, one short call that shows just those lines after
+    the same transcript (the prefix stays in the KV cache); never a second reading of the whole.
+    A lecture is one call. What any answer says is checked like any answer ("Book a party boat"
+    was never said)."""
     transcript = load_transcript("meeting_en.json")
-    engine = CountingScriptedEngine(
-        {
-            "title": "Sync",
-            "summary": "We stay with Mixpanel.",
-            "decisions": [{"text": "Stay with Mixpanel this year", "time": "00:51"}],
-            "action_items": [
-                {"task": "Book a party boat", "owner": "Kate", "due": "Sunday", "time": "00:41"}
-            ],
-            "key_points": [],
-        }
-    )
+    answer: dict[str, object] = {
+        "title": "Sync",
+        "summary": "We stay with Mixpanel.",
+        "decisions": [{"text": "Stay with Mixpanel this year", "time": "00:51"}],
+        "action_items": [{"task": "Book a party boat", "owner": "Kate", "due": "Sunday", "time": "00:41"}],
+        "key_points": [],
+    }
+    engine = CountingScriptedEngine(answer)
     settings = SummarizerSettings(engine="openai", base_url="http://model-server/v1")
     progress: list[str] = []
     k, usage, warnings = Summarizer(engine, settings).summarize(
         transcript, style, on_progress=lambda _f, m: progress.append(m)
     )
-    assert usage.calls == len(engine.prompts) == CALLS_PER_WINDOW[style]
+    lecture = style == common_pb2.STYLE_LECTURE
+    assert usage.calls == len(engine.prompts) == CALLS_PER_WINDOW[style] + (0 if lecture else 1)
     assert all(s.text.strip() in p for p in engine.prompts for s in transcript.segments)
+    if not lecture:
+        review = engine.prompts[2]
+        shown = review[review.index("Now look again") :]
+        # the lines no item covers, and not the one the decision came from
+        assert "[00:20] So we agree to move the release" in shown
+        assert "[00:27] Boris, you will fix the two payment crashes" in shown
+        assert "[01:08] We are not deciding on dark mode today" in shown
+        assert "[00:51]" not in shown
     assert {m.split(":")[0] for m in progress} == {"summary", "done"}
-    assert not any("missed" in m or "again" in m for m in progress)
     assert [d.text for d in k.decisions] == ["Stay with Mixpanel this year"]
     assert not k.action_items
     assert any("Book a party boat" in w and "dropped" in w for w in warnings)

@@ -8,6 +8,7 @@ import re
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -30,6 +31,7 @@ from konspekt_summarizer.answer import (
 )
 from konspekt_summarizer.checks import check_free_text, clean_field
 from konspekt_summarizer.cli import guess_language, transcript_from_text
+from konspekt_summarizer.cues import uncovered
 from konspekt_summarizer.engine import Completion
 from konspekt_summarizer.evidence import (
     Evidence,
@@ -41,6 +43,7 @@ from konspekt_summarizer.evidence import (
 )
 from konspekt_summarizer.konspekt import Summarizer, Usage
 from konspekt_summarizer.openai_engine import api_root, estimate_tokens, response_format
+from konspekt_summarizer.owners import Names
 from konspekt_summarizer.prompts import Prompts, prompts_for
 from konspekt_summarizer.settings import DEFAULT_MODELS, SummarizerSettings
 from konspekt_summarizer.vllm_engine import VllmEngine
@@ -63,6 +66,18 @@ CALLS_PER_WINDOW: dict[int, int] = {
     style: len(pass_asks(style, prompts_for("en")))
     for style in (common_pb2.STYLE_MEETING, common_pb2.STYLE_LECTURE)
 }
+
+
+def meeting_calls(transcript: common_pb2.Transcript, answer: dict[str, Any]) -> int:
+    """The calls of a meeting that fits one window when every call gets ``answer``: one pass
+    (``CALLS_PER_WINDOW``), plus one when lines that look like a decision or a task are left
+    uncovered by its decisions and tasks (``cues``; ``Summarizer._review``)."""
+    items = [(d["text"], d.get("time", "")) for d in answer.get("decisions", [])]
+    items += [
+        (f"{a['task']} {a['owner']} {a['due']}", a.get("time", "")) for a in answer.get("action_items", [])
+    ]
+    left = uncovered(transcript_lines(transcript), items, Names.of(transcript.segments).people)
+    return CALLS_PER_WINDOW[common_pb2.STYLE_MEETING] + (1 if left else 0)
 
 
 def seg(start: float, end: float, text: str) -> common_pb2.Segment:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from konspekt.v1 import common_pb2
 from konspekt_summarizer.answer import ActionOut, ItemsOut, PointOut
 from konspekt_summarizer.checks import SENTENCE, assignee, check_due, check_free_text, states_decision
+from konspekt_summarizer.cues import kind_of, named
 from konspekt_summarizer.dates import find_dates
 from konspekt_summarizer.evidence import (
     dedupe,
@@ -77,10 +78,25 @@ def assemble(
         if "?" in p.text:
             out.warnings.append(f"decision {p.text!r} dropped: a question is not a decision")
             continue
+        if kind_of(p.text, names.people) == "task":
+            # "Светлана, перенеси кампанию…", "Описание обновлю я": a request or a promise
+            log.info("decision %r asks a person or promises: an action item", p.text)
+            actions.append(
+                (
+                    len(answers) + window,
+                    ActionOut(task=p.text, owner=named(p.text, names.people), time=p.time),
+                )
+            )
+            continue
         index = out.evidence(p.time, p.text, "decision")
         if index < 0:
             continue
-        person = addressed(segments, index, names, lines=1) if find_dates(p.text) else ""
+        said_as = kind_of(segments[index].text, names.people)
+        # (not when its line says what the group does: "Then we move the round to seven, starting
+        # tomorrow" followed by "Peter, please tell the lab" stays a decision)
+        person = (
+            addressed(segments, index, names, lines=1) if find_dates(p.text) and said_as != "decision" else ""
+        )
         if person:
             # "Run the load test on Wednesday" from "Raj, can you run it on Wednesday?": a
             # deadline put to a named person is that person's task
@@ -97,6 +113,12 @@ def assemble(
             continue
         if found_by_another_window(-1, p.text, index, said):  # compared with every decision and task
             log.info("key point %r repeats a decision or task: left out", p.text)
+            continue
+        if kind_of(p.text, names.people) == "decision":
+            # "Релиз переносим на 17 апреля" as a key point: the group says what it does
+            log.info("key point %r says what the group does: a decision", p.text)
+            out.add_point("decision", window, p.text, index)
+            said.append((window, p.text, index))
             continue
         out.add_point("key point", window, p.text, index)
     # in the order they were said (windows come in any order)

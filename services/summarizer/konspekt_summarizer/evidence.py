@@ -74,14 +74,17 @@ def _anchor(seconds: float, text: str, segments: Sequence[common_pb2.Segment]) -
 
 
 def _refine(text: str, segments: Sequence[common_pb2.Segment], anchor: int) -> int:
-    """Small models often cite the line next to the right one: a neighbour wins only if it
-    shares clearly more words with the item than the cited line does."""
-    best, best_score = anchor, overlap(text, segments[anchor])
-    for i in (anchor - 1, anchor + 1):
-        if 0 <= i < len(segments):
-            score = overlap(text, segments[i])
-            if score > best_score:
-                best, best_score = i, score
+    """Small models often cite a line next to the right one, or two lines off (the reply after
+    it): a neighbour wins only if it shares more words with the item than the cited line does,
+    one two lines away by at least two words more."""
+    anchor_score = overlap(text, segments[anchor])
+    best, best_score = anchor, anchor_score
+    for distance in (1, NEAR_LINES):
+        for i in (anchor - distance, anchor + distance):
+            if 0 <= i < len(segments):
+                score = overlap(text, segments[i])
+                if score > best_score and score >= anchor_score + distance:
+                    best, best_score = i, score
     return best
 
 

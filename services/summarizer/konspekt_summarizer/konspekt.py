@@ -1,7 +1,9 @@
 """The summarizer flow: transcript → one pass per window → checked konspekt.
 
 A transcript that fits a window is read in **one** pass (the normal case): for a meeting, three
-calls over the same cached transcript (tasks, decisions, the rest; ``Summarizer._read``); a longer
+calls over the same cached transcript (tasks, decisions, the rest; ``Summarizer._read``), and a
+fourth, short one when lines that look like a decision or a task are covered by no item
+(``Summarizer._review``, ``cues``); a longer
 one is cut into overlapping windows, one pass each (sent at once to an engine that batches), and
 the window titles and summaries are merged by short calls. Nothing re-reads the transcript: what the model
 wrote is checked against what was said (``assemble``), not asked for again. A call whose answer is
@@ -10,7 +12,7 @@ the transcript, stays in the KV cache).
 
 Where to change what: prompts in ``prompts.py``, the answer's schema in ``answer.py``, windows in
 ``windows.py``, placing items in ``evidence.py``, owners in ``owners.py``, the other checks in
-``checks.py``, how they are applied in ``assemble.py``.
+``checks.py``, kinds by the form of a line in ``cues.py``, how they are applied in ``assemble.py``.
 """
 
 from __future__ import annotations
@@ -37,7 +39,9 @@ from konspekt_summarizer.answer import (
     title_summary_schema,
 )
 from konspekt_summarizer.assemble import assemble
+from konspekt_summarizer.cues import repeats, uncovered
 from konspekt_summarizer.engine import TEMPLATE_OVERHEAD, Completion, LLMEngine
+from konspekt_summarizer.owners import Names
 from konspekt_summarizer.prompts import Prompts, prompts_for
 from konspekt_summarizer.settings import SummarizerSettings
 from konspekt_summarizer.windows import OVERLAP_MAX, OVERLAP_SHARE, Line, split_windows, transcript_lines
@@ -121,6 +125,8 @@ class Job:
     progress: ProgressFn
     usage: Usage
     warnings: list[str] = field(default_factory=list)
+    #: the names said in the transcript (``owners.Names``), lower case
+    people: frozenset[str] = frozenset()
     last: tuple[float, str] = (-1.0, "")
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -219,6 +225,7 @@ class Summarizer:
             )
             return konspekt, job.usage, [too_short_warning(len(said.split()))]
 
+        job.people = Names.of(transcript.segments).people
         windows = self._windows(lines, job)
         n = len(windows)
         shares = n + (1 if n > 1 else 0)  # one share per window, one for the merge
@@ -229,7 +236,7 @@ class Summarizer:
                 kind=job.kind, part=part, lines="\n".join(ln.render() for ln in window)
             )
             label = f"window {i + 1}/{n}" if n > 1 else "summary"
-            return lambda: self._read(text, label, (i / shares, (i + 1) / shares), job)
+            return lambda: self._read(text, window, label, (i / shares, (i + 1) / shares), job)
 
         answers = self._all([window_call(i, window) for i, window in enumerate(windows)])
         if n == 1:
@@ -243,7 +250,9 @@ class Summarizer:
         job.report(1.0, "done")
         return konspekt, job.usage, job.warnings
 
-    def _read(self, text: str, label: str, span: tuple[float, float], job: Job) -> KonspektOut:
+    def _read(
+        self, text: str, window: list[Line], label: str, span: tuple[float, float], job: Job
+    ) -> KonspektOut:
         """One window. A lecture: one call for everything. A meeting: its action items, then its
         decisions, then title, key points and summary, each in a call of its own; the calls
         start with the same system prompt and transcript, so each after the first reads only its
@@ -262,7 +271,7 @@ class Summarizer:
             )
             return self._ask(whole, KonspektOut, job)
         lo, hi = span
-        step = (hi - lo) / 3
+        step = (hi - lo) / 4
         asks = (
             ("tasks", job.prompts.ask_tasks, ("action_items",)),
             ("decisions", job.prompts.ask_decisions, ("decisions",)),
@@ -270,6 +279,9 @@ class Summarizer:
         )
         parts: dict[str, Any] = {}
         for n, (what, ask, fields) in enumerate(asks):
+            if n == 2:
+                self._review(text, window, parts, label, (lo + step * 2, lo + step * 3), job)
+                n = 3
             call = Call(
                 text + ask.format(kind=job.kind),
                 konspekt_schema(job.style, only=fields),
@@ -282,6 +294,45 @@ class Summarizer:
             answer = self._ask(call, KonspektOut if "title" in fields else ItemsOut, job)
             parts.update({name: getattr(answer, name) for name in fields})
         return KonspektOut.model_validate(parts)
+
+    def _review(
+        self,
+        text: str,
+        window: list[Line],
+        parts: dict[str, Any],
+        label: str,
+        span: tuple[float, float],
+        job: Job,
+    ) -> None:
+        """The lines that look like a decision or a task (``cues``) and that no item of the
+        tasks and decisions calls covers, shown to the model once more after the cached
+        transcript; what it finds among them joins those lists. No call when none is left."""
+        items = [(p.text, p.time) for p in parts["decisions"]]
+        items += [(f"{x.task} {x.owner} {x.due}", x.time) for x in parts["action_items"]]
+        left = uncovered(window, items, job.people)
+        if not left:
+            return
+        call = Call(
+            text + job.prompts.ask_review.format(kind=job.kind, lines="\n".join(ln.render() for ln in left)),
+            konspekt_schema(job.style, only=("decisions", "action_items")),
+            self.max_tokens,
+            span,
+            f"{label}: {len(left)} more lines",
+        )
+        found = self._ask(call, ItemsOut, job)
+        # what the answer repeats of the lists is left out here: items of one window are not
+        # compared later (two tasks said in one line are two items)
+        found.decisions = [d for d in found.decisions if not repeats(d.text, items)]
+        found.action_items = [x for x in found.action_items if not repeats(x.task, items)]
+        log.info(
+            "%s: %d decision(s), %d task(s) among %d more lines",
+            label,
+            len(found.decisions),
+            len(found.action_items),
+            len(left),
+        )
+        parts["decisions"] = [*parts["decisions"], *found.decisions]
+        parts["action_items"] = [*parts["action_items"], *found.action_items]
 
     def plan_windows(
         self, transcript: common_pb2.Transcript, style: int = common_pb2.STYLE_MEETING, language: str = ""
@@ -339,6 +390,7 @@ class Summarizer:
                 done.seconds,
                 done.finish_reason,
             )
+            log.debug("%s: answer %s", call.label, done.text)
             try:
                 return parse_answer(done.text, model)
             except ValueError as exc:

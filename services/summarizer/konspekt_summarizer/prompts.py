@@ -33,6 +33,7 @@ class Prompts:
     ask_tasks: str  # {kind}: a meeting's action items
     ask_decisions: str  # {kind}: a meeting's decisions
     ask_rest: str  # {kind}: a meeting's title, key points, summary
+    ask_review: str  # {kind}, {lines}: lines that may hold decisions or tasks not listed yet
     part: str  # {i}, {n}
     kind_meeting: str
     kind_lecture: str
@@ -66,7 +67,7 @@ name of that person, as said) and "due" (the deadline as said: "by Friday", "tom
 like "<Name>, can you <do something>?" — "Sure, by <deadline>.", which gives {"task": "<Do \
 something>", "owner": "<Name>", "due": "by <deadline>"}. When someone \
 says "I will…", the owner is the person who was just addressed by name. Write a task as \
-something to do, never as done.
+something to do, never as done: the action and what it is done to, as said, not just "do it".
 - "decisions": what the group decided or agreed: a choice, a plan or a rule that now holds. If \
 a decision was changed during the meeting, write only the final one. A person's task, an \
 update on work already done, a fact, a number or an open question is not a decision.
@@ -97,9 +98,10 @@ _RU_MEETING = """\
 этого человека в именительном падеже) и "due" (срок так, как его назвали: "до пятницы", "завтра \
 утром", "к концу следующей недели"; "", если срок не назван). Задачу часто дают в двух \
 репликах, вроде "<Имя>, сделаешь <что-то>?" — "Да, сделаю до <срок>.", и это \
-{"task": "Сделать <что-то>", "owner": "<Имя>", "due": "до <срок>"}. Если человек \
+{"task": "<Что-то сделать>", "owner": "<Имя>", "due": "до <срок>"}. Если человек \
 говорит "я сделаю", исполнитель — тот, к кому только что обратились по имени. Пиши задачу как \
-то, что нужно сделать, а не как сделанное.
+то, что нужно сделать, а не как сделанное: действие и его предмет, как их назвали, а не \
+просто "сделать".
 - "decisions" — то, что группа решила или о чём договорилась: выбор, план или правило, которое \
 теперь действует. Если решение на встрече изменили, пиши только окончательное. Задача одного \
 человека, рассказ о уже сделанной работе, факт, число или открытый вопрос — не решение.
@@ -160,6 +162,15 @@ def _english(language: str) -> Prompts:
             "group agreed on, a plan moved to a set date or version included (only the final "
             "version of a plan changed during the {kind}). Not the tasks of one person, not "
             f"updates, facts, questions or topics left open. Write in {language}."
+        ),
+        ask_review=(
+            "Now look again at these lines of the {kind}; each may state a decision of the group "
+            "or give a person a task:\n{lines}\n"
+            "For each line where the group decided or agreed on something, write the decision "
+            "(decisions); where a person was asked to do something or took it on, write the task "
+            'with its owner and due as said (action_items; the owner of "I will" is the person '
+            "addressed just before). Skip the lines that are questions, updates, facts or small "
+            f"talk. Write clean sentences in {language}."
         ),
         ask_rest=(
             "Now write the rest of the konspekt of this {kind} as JSON: title (short), key_points "
@@ -222,6 +233,15 @@ RUSSIAN = Prompts(
         "правило, о котором группа договорилась, включая перенос на названный срок или версию "
         "(если план на встрече изменили — только окончательный вариант). Не задачи одного "
         "человека, не новости, факты, вопросы или отложенные без срока темы. Пиши по-русски."
+    ),
+    ask_review=(
+        "Теперь ещё раз посмотри на эти строки {kind}: в каждой может быть решение группы или "
+        "задача человеку:\n{lines}\n"
+        "Для каждой строки, где группа что-то решила или о чём-то договорилась, напиши решение "
+        "(decisions); где человека попросили что-то сделать или он сам за это взялся, напиши "
+        "задачу с исполнителем и сроком, как их назвали (action_items; исполнитель «я сделаю» — "
+        "тот, к кому обратились перед этим). Строки с вопросами, новостями, фактами и "
+        "приветствиями пропусти. Пиши чистыми предложениями по-русски."
     ),
     ask_rest=(
         "Теперь напиши остальное для конспекта этой {kind} в JSON: title (короткое название), "

@@ -1,0 +1,157 @@
+"""Lines that may state a decision or give a task, found by their grammar, and whether the
+model's items already cover them.
+
+The 1.5B reads a whole transcript and lists some decisions and tasks, not all: on the eval
+meetings it missed "с понедельника вводим ночную смену" while listing others. A line in which
+the group speaks of what it will do ("we move the launch", "вводим", "let's", "decided"), in
+which a person is asked by name ("Алина, составишь…?", "Maria, can you…") or promises ("I'll",
+"составлю") is a *candidate*; the candidates no item covers are shown to the model once more,
+after the cached transcript, and it writes the decisions and tasks among them or skips them
+(``Summarizer._read``). The cue is the form of the sentence (a first-person plural verb in the
+present or future, a vocative name, a first-person promise), not the words of any meeting.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+
+from konspekt_summarizer import morph
+from konspekt_summarizer.evidence import SAME_ITEM_SHARE, WORD_RE, parse_time, stems
+from konspekt_summarizer.windows import Line
+
+#: The group speaks of what it does or will do, or says it decided.
+_EN_WE = re.compile(
+    r"\b(?:we(?:'ll|’ll| will| shall| agree| are going to|'re going to|’re going to| decided| agreed| go with"
+    r"| keep| move| stay| switch| cancel| drop| postpone| start| stop)|let's|let’s|let us|agreed|decided"
+    r"|from now on|going forward|the decision is)\b",
+    re.IGNORECASE,
+)
+#: A person takes a task on.
+_EN_I = re.compile(r"\b(?:I'll|I’ll|I will|I'm going to|I am going to|I can do|will do)\b", re.IGNORECASE)
+#: A request: "can you", "please", "could you" (with a name, see ``_addressed``).
+_EN_ASK = re.compile(r"\b(?:can you|could you|would you|will you|please|you'll|you will)\b", re.IGNORECASE)
+#: The meeting's own course ("let's start", "let's talk about…", "давайте обсудим") and greetings
+#: ("здравствуйте" is an imperative): no decision, no task.
+_EN_COURSE = re.compile(
+    r"\b(?:let's|let’s|let us|we)\s+(?:start|begin|talk|discuss|move on|go through|go over|see|look"
+    r"|continue|get started|wrap up|hear|ask|come back|get back|do the)\b",
+    re.IGNORECASE,
+)
+_RU_COURSE = frozenset(
+    [
+        "обсуждать",
+        "обсудить",
+        "начать",
+        "начинать",
+        "вернуться",
+        "возвращаться",
+        "посмотреть",
+        "смотреть",
+        "перейти",
+        "переходить",
+        "говорить",
+        "поговорить",
+        "работать",
+        "продолжить",
+        "продолжать",
+        "послушать",
+        "слушать",
+        "спросить",
+        "закончить",
+        "заканчивать",
+        "подвести",
+        "подводить",
+        "здравствовать",
+        "извинить",
+        "извинять",
+        "простить",
+        "давать",  # "давайте обсудим": a particle, the verb after it counts
+    ]
+)
+_RU_DECIDED = re.compile(r"\b(?:решили|договорились|согласовали|утвердили|решение)\b", re.IGNORECASE)
+_VOCATIVE = re.compile(
+    r"(?:^|[.!?]\s+)(?:(?:а|и|так|ну|итак|and|so|ok|okay)\s+)?([A-ZА-ЯЁ][a-zа-яё]+),", re.IGNORECASE
+)
+_SENTENCE = re.compile(r"[^.!?…]+[.!?…]*")
+#: At most this many candidate lines are shown again per window (the answer stays short).
+MAX_CANDIDATES = 10
+#: A line is covered when an item shares this part of its stems (or its time and one stem).
+COVERED_SHARE = 0.5
+
+
+def _a_name(word: str, people: frozenset[str]) -> bool:
+    if morph.known(word):
+        return morph.is_name(word)
+    return word[:1].isupper() and word.lower() in people
+
+
+def named(text: str, people: frozenset[str]) -> str:
+    """The first person's name in ``text``, in the nominative, or ""."""
+    for word in WORD_RE.findall(text):
+        if word[:1].isupper() and _a_name(word, people):
+            return morph.nominative(word)
+    return ""
+
+
+def _addressed(text: str, people: frozenset[str], persons: set[str]) -> bool:
+    """The line speaks to a person by name: "Алина, составишь…", "Maria, can you…", or names
+    someone next to a verb said to them ("Павел исправь…": ASR often drops the comma)."""
+    if any(_a_name(m.group(1), people) for m in _VOCATIVE.finditer(text)):
+        return True
+    return "you" in persons and any(_a_name(w, people) for w in WORD_RE.findall(text) if w[:1].isupper())
+
+
+def kind_of(text: str, people: frozenset[str] = frozenset()) -> str:
+    """ "task" for a line with a request to a named person or a promise, else "decision" for one
+    where the group says what it does or decided, "" for anything else (questions without a
+    name, facts). Sentence by sentence: "We agree to move it. Everyone okay?" is a decision."""
+    kinds = {_kind(sentence, people) for sentence in _SENTENCE.findall(text)}
+    return "task" if "task" in kinds else "decision" if "decision" in kinds else ""
+
+
+def _kind(text: str, people: frozenset[str]) -> str:
+    words = WORD_RE.findall(text)
+    persons = {morph.person_of_verb(w) for w in words if morph.lemma(w) not in _RU_COURSE}
+    if _addressed(text, people, persons) and ("?" in text or _EN_ASK.search(text) or "you" in persons):
+        return "task"
+    we = (_EN_WE.search(text) and not _EN_COURSE.search(text)) or _RU_DECIDED.search(text) or "we" in persons
+    if "?" not in text and we:
+        return "decision"
+    if _EN_I.search(text) or "i" in persons:
+        return "task"
+    return ""
+
+
+def covered(line: Line, items: Iterable[tuple[str, str]]) -> bool:
+    """Whether one of ``items`` (text, time label) says what ``line`` says."""
+    mine = stems(line.text)
+    at = parse_time(line.label)
+    for text, time in items:
+        shared = len(mine & stems(text))
+        if not mine or shared >= COVERED_SHARE * len(mine):
+            return True
+        if shared and at is not None and parse_time(time) == at:
+            return True
+    return False
+
+
+def uncovered(
+    window: Sequence[Line], items: Sequence[tuple[str, str]], people: frozenset[str] = frozenset()
+) -> list[Line]:
+    """The candidate lines of ``window`` that none of ``items`` covers, at most ``MAX_CANDIDATES``."""
+    found = [ln for ln in window if kind_of(ln.text, people) and not covered(ln, items)]
+    return found[:MAX_CANDIDATES]
+
+
+def repeats(text: str, items: Sequence[tuple[str, str]]) -> bool:
+    """Whether ``text`` says mostly what one of ``items`` says (``SAME_ITEM_SHARE`` of the
+    shorter one's stems): "Daniel, can you order four bed alarms" after "Daniel will order four
+    bed alarms by Wednesday"."""
+    mine = stems(text)
+    return any(
+        mine
+        and (theirs := stems(other))
+        and len(mine & theirs) >= SAME_ITEM_SHARE * min(len(mine), len(theirs))
+        for other, _ in items
+    )

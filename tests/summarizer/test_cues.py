@@ -1,0 +1,150 @@
+"""Kinds by the form of a sentence (``cues``, ``morph``): the group saying what it does is a
+decision, a request to a named person or a promise is a task; questions, facts and the meeting's
+own course are neither. Lines no item covers are shown to the model once more; items the model
+put under the wrong kind move. No model involved."""
+
+from __future__ import annotations
+
+import pytest
+
+from konspekt.v1 import common_pb2
+from konspekt_summarizer import morph
+from konspekt_summarizer.cues import covered, kind_of, named, repeats, uncovered
+from konspekt_summarizer.konspekt import Summarizer
+from konspekt_summarizer.settings import SummarizerSettings
+from konspekt_summarizer.windows import Line
+
+from .test_owners import lines
+from .test_pure import ScriptedEngine
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        # the group says what it does, will do or decided
+        ("Поэтому релиз переносим с 10 на 17 апреля.", "decision"),
+        ("Машины принимаем только по записи.", "decision"),
+        ("Согласен, инвентаризацию проведём в январе после праздников.", "decision"),
+        ("Итак, решили: каждая семья сдаёт по две тысячи.", "decision"),
+        ("So we agree to move the release. Everyone okay with that?", "decision"),
+        ("We go with Zoom.", "decision"),
+        ("From now on the take-home task is 90 minutes.", "decision"),
+        # a request to a named person (a comma or not), or a promise
+        ("Алина, составишь график ночной смены до пятницы?", "task"),
+        ("Теперь задачи Павел исправь две критичные ошибки до среды.", "task"),
+        ("Описание обновлю я, понедельник.", "task"),
+        ("Sure, I'll have the new version by Wednesday.", "task"),
+        # neither: facts, questions without a name, the meeting's own course, greetings
+        ("Пострадали около 1200 клиентов.", ""),
+        ("А люди на ночную смену есть?", ""),
+        ("Давайте вернёмся к празднику.", ""),
+        ("Андрей, здравствуйте, давайте обсудим, как идёт внедрение.", ""),
+        ("Okay, let's start.", ""),
+        ("The dashboard went live on Monday.", ""),
+    ],
+)
+def test_the_kind_of_a_line_is_read_from_its_form(text: str, kind: str) -> None:
+    assert kind_of(text, frozenset({"maria", "alina"})) == kind
+
+
+def test_russian_names_and_verb_persons_come_from_the_dictionary() -> None:
+    assert [morph.nominative(w) for w in ("Виталию", "Наталье", "Павлом", "Оксана")] == [
+        "Виталий",
+        "Наталья",
+        "Павел",
+        "Оксана",
+    ]
+    assert not morph.is_name("Согласен") and morph.is_name("виталию", only=True)
+    assert not morph.is_name("роман", only=True) and morph.is_name("Роман")  # a novel, or Roman
+    persons = {w: morph.person_of_verb(w) for w in ("вводим", "составлю", "исправь", "обновит", "решили")}
+    assert persons == {"вводим": "we", "составлю": "i", "исправь": "you", "обновит": "", "решили": ""}
+    assert named("Да, дарим карту, Сергею купить её", frozenset()) == "Сергей"
+
+
+def test_only_lines_no_item_covers_are_shown_again() -> None:
+    window = [
+        Line(0, "00:00", "Релиз переносим на 17 апреля."),
+        Line(1, "00:05", "Павел, исправь две ошибки до среды."),
+        Line(2, "00:10", "Пострадали около 1200 клиентов."),
+        Line(3, "00:15", "Машины принимаем только по записи."),
+    ]
+    items = [("Релиз переносится на 17 апреля", "00:00"), ("Исправить ошибки Павел до среды", "00:05")]
+    assert covered(window[0], items) and covered(window[1], items)
+    assert uncovered(window, items) == [window[3]]  # the fact at 00:10 is no candidate
+
+
+def test_items_under_the_wrong_kind_move_by_their_form() -> None:
+    """The 1.5B on a Russian release meeting: the group's decision as a key point, a request to
+    Светлана as a decision. The first becomes a decision, the second Светлана's task."""
+    segments = lines(
+        "Доброе утро, обсуждаем релиз.",
+        "Поэтому релиз переносим с 10 на 17 апреля.",
+        "Светлана, перенеси рекламную кампанию и предупреди агентство до конца недели.",
+        "Хорошо, до конца недели.",
+    )
+    answer: dict[str, object] = {
+        "title": "Релиз",
+        "summary": "Релиз перенесли на 17 апреля.",
+        "key_points": [{"text": "Релиз переносим с 10 на 17 апреля", "time": "00:05"}],
+        "decisions": [
+            {"text": "Светлана, перенеси рекламную кампанию и предупреди агентство", "time": "00:10"}
+        ],
+        "action_items": [],
+    }
+    transcript = common_pb2.Transcript(language="ru", segments=segments, duration=20.0)
+    settings = SummarizerSettings(engine="openai", base_url="http://model-server/v1")
+    k, _usage, _warnings = Summarizer(ScriptedEngine(answer), settings).summarize(transcript)
+    assert [d.text for d in k.decisions] == ["Релиз переносим с 10 на 17 апреля"]
+    assert not k.key_points
+    assert [(a.task, a.owner, a.due, a.owner_unconfirmed) for a in k.action_items] == [
+        ("Светлана, перенеси рекламную кампанию и предупреди агентство", "Светлана", "до конца недели", False)
+    ]
+
+
+def test_a_decision_with_a_date_stays_a_decision_when_its_line_says_what_the_group_does() -> None:
+    """ "So, Peter, from tomorrow we move the round to seven o'clock": a dated decision in a line
+    that names someone was that person's task before; the line says what the group does, so it
+    stays a decision. And a decision cited at the reply two lines later ("I'll email them before
+    I go home this morning") is placed on the line that says it, not on the request between them."""
+    segments = lines(
+        "One more thing, the six o'clock round clashes with the blood draws.",
+        "So, Peter, from tomorrow we move the morning medication round to seven o'clock.",
+        "Peter, please let the lab team know about the new round time.",
+        "Okay, I'll email them before I go home this morning.",
+        "Then we move the falls training to Thursday afternoon.",
+        "Daniel, please book the room for it.",
+        "Sure.",
+    )
+    answer: dict[str, object] = {
+        "title": "Handover",
+        "summary": "The morning round moves to seven o'clock.",
+        "key_points": [],
+        "decisions": [
+            {"text": "Move the morning medication round to seven o'clock from tomorrow", "time": "00:05"},
+            {"text": "Move the falls training to Thursday afternoon", "time": "00:30"},
+        ],
+        "action_items": [
+            {
+                "task": "Let the lab team know about the new round time",
+                "owner": "Peter",
+                "due": "",
+                "time": "00:10",
+            }
+        ],
+    }
+    transcript = common_pb2.Transcript(language="en", segments=segments, duration=35.0)
+    settings = SummarizerSettings(engine="openai", base_url="http://model-server/v1")
+    k, _usage, _warnings = Summarizer(ScriptedEngine(answer), settings).summarize(transcript)
+    assert [(d.text, d.segment_index) for d in k.decisions] == [
+        ("Move the morning medication round to seven o'clock from tomorrow", 1),
+        ("Move the falls training to Thursday afternoon", 4),
+    ]
+    assert [(a.task, a.owner) for a in k.action_items] == [
+        ("Let the lab team know about the new round time", "Peter")
+    ]
+
+
+def test_what_the_second_look_repeats_is_left_out() -> None:
+    items = [("Daniel will order four additional bed alarms by Wednesday", "01:06")]
+    assert repeats("Daniel, can you order four additional bed alarms by Wednesday?", items)
+    assert not repeats("Peter, please let the lab team know about the new round time", items)
