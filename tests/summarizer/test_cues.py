@@ -9,6 +9,7 @@ import pytest
 
 from konspekt.v1 import common_pb2
 from konspekt_summarizer import morph
+from konspekt_summarizer.checks import check_due
 from konspekt_summarizer.cues import covered, kind_of, named, repeats, uncovered
 from konspekt_summarizer.konspekt import Summarizer
 from konspekt_summarizer.settings import SummarizerSettings
@@ -148,3 +149,19 @@ def test_what_the_second_look_repeats_is_left_out() -> None:
     items = [("Daniel will order four additional bed alarms by Wednesday", "01:06")]
     assert repeats("Daniel, can you order four additional bed alarms by Wednesday?", items)
     assert not repeats("Peter, please let the lab team know about the new round time", items)
+
+
+def test_a_deadline_said_in_the_reply_is_the_task_s_due() -> None:
+    """A task asked in one line gets its deadline in the answer ("Серги, соберёшь деньги." —
+    "Соберу до конца месяца"); a line that is no reply gives none."""
+    segments = lines(
+        "Серги соберёшь деньги.",
+        "Соберу до конца месяца, буду принимать переводом на карту.",
+        "Оксана, напишешь сценарий?",
+        "Кстати, оценки будут к 10 декабря.",
+        "Maria, can you write the release notes?",
+        "Sure, by Monday evening.",
+    )
+    assert check_due("Собрать деньги", "", segments, 0).value == "до конца месяца"
+    assert check_due("Написать сценарий", "", segments, 2).value == ""
+    assert check_due("Write the release notes", "", segments, 4).value == "by Monday evening"

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from konspekt.cli import fmt_time
 from konspekt.v1 import common_pb2
+from konspekt_summarizer.cues import kind_of
 from konspekt_summarizer.dates import is_date_word, number_of, pick_due
 from konspekt_summarizer.evidence import (
     NEAR_LINES,
@@ -82,6 +83,24 @@ class Checked:
     note: str = ""
 
 
+#: How a reply to a request opens ("Сергей, соберёшь деньги?" — "Да, до конца месяца").
+_REPLY = re.compile(
+    r"^\W*(?:да|хорошо|конечно|ладно|окей|сделаю|yes|yeah|sure|okay|ok|fine|of course)\b", re.IGNORECASE
+)
+
+
+def _due_in_reply(task: str, segments: Sequence[common_pb2.Segment], index: int) -> str:
+    """The deadline said in the reply to the item's line, when the next line is one (it opens
+    with an agreement, or the person promises: "Соберу до конца месяца"): a task is often asked
+    in one line and given its deadline in the answer."""
+    if index + 1 >= len(segments):
+        return ""
+    reply = segments[index + 1].text
+    if not (_REPLY.match(reply) or kind_of(reply) == "task"):
+        return ""
+    return pick_due([reply], hint=task)
+
+
 def check_due(task: str, due: str, segments: Sequence[common_pb2.Segment], index: int) -> Checked:
     """The due date of an action item, as said where it comes from (segment ``index``).
 
@@ -109,6 +128,10 @@ def check_due(task: str, due: str, segments: Sequence[common_pb2.Segment], index
                 said_here, f"due {value!r} is not said near the item; {said_here!r} is (at {where})"
             )
         return Checked(said_here, note=f"due {said_here!r} taken from the transcript at {where}")
+    said_in_reply = _due_in_reply(task, segments, index)
+    if said_in_reply and not value:
+        reply = fmt_time(segments[index + 1].start)
+        return Checked(said_in_reply, note=f"due {said_in_reply!r} taken from the reply at {reply}")
     if value:
         return Checked("", f"due {value!r} is not said near the item; dropped")
     return Checked("")
