@@ -165,3 +165,25 @@ def test_a_deadline_said_in_the_reply_is_the_task_s_due() -> None:
     assert check_due("Собрать деньги", "", segments, 0).value == "до конца месяца"
     assert check_due("Написать сценарий", "", segments, 2).value == ""
     assert check_due("Write the release notes", "", segments, 4).value == "by Monday evening"
+
+
+def test_a_refusal_to_decide_is_no_decision() -> None:
+    """ "We are not deciding on dark mode today. We postpone it until we have the mockups." is a
+    deferral: no candidate for a second look, and no decision if the model writes it as one."""
+    assert kind_of("We are not deciding on dark mode today. We postpone it until we have the mockups.") == ""
+    assert kind_of("Пока не решили, переносим обсуждение.") == ""
+    segments = lines(
+        "Dark mode?", "We are not deciding on dark mode today. We postpone it until we have the mockups."
+    )
+    answer: dict[str, object] = {
+        "title": "Sync",
+        "summary": "Dark mode was discussed.",
+        "key_points": [],
+        "decisions": [{"text": "We are not deciding on dark mode today, we postpone it", "time": "00:05"}],
+        "action_items": [],
+    }
+    transcript = common_pb2.Transcript(language="en", segments=segments, duration=10.0)
+    settings = SummarizerSettings(engine="openai", base_url="http://model-server/v1")
+    k, _usage, warnings = Summarizer(ScriptedEngine(answer), settings).summarize(transcript)
+    assert not k.decisions
+    assert any("it says the matter is not decided" in w for w in warnings)

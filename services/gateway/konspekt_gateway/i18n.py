@@ -319,6 +319,7 @@ _NOTES: list[tuple[re.Pattern[str], str]] = [
             "{a} — не имя человека из расшифровки; ответственный убран",
         ),
         (r"^a question is not a decision$", "вопрос — не решение"),
+        (r"^it says the matter is not decided$", "в нём сказано, что вопрос не решён"),
         (
             r"^no one is to do it; its line states a decision; listed as a decision$",
             "исполнителя нет, а в строке сказано о решении; перенесена в решения",

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from konspekt.v1 import common_pb2
 from konspekt_summarizer.answer import ActionOut, ItemsOut, PointOut
 from konspekt_summarizer.checks import SENTENCE, assignee, check_due, check_free_text, states_decision
-from konspekt_summarizer.cues import kind_of, named
+from konspekt_summarizer.cues import NOT_DECIDED, kind_of, named
 from konspekt_summarizer.dates import find_dates
 from konspekt_summarizer.evidence import (
     dedupe,
@@ -77,6 +77,9 @@ def assemble(
     for window, p in decisions:
         if "?" in p.text:
             out.warnings.append(f"decision {p.text!r} dropped: a question is not a decision")
+            continue
+        if NOT_DECIDED.search(p.text):
+            out.warnings.append(f"decision {p.text!r} dropped: it says the matter is not decided")
             continue
         if kind_of(p.text, names.people) == "task":
             # "Светлана, перенеси кампанию…", "Описание обновлю я": a request or a promise

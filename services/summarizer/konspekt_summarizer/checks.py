@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from konspekt.cli import fmt_time
 from konspekt.v1 import common_pb2
-from konspekt_summarizer.cues import kind_of
+from konspekt_summarizer.cues import NOT_DECIDED, kind_of
 from konspekt_summarizer.dates import is_date_word, number_of, pick_due
 from konspekt_summarizer.evidence import (
     NEAR_LINES,
@@ -163,11 +163,6 @@ _DECISION_CUE = re.compile(
     r"решение\s+(?:такое|—|-|:))",
     re.IGNORECASE,
 )
-_NOT_DECIDED = re.compile(
-    r"\b(?:not decid\w*|no decision|not agree\w*|undecided|не реша\w*|не решили|не договорились|"
-    r"ничего не решаем|пока не решили)",
-    re.IGNORECASE,
-)
 
 
 def assignee(text: str) -> str:
@@ -262,4 +257,4 @@ def check_free_text(title: str, summary: str, segments: Sequence[common_pb2.Segm
 
 def states_decision(text: str) -> bool:
     """Whether ``text`` plainly states a decision ("we agree", "решили") and no refusal to decide."""
-    return bool(_DECISION_CUE.search(text)) and not _NOT_DECIDED.search(text)
+    return bool(_DECISION_CUE.search(text)) and not NOT_DECIDED.search(text)

@@ -69,6 +69,12 @@ _RU_COURSE = frozenset(
         "давать",  # "давайте обсудим": a particle, the verb after it counts
     ]
 )
+#: A refusal to decide ("we are not deciding on dark mode today", "пока не решили"): no decision.
+NOT_DECIDED = re.compile(
+    r"\b(?:not decid\w*|no decision|not agree\w*|undecided|не реша\w*|не решили|не договорились|"
+    r"ничего не решаем|пока не решили)",
+    re.IGNORECASE,
+)
 _RU_DECIDED = re.compile(r"\b(?:решили|договорились|согласовали|утвердили|решение)\b", re.IGNORECASE)
 _VOCATIVE = re.compile(
     r"(?:^|[.!?]\s+)(?:(?:а|и|так|ну|итак|and|so|ok|okay)\s+)?([A-ZА-ЯЁ][a-zа-яё]+),", re.IGNORECASE
@@ -107,7 +113,10 @@ def kind_of(text: str, people: frozenset[str] = frozenset()) -> str:
     where the group says what it does or decided, "" for anything else (questions without a
     name, facts). Sentence by sentence: "We agree to move it. Everyone okay?" is a decision."""
     kinds = {_kind(sentence, people) for sentence in _SENTENCE.findall(text)}
-    return "task" if "task" in kinds else "decision" if "decision" in kinds else ""
+    if "task" in kinds:
+        return "task"
+    # "We are not deciding on it today. We postpone it": the whole line defers
+    return "decision" if "decision" in kinds and not NOT_DECIDED.search(text) else ""
 
 
 def _kind(text: str, people: frozenset[str]) -> str:
@@ -116,7 +125,7 @@ def _kind(text: str, people: frozenset[str]) -> str:
     if _addressed(text, people, persons) and ("?" in text or _EN_ASK.search(text) or "you" in persons):
         return "task"
     we = (_EN_WE.search(text) and not _EN_COURSE.search(text)) or _RU_DECIDED.search(text) or "we" in persons
-    if "?" not in text and we:
+    if "?" not in text and we and not NOT_DECIDED.search(text):
         return "decision"
     if _EN_I.search(text) or "i" in persons:
         return "task"
