@@ -128,8 +128,8 @@ def check_due(task: str, due: str, segments: Sequence[common_pb2.Segment], index
                 said_here, f"due {value!r} is not said near the item; {said_here!r} is (at {where})"
             )
         return Checked(said_here, note=f"due {said_here!r} taken from the transcript at {where}")
-    said_in_reply = _due_in_reply(task, segments, index)
-    if said_in_reply and not value:
+    said_in_reply = "" if value else _due_in_reply(task, segments, index)
+    if said_in_reply:
         reply = fmt_time(segments[index + 1].start)
         return Checked(said_in_reply, note=f"due {said_in_reply!r} taken from the reply at {reply}")
     if value:

@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from konspekt_summarizer import morph
-from konspekt_summarizer.evidence import SAME_ITEM_SHARE, WORD_RE, parse_time, stems
+from konspekt_summarizer.evidence import WORD_RE, parse_time, says_mostly_the_same, stems
 from konspekt_summarizer.windows import Line
 
 #: The group speaks of what it does or will do, or says it decided.
@@ -125,7 +125,7 @@ def _kind(text: str, people: frozenset[str]) -> str:
     if _addressed(text, people, persons) and ("?" in text or _EN_ASK.search(text) or "you" in persons):
         return "task"
     we = (_EN_WE.search(text) and not _EN_COURSE.search(text)) or _RU_DECIDED.search(text) or "we" in persons
-    if "?" not in text and we and not NOT_DECIDED.search(text):
+    if "?" not in text and we:  # (a refusal to decide is ruled out for the whole line: kind_of)
         return "decision"
     if _EN_I.search(text) or "i" in persons:
         return "task"
@@ -158,9 +158,4 @@ def repeats(text: str, items: Sequence[tuple[str, str]]) -> bool:
     shorter one's stems): "Daniel, can you order four bed alarms" after "Daniel will order four
     bed alarms by Wednesday"."""
     mine = stems(text)
-    return any(
-        mine
-        and (theirs := stems(other))
-        and len(mine & theirs) >= SAME_ITEM_SHARE * min(len(mine), len(theirs))
-        for other, _ in items
-    )
+    return any(says_mostly_the_same(mine, other) for other, _ in items)

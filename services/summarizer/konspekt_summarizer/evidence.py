@@ -248,10 +248,16 @@ def found_by_another_window(
             continue
         if numbers_in(normalize(text)) != numbers_in(normalize(other)):
             continue
-        theirs = stems(other)
-        if mine and theirs and len(mine & theirs) >= SAME_ITEM_SHARE * min(len(mine), len(theirs)):
+        if says_mostly_the_same(mine, other):
             return True
     return False
+
+
+def says_mostly_the_same(mine: set[str], other: str) -> bool:
+    """Whether ``other`` shares ``SAME_ITEM_SHARE`` of the shorter one's stems with ``mine``
+    (the stems of an item)."""
+    theirs = stems(other)
+    return bool(mine and theirs and len(mine & theirs) >= SAME_ITEM_SHARE * min(len(mine), len(theirs)))
 
 
 T = TypeVar("T")
