@@ -10,7 +10,7 @@ import pytest
 from konspekt.v1 import common_pb2
 from konspekt_summarizer import morph
 from konspekt_summarizer.checks import check_due
-from konspekt_summarizer.cues import covered, kind_of, named, repeats, uncovered
+from konspekt_summarizer.cues import acknowledges_only, covered, kind_of, named, repeats, uncovered
 from konspekt_summarizer.konspekt import Summarizer
 from konspekt_summarizer.settings import SummarizerSettings
 from konspekt_summarizer.windows import Line
@@ -35,6 +35,9 @@ from .test_pure import ScriptedEngine
         ("Теперь задачи Павел исправь две критичные ошибки до среды.", "task"),
         ("Описание обновлю я, понедельник.", "task"),
         ("Sure, I'll have the new version by Wednesday.", "task"),
+        ("Поручаем Виталию договориться о ремонте погрузчика.", "task"),
+        ("Then we'll ask Maria to update the posting.", "task"),
+        ("Can you send the invoices, Maria?", "task"),
         # neither: facts, questions without a name, the meeting's own course, greetings
         ("Пострадали около 1200 клиентов.", ""),
         ("А люди на ночную смену есть?", ""),
@@ -45,7 +48,7 @@ from .test_pure import ScriptedEngine
     ],
 )
 def test_the_kind_of_a_line_is_read_from_its_form(text: str, kind: str) -> None:
-    assert kind_of(text, frozenset({"maria", "alina"})) == kind
+    assert kind_of(text, frozenset({"maria", "alina", "виталий"})) == kind
 
 
 def test_russian_names_and_verb_persons_come_from_the_dictionary() -> None:
@@ -187,3 +190,107 @@ def test_a_refusal_to_decide_is_no_decision() -> None:
     k, _usage, warnings = Summarizer(ScriptedEngine(answer), settings).summarize(transcript)
     assert not k.decisions
     assert any("it says the matter is not decided" in w for w in warnings)
+
+
+def test_an_action_item_no_one_is_to_do_is_listed_under_its_kind() -> None:
+    """The 1.5B lists lines as tasks with no owner and no due ("В 800 тысяч переводим в
+    контекстную рекламу", owner "Коллеги"): an item whose line asks no one and promises nothing
+    is kept as what was said — a decision when the group says what it does, else a key point —
+    and not listed twice; a task with a due date stays a task."""
+    segments = lines(
+        "В первом квартале потратили на выставки почти миллион.",
+        "Тогда решаем так: в этом квартале в выставках не участвуем.",
+        "Освободившиеся 800 тысяч переводим в контекстную рекламу.",
+        "Нужно заказать бетон до среды.",
+    )
+    answer: dict[str, object] = {
+        "title": "Бюджет",
+        "summary": "Обсудили бюджет.",
+        "key_points": [],
+        "decisions": [{"text": "В этом квартале в выставках не участвуем", "time": "00:05"}],
+        "action_items": [
+            {
+                "task": "В первом квартале потратили на выставки почти миллион",
+                "owner": "Коллеги",
+                "due": "",
+                "time": "00:00",
+            },
+            {"task": "В этом квартале в выставках не участвуем", "owner": "", "due": "", "time": "00:05"},
+            {
+                "task": "800 тысяч переводим в контекстную рекламу",
+                "owner": "Коллеги",
+                "due": "",
+                "time": "00:10",
+            },
+            {"task": "Заказать бетон", "owner": "", "due": "до среды", "time": "00:15"},
+        ],
+    }
+    transcript = common_pb2.Transcript(language="ru", segments=segments, duration=20.0)
+    settings = SummarizerSettings(engine="openai", base_url="http://model-server/v1")
+    k, _usage, warnings = Summarizer(ScriptedEngine(answer), settings).summarize(transcript)
+    assert [a.task for a in k.action_items] == ["Заказать бетон"]
+    assert [d.text for d in k.decisions] == [
+        "В этом квартале в выставках не участвуем",
+        "800 тысяч переводим в контекстную рекламу",
+    ]
+    assert [p.text for p in k.key_points] == ["В первом квартале потратили на выставки почти миллион"]
+    moved = [w for w in warnings if "no due date and no one asked or promising" in w]
+    assert len(moved) == 2  # the repeat of the decision is not listed again
+    from konspekt_gateway import i18n
+
+    assert all(i18n.reason(w, "ru") != w for w in moved)
+
+
+def test_the_person_a_task_s_own_line_gives_it_to_is_its_owner() -> None:
+    """ "Ben, can you fix the refund bug by Thursday?" with the owner "Olivia": Ben; "Roger
+    please write…" (no comma from ASR) is addressed too; "Walter will look for savings" gives it
+    to Walter. Each change is a warning the Russian page shows in Russian."""
+    from konspekt_gateway import i18n
+
+    segments = lines(
+        "Olivia, you own the runbook.",
+        "Ben, can you fix the refund bug by Thursday?",
+        "Roger please write to the three partners, do it by Monday.",
+        "Walter will look for savings in the pool budget by the 14th.",
+    )
+    answer: dict[str, object] = {
+        "title": "Sprint",
+        "summary": "The sprint was planned.",
+        "key_points": [],
+        "decisions": [],
+        "action_items": [
+            {"task": "Fix the refund bug", "owner": "Olivia", "due": "Thursday", "time": "00:05"},
+            {"task": "Write to the three partners", "owner": "", "due": "Monday", "time": "00:10"},
+            {"task": "Look for savings in the pool budget", "owner": "Helen", "due": "", "time": "00:15"},
+        ],
+    }
+    transcript = common_pb2.Transcript(language="en", segments=segments, duration=20.0)
+    settings = SummarizerSettings(engine="openai", base_url="http://model-server/v1")
+    k, _usage, warnings = Summarizer(ScriptedEngine(answer), settings).summarize(transcript)
+    assert [(a.owner, a.owner_unconfirmed) for a in k.action_items] == [
+        ("Ben", False),
+        ("Roger", False),
+        ("Walter", False),
+    ]
+    replaced = [w for w in warnings if "replaced by" in w and "owner" in w]
+    assert len(replaced) == 2  # Olivia and the unconfirmed Helen; Roger filled an empty owner
+    for warning in warnings:
+        assert i18n.reason(warning, "ru") != warning, warning
+
+
+@pytest.mark.parametrize(
+    ("text", "only"),
+    [
+        ("Это решение.", True),
+        ("Договорились.", True),
+        ("Okay, agreed.", True),
+        ("Sure.", True),
+        ("We go with Zoom.", False),
+        ("Решено: переносим на среду.", False),
+        ("Да, это третье решение. Пробная кампания с блогерами.", False),
+    ],
+)
+def test_an_agreement_alone_is_no_decision(text: str, only: bool) -> None:
+    """ "Это решение." says that something was decided, not what: as a decision it is dropped
+    (with a warning); a decision that names anything is kept."""
+    assert acknowledges_only(text) is only

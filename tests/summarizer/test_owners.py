@@ -8,7 +8,16 @@ import pytest
 
 from konspekt.v1 import common_pb2
 from konspekt_summarizer.konspekt import Summarizer
-from konspekt_summarizer.owners import NOT_SAID, Names, Owner, addressed, check_owner, same_name
+from konspekt_summarizer.owners import (
+    NOT_SAID,
+    Names,
+    Owner,
+    addressed,
+    assigned,
+    check_owner,
+    same_name,
+    vocatives,
+)
 from konspekt_summarizer.settings import SummarizerSettings
 
 from .test_pure import ScriptedEngine, meeting_calls
@@ -54,6 +63,31 @@ def test_a_name_addressed_is_found_at_the_start_and_at_the_end_of_a_sentence() -
     # a name said, not addressed
     said = lines("Laura sent the invoices yesterday.")
     assert addressed(said, 0, Names.of(said)) == ""
+    # a name alone, closed with a full stop by ASR: "Елена. Найди пять блогеров…"
+    alone = lines("Елена. Найди пять блогеров и пришли мне список до 20 марта.")
+    assert addressed(alone, 0, Names.of(alone)) == "Елена"
+    assert owner("", alone, 0) == Owner("Елена", note=owner("", alone, 0).note)
+    assert vocatives("Хорошо. Договорились.") == ["Договорились", "Хорошо"]  # words, not yet names
+    assert addressed(lines("Хорошо. Договорились."), 0, Names.of(lines("Хорошо. Договорились."))) == ""
+
+
+@pytest.mark.parametrize(
+    ("text", "person"),
+    [
+        ("Поручаем Виталию договориться о ремонте погрузчика, среда.", "Виталий"),
+        ("Нет, поручим Натальи заказать 32 куба бетона на среду.", "Наталья"),  # ASR's genitive
+        ("Кириллу подготовить новый план к первому апреля.", "Кирилл"),
+        ("Then we'll ask Peter to call the lab tomorrow.", "Peter"),
+        # a name given nothing to do
+        ("У Натальи узнать, сколько стоит бетон.", ""),
+        ("Наталье спасибо за отчёт.", ""),
+        ("Peter said the lab is closed.", ""),
+    ],
+)
+def test_a_task_given_to_a_named_person_in_the_third_person(text: str, person: str) -> None:
+    segments = lines(text)
+    assert assigned(text, Names.of(segments)) == person
+    assert owner("", segments, 0).value == person
 
 
 @pytest.mark.parametrize(

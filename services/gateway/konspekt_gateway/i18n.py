@@ -34,6 +34,14 @@ ERRORS: dict[str, dict[Lang, str]] = {
         "en": "the konspekt is not ready yet (state: {state})",
         "ru": "конспект ещё не готов (состояние: {state})",
     },
+    "transcript_not_ready": {
+        "en": "the transcript is not ready yet (state: {state})",
+        "ru": "расшифровка ещё не готова (состояние: {state})",
+    },
+    "range_not_satisfiable": {
+        "en": "the requested range is outside the recording ({size} bytes)",
+        "ru": "запрошенный диапазон вне записи ({size} байт)",
+    },
     "too_large": {
         "en": "the file is larger than the limit of {limit_mb} MB",
         "ru": "файл больше допустимых {limit_mb} МБ",
@@ -315,11 +323,16 @@ _NOTES: list[tuple[re.Pattern[str], str]] = [
             "имя {a} в расшифровке не прозвучало; ответственный оставлен, но не подтверждён",
         ),
         (
+            r"^owner (?P<a>.+) replaced by (?P<b>.+), named in its line$",
+            "ответственный {a} заменён на {b}: задачу в этой строке дают ему",
+        ),
+        (
             r"^owner (?P<a>.+) is not a person named in the transcript; dropped$",
             "{a} — не имя человека из расшифровки; ответственный убран",
         ),
         (r"^a question is not a decision$", "вопрос — не решение"),
         (r"^it says the matter is not decided$", "в нём сказано, что вопрос не решён"),
+        (r"^it only agrees and says nothing of what$", "в нём только согласие, а с чем — не сказано"),
         (
             r"^no one is to do it; its line states a decision; listed as a decision$",
             "исполнителя нет, а в строке сказано о решении; перенесена в решения",
@@ -328,6 +341,11 @@ _NOTES: list[tuple[re.Pattern[str], str]] = [
             r"^no one is to do it; (?P<problem>.+); listed as a key point$",
             "исполнителя нет ({problem}); перенесена в главное",
         ),
+        (
+            r"^no one is to do it; (?P<problem>.+); listed as a decision$",
+            "исполнителя нет ({problem}); перенесена в решения",
+        ),
+        (r"^no due date and no one asked or promising$", "нет срока, и никого не просят и никто не обещает"),
         (
             r"^the model left it out; taken word for word at (?P<t>[\d:]+)$",
             "модель это пропустила; взято дословно из расшифровки ({t})",

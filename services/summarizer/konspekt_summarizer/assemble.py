@@ -12,14 +12,14 @@ from dataclasses import dataclass, field
 from konspekt.v1 import common_pb2
 from konspekt_summarizer.answer import ActionOut, ItemsOut, PointOut
 from konspekt_summarizer.checks import SENTENCE, assignee, check_due, check_free_text, states_decision
-from konspekt_summarizer.cues import NOT_DECIDED, kind_of, named
+from konspekt_summarizer.cues import NOT_DECIDED, acknowledges_only, kind_of, named
 from konspekt_summarizer.dates import find_dates
 from konspekt_summarizer.evidence import (
     dedupe,
     find_evidence,
     found_by_another_window,
 )
-from konspekt_summarizer.owners import Names, addressed, check_owner, same_name
+from konspekt_summarizer.owners import Names, Owner, addressed, assigned, check_owner, same_name
 from konspekt_summarizer.prompts import Prompts
 
 log = logging.getLogger(__name__)
@@ -77,6 +77,9 @@ def assemble(
     for window, p in decisions:
         if "?" in p.text:
             out.warnings.append(f"decision {p.text!r} dropped: a question is not a decision")
+            continue
+        if acknowledges_only(p.text):
+            out.warnings.append(f"decision {p.text!r} dropped: it only agrees and says nothing of what")
             continue
         if NOT_DECIDED.search(p.text):
             out.warnings.append(f"decision {p.text!r} dropped: it says the matter is not decided")
@@ -157,23 +160,18 @@ def _action(out: Assembly, window: int, x: ActionOut, names: Names) -> None:
     index = out.evidence(x.time, x.task, "action item")
     if index < 0 or found_by_another_window(window, x.task, index, out.placed["action item"]):
         return
-    owner = check_owner(x.owner, out.segments, index, names)
-    # "Решить отказаться от подписки" with no one to do it, from a line that says "решили": the
-    # model's decision written as a task. "Магазин приложений проверяет сборку" with "Магазин" as
-    # the owner: a fact written as a task.
-    moved = ""
-    if not owner.value and states_decision(out.segments[index].text):
-        moved = "decision"
-    elif not owner.value and owner.warning:
-        moved = "key point"
+    owner = _owner(x.owner, out.segments, index, names)
+    due = check_due(x.task, x.due, out.segments, index)
+    moved, reason = _not_a_task(out.segments[index].text, x.task, owner, due.value, names)
     if moved:
-        if not found_by_another_window(-1, x.task, index, out.placed[moved]):
+        # what it repeats is already listed (with a decision the 1.5B often writes each line as a
+        # task too); anything else is kept under its kind
+        earlier = [*out.placed[moved], *(out.placed["decision"] if moved == "key point" else [])]
+        if not found_by_another_window(-1, x.task, index, earlier):
             out.add_point(moved, window, x.task, index)
-            reason = "its line states a decision" if moved == "decision" else owner.warning
             out.warnings.append(f"action item {x.task!r}: no one is to do it; {reason}; listed as a {moved}")
         return
     out.placed["action item"].append((window, x.task, index))
-    due = check_due(x.task, x.due, out.segments, index)
     for warning in (owner.warning, due.warning):
         if warning:
             out.warnings.append(f"action item {x.task!r}: {warning}")
@@ -190,6 +188,42 @@ def _action(out: Assembly, window: int, x: ActionOut, names: Names) -> None:
             owner_unconfirmed=owner.unconfirmed,
         )
     )
+
+
+def _owner(said: str, segments: Sequence[common_pb2.Segment], index: int, names: Names) -> Owner:
+    """The model's owner, checked; the person the item's own line gives the task to wins over
+    another name ("Ben, can you fix the refund bug by Thursday?" with the owner "Olivia")."""
+    owner = check_owner(said, segments, index, names)
+    line = segments[index].text
+    person = addressed(segments, index, names, lines=0) or assigned(line, names)
+    if not person and (name := assignee(line)) and names.said(name):
+        person = name  # "Walter will look for savings…"
+    if not person or same_name(person, owner.value):
+        return owner
+    if not owner.value:
+        return Owner(person, note=f"owner is {person!r}, named in its line")
+    return Owner(person, warning=f"owner {owner.value!r} replaced by {person!r}, named in its line")
+
+
+def _not_a_task(line: str, task: str, owner: Owner, due: str, names: Names) -> tuple[str, str]:
+    """The kind an action item with no one to do it really is, and why ("", "" for a task).
+
+    "Решить отказаться от подписки" from a line that says "решили": the model's decision written
+    as a task. "Магазин приложений проверяет сборку" with "Магазин" as the owner: a fact. "В 800
+    тысяч переводим в контекстную рекламу" with no owner, no due and no one asked or promising in
+    its line: what was said, not a task."""
+    if owner.value:
+        return "", ""
+    if states_decision(line):
+        return "decision", "its line states a decision"
+    if owner.warning:
+        return "key point", owner.warning
+    if not due and kind_of(line, names.people) != "task" and kind_of(task, names.people) != "task":
+        said_as = kind_of(line, names.people) or kind_of(task, names.people)
+        return (
+            "decision" if said_as == "decision" else "key point"
+        ), "no due date and no one asked or promising"
+    return "", ""
 
 
 def _free_text(out: Assembly, title: str, summary: str, style: int, prompts: Prompts) -> None:

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 
 from konspekt_summarizer import morph
 from konspekt_summarizer.evidence import WORD_RE, parse_time, says_mostly_the_same, stems
+from konspekt_summarizer.owners import Names, assigned, vocatives
 from konspekt_summarizer.windows import Line
 
 #: The group speaks of what it does or will do, or says it decided.
@@ -75,10 +76,16 @@ NOT_DECIDED = re.compile(
     r"ничего не решаем|пока не решили)",
     re.IGNORECASE,
 )
-_RU_DECIDED = re.compile(r"\b(?:решили|договорились|согласовали|утвердили|решение)\b", re.IGNORECASE)
-_VOCATIVE = re.compile(
-    r"(?:^|[.!?]\s+)(?:(?:а|и|так|ну|итак|and|so|ok|okay)\s+)?([A-ZА-ЯЁ][a-zа-яё]+),", re.IGNORECASE
+#: Words that only agree or acknowledge ("Договорились.", "Это решение.", "Sure.", "Okay,
+#: agreed."): an item made of them alone says nothing of what was decided.
+_ACKNOWLEDGING = re.compile(
+    r"^(?:\W*\b(?:yes|yeah|yep|sure|okay|ok|agreed|agree|deal|fine|good|great|right|so|that's|that|is"
+    r"|it's|it|the|a|decision|decided|done|settled|sounds|perfect|then|alright|all|да|ок|окей|хорошо"
+    r"|ладно|отлично|договорились|согласен|согласна|согласны|решено|решили|принято|это|и|так|тогда"
+    r"|решение|значит|вот|всё|все|понятно)\b)+\W*$",
+    re.IGNORECASE,
 )
+_RU_DECIDED = re.compile(r"\b(?:решили|договорились|согласовали|утвердили|решение)\b", re.IGNORECASE)
 _SENTENCE = re.compile(r"[^.!?…]+[.!?…]*")
 #: At most this many candidate lines are shown again per window (the answer stays short).
 MAX_CANDIDATES = 10
@@ -103,7 +110,7 @@ def named(text: str, people: frozenset[str]) -> str:
 def _addressed(text: str, people: frozenset[str], persons: set[str]) -> bool:
     """The line speaks to a person by name: "Алина, составишь…", "Maria, can you…", or names
     someone next to a verb said to them ("Павел исправь…": ASR often drops the comma)."""
-    if any(_a_name(m.group(1), people) for m in _VOCATIVE.finditer(text)):
+    if any(_a_name(word, people) for word in vocatives(text)):
         return True
     return "you" in persons and any(_a_name(w, people) for w in WORD_RE.findall(text) if w[:1].isupper())
 
@@ -123,6 +130,8 @@ def _kind(text: str, people: frozenset[str]) -> str:
     words = WORD_RE.findall(text)
     persons = {morph.person_of_verb(w) for w in words if morph.lemma(w) not in _RU_COURSE}
     if _addressed(text, people, persons) and ("?" in text or _EN_ASK.search(text) or "you" in persons):
+        return "task"
+    if assigned(text, Names(people, frozenset())):  # "Поручаем Виталию договориться…"
         return "task"
     we = (_EN_WE.search(text) and not _EN_COURSE.search(text)) or _RU_DECIDED.search(text) or "we" in persons
     if "?" not in text and we:  # (a refusal to decide is ruled out for the whole line: kind_of)
@@ -159,3 +168,8 @@ def repeats(text: str, items: Sequence[tuple[str, str]]) -> bool:
     bed alarms by Wednesday"."""
     mine = stems(text)
     return any(says_mostly_the_same(mine, other) for other, _ in items)
+
+
+def acknowledges_only(text: str) -> bool:
+    """Whether ``text`` only agrees ("Договорились.", "Это решение.", "Sure.") and names nothing."""
+    return bool(_ACKNOWLEDGING.match(text.strip()))

@@ -84,3 +84,18 @@ def person_of_verb(word: str) -> str:
 def lemma(word: str) -> str:
     """The dictionary form of the likeliest reading ("обсудим" → "обсудить")."""
     return str(_parses(word)[0].normal_form) if cyrillic(word) else word.lower()
+
+
+def name_cases(word: str) -> frozenset[str]:
+    """The cases ``word`` has as a person's name ("Наталье" → loct, datv); empty for other words."""
+    return frozenset(g for p in name_forms(word) for g in p.tag.grammemes if g in _CASES)
+
+
+def infinitive(word: str) -> bool:
+    """Whether the likeliest reading of ``word`` is an infinitive ("договориться", "заказать")."""
+    return cyrillic(word) and "INFN" in _parses(word)[0].tag.grammemes
+
+
+_CASES = frozenset({"nomn", "gent", "datv", "accs", "ablt", "loct", "voct"})
+#: Prepositions after which a genitive name is no person given a task ("у Натальи узнать").
+PREPOSITIONS = frozenset({"у", "от", "для", "без", "до", "из", "с", "со", "около", "после", "кроме"})

@@ -23,10 +23,20 @@ from konspekt_summarizer.evidence import PLACEHOLDERS, WORD_RE, same_word
 
 _CAPITALIZED = re.compile(r"(?<![\w'’-])([A-ZА-ЯЁ][a-zа-яё'’-]+)")
 _SENTENCE = re.compile(r"[^.!?]+[.!?]*")
-#: A name addressed: at the start of a sentence before a comma ("Laura, can you…"), or after a
-#: comma at its end ("Can you do it, Laura?").
-_VOCATIVE_START = re.compile(r"^\W*(?:(?i:and|so|ok|okay|well|а|и|так|ну|итак)\W+)?([A-ZА-ЯЁ][a-zа-яё'’-]+),")
-_VOCATIVE_END = re.compile(r",\s*([A-ZА-ЯЁ][a-zа-яё'’-]+)\W*$")
+#: A name addressed: at the start of a sentence before a comma ("Laura, can you…"), after a
+#: comma at its end ("Can you do it, Laura?"), or alone ("Елена. Найди пять блогеров…": ASR
+#: often closes a vocative with a full stop). Any case: ASR writes some names in lower case;
+#: the caller decides which word is a name.
+_WORD = r"([^\W\d_][\w'’-]*)"
+_VOCATIVE_START = re.compile(
+    r"^\W*(?:(?:and|so|ok|okay|well|а|и|так|ну|итак)\W+)?"
+    + _WORD
+    # or no comma before a request, as ASR writes it: "Roger please write…", "Raj can you…"
+    + r"(?:,|\s+(?=(?:please|can you|could you|would you|will you)\b))",
+    re.IGNORECASE,
+)
+_VOCATIVE_END = re.compile(r",\s*" + _WORD + r"\W*$")
+_VOCATIVE_ALONE = re.compile(r"^\W*" + _WORD + r"\W*$")
 #: The speaker themself: resolved to the person just addressed.
 SELF = frozenset({"i", "me", "myself", "я", "мне", "меня", "сам", "сама"})
 #: Pronouns and groups that are no person's name (an owner "we" stays empty).
@@ -111,16 +121,57 @@ class Names:
         )
 
 
+def vocatives(text: str) -> list[str]:
+    """The words ``text`` may address a person with, the last sentence first: "Laura" in
+    "Laura, can you…?", "Can you do it, Laura?" and "Laura." (names are not checked here)."""
+    found = []
+    for sentence in reversed(_SENTENCE.findall(text)):
+        for pattern in (_VOCATIVE_END, _VOCATIVE_START, _VOCATIVE_ALONE):
+            m = pattern.search(sentence.strip())
+            if m:
+                found.append(m.group(1))
+    return found
+
+
 def addressed(
     segments: Sequence[common_pb2.Segment], index: int, names: Names, lines: int = ADDRESSED_LINES
 ) -> str:
     """The person addressed by name in segment ``index`` or up to ``lines`` before it, nearest first."""
     for i in range(index, max(index - lines, 0) - 1, -1):
-        for sentence in reversed(_SENTENCE.findall(segments[i].text)):
-            for pattern in (_VOCATIVE_END, _VOCATIVE_START):
-                m = pattern.search(sentence.strip())
-                if m and names.said(m.group(1)):
-                    return m.group(1)
+        for word in vocatives(segments[i].text):
+            if word.lower() not in NOT_NAMES and names.said(word):
+                return word[:1].upper() + word[1:]
+    return ""
+
+
+#: English: a task given through someone else ("we'll ask Peter to call the lab").
+_ASKED_TO = re.compile(
+    r"\b(?:ask|asks|asked|assign|assigns|assigned|get|have|has|want|wants|need|needs|tell|told)\s+"
+    r"([A-Z][a-z'’-]+)\s+to\s+[a-z]"
+)
+#: How many words may stand between a Russian name and the infinitive it is given.
+_TO_INFINITIVE = 2
+
+
+def assigned(text: str, names: Names) -> str:
+    """The person ``text`` gives a task to in the third person, in the nominative: "Поручаем
+    Виталию договориться о ремонте" (a name in the dative, or in the genitive as ASR often
+    writes it, followed by an infinitive), "We'll ask Peter to call the lab"; "" if none."""
+    for m in _ASKED_TO.finditer(text):
+        if m.group(1).lower() not in NOT_NAMES and names.said(m.group(1)):
+            return m.group(1)
+    words = WORD_RE.findall(text)
+    for i, word in enumerate(words):
+        cases = morph.name_cases(word)
+        given = "datv" in cases or (
+            "gent" in cases and (i == 0 or words[i - 1].lower() not in morph.PREPOSITIONS)
+        )
+        if (
+            given
+            and names.said(word)
+            and any(morph.infinitive(w) for w in words[i + 1 : i + 1 + _TO_INFINITIVE])
+        ):
+            return morph.nominative(word)
     return ""
 
 
@@ -145,7 +196,7 @@ def check_owner(owner: str, segments: Sequence[common_pb2.Segment], index: int, 
         value = ""
     where = fmt_time(segments[index].start)
     if value.lower() in SELF or not value:
-        person = addressed(segments, index, names)
+        person = assigned(segments[index].text, names) or addressed(segments, index, names)
         if person:
             said = f"owner {value!r}" if value else "owner"
             return Owner(person, note=f"{said} is {person!r}, addressed by name at or before {where}")
