@@ -36,6 +36,9 @@ def endpoints(job_id: str) -> list[tuple[str, str]]:
         ("GET", base),
         ("GET", base + "/events"),
         ("GET", base + "/konspekt"),
+        ("GET", base + "/transcript"),
+        ("GET", base + "/media"),
+        ("GET", f"/jobs/{job_id}"),  # the job's page
         *[("GET", f"{base}/files/{name}") for name in DOWNLOADS],
         ("DELETE", base),
     ]

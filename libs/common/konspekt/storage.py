@@ -140,6 +140,24 @@ class ObjectStore:
             resp.close()
             resp.release_conn()
 
+    def iter_range(
+        self, ref: common_pb2.ObjectRef | str, offset: int, length: int, chunk_size: int = 1 << 20
+    ) -> Iterator[bytes]:
+        """``length`` bytes of the object from ``offset`` (an S3 ranged GET), in chunks. The
+        object is opened at once, so a missing one raises NotFound here, not at the first chunk."""
+        bucket, key = self._split(ref)
+        with _translated(f"{bucket}/{key}"):
+            resp = self.client.get_object(bucket, key, offset=offset, length=length)
+
+        def chunks() -> Iterator[bytes]:
+            try:
+                yield from resp.stream(chunk_size)
+            finally:
+                resp.close()
+                resp.release_conn()
+
+        return chunks()
+
     def download(self, ref: common_pb2.ObjectRef | str, path: Path) -> Path:
         bucket, key = self._split(ref)
         with _translated(f"{bucket}/{key}"):

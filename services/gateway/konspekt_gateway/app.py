@@ -41,6 +41,7 @@ from konspekt_gateway.jobs import (
     new_job_id,
     valid_job_id,
 )
+from konspekt_gateway.jobview import install_job_view
 from konspekt_gateway.pipeline import Orchestrator, StageClients
 from konspekt_gateway.reaper import Reaper
 from konspekt_gateway.settings import GatewaySettings
@@ -495,6 +496,9 @@ def create_app(settings: GatewaySettings | None = None, s3: S3Settings | None = 
             "Content-Length": str(size),
         }
         return StreamingResponse(chunks, media_type=media_type(name), headers=headers)
+
+    # -- the job's own page, its recording and transcript (jobview.py) -------------------------
+    install_job_view(app, templates, settings.public_url, find, lambda request: gw(request).store)
 
     # -- web page -----------------------------------------------------------------------------
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)

@@ -43,6 +43,9 @@ class JobLinks(BaseModel):
     self: str
     events: str
     konspekt: str | None
+    transcript: str | None = Field(None, description="the transcript as JSON, once recognised")
+    media: str = Field(description="the recording, for a player (range requests)")
+    page: str = Field(description="the job's own web page (player, transcript, konspekt)")
     files: dict[str, str]
 
 
@@ -178,6 +181,9 @@ def job_view(
             "self": base,
             "events": f"{base}/events",
             "konspekt": f"{base}/konspekt" if "konspekt" in job.files else None,
+            "transcript": f"{base}/transcript" if "transcript" in job.files else None,
+            "media": f"{base}/media",
+            "page": f"/jobs/{job.id}",
             "files": {name: f"{base}/files/{urllib.parse.quote(name)}" for name in job.downloads},
         },
     )

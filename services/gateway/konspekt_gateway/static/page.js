@@ -262,6 +262,8 @@ function jobCard(job) {
     body.appendChild(links);
     body.appendChild(el("div", {class: "konspekt-slot"}));
   }
+  // the job's own page: the recording beside its transcript, every time mark seeks it
+  body.appendChild(el("a", {class: "btn btn-primary btn-sm mt-2 me-1 job-open", href: job.links.page}, T.open));
   const remove = el("button", {type: "button", class: "btn btn-outline-danger btn-sm mt-2 job-delete"}, T.delete);
   remove.addEventListener("click", async () => {
     if (!confirm(T.confirm_delete)) return;
