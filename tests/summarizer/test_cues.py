@@ -169,6 +169,21 @@ def test_a_deadline_said_in_the_reply_is_the_task_s_due() -> None:
     assert check_due("Написать сценарий", "", segments, 2).value == ""
     assert check_due("Write the release notes", "", segments, 4).value == "by Monday evening"
 
+    # the item taken from the reply, the deadline said in between ("Оксана, договоришься с
+    # автобусной компанией?" — "Да, к пятнице успею." — "Да, конечно.")
+    exchange = lines(
+        "Едем в воскресенье.",
+        "Оксана, договоришься с автобусной компанией?",
+        "Да, к пятнице успею.",
+        "Да, конечно.",
+        "А сколько стоит автобус? В прошлом году до среды платили.",
+    )
+    assert check_due("Договориться с автобусом", "", exchange, 3, "Оксана").value == "к пятнице"
+    assert check_due("Договориться с автобусом", "", exchange, 1, "Оксана").value == "к пятнице"
+    # another person's request, or no owner: only the reply to the item's own line
+    assert check_due("Договориться с автобусом", "", exchange, 3, "Сергей").value == ""
+    assert check_due("Узнать цену", "", exchange, 3).value == ""
+
 
 def test_a_refusal_to_decide_is_no_decision() -> None:
     """ "We are not deciding on dark mode today. We postpone it until we have the mockups." is a

@@ -161,7 +161,7 @@ def _action(out: Assembly, window: int, x: ActionOut, names: Names) -> None:
     if index < 0 or found_by_another_window(window, x.task, index, out.placed["action item"]):
         return
     owner = _owner(x.owner, out.segments, index, names)
-    due = check_due(x.task, x.due, out.segments, index)
+    due = check_due(x.task, x.due, out.segments, index, owner.value)
     moved, reason = _not_a_task(out.segments[index].text, x.task, owner, due.value, names)
     if moved:
         # what it repeats is already listed (with a decision the 1.5B often writes each line as a

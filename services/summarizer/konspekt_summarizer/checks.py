@@ -22,6 +22,7 @@ from konspekt_summarizer.evidence import (
     content_words,
     same_word,
 )
+from konspekt_summarizer.owners import same_name, vocatives
 
 
 def grounded(value: str, transcript_words: set[str]) -> bool:
@@ -83,25 +84,38 @@ class Checked:
     note: str = ""
 
 
+#: How many lines before an item's own line may hold the request it answers.
+EXCHANGE_LINES = 2
 #: How a reply to a request opens ("Сергей, соберёшь деньги?" — "Да, до конца месяца").
 _REPLY = re.compile(
     r"^\W*(?:да|хорошо|конечно|ладно|окей|сделаю|yes|yeah|sure|okay|ok|fine|of course)\b", re.IGNORECASE
 )
 
 
-def _due_in_reply(task: str, segments: Sequence[common_pb2.Segment], index: int) -> str:
-    """The deadline said in the reply to the item's line, when the next line is one (it opens
-    with an agreement, or the person promises: "Соберу до конца месяца"): a task is often asked
-    in one line and given its deadline in the answer."""
-    if index + 1 >= len(segments):
-        return ""
-    reply = segments[index + 1].text
-    if not (_REPLY.match(reply) or kind_of(reply) == "task"):
-        return ""
-    return pick_due([reply], hint=task)
+def _due_in_exchange(task: str, owner: str, segments: Sequence[common_pb2.Segment], index: int) -> str:
+    """The deadline said in the exchange the item comes from: the request to its owner ("Оксана,
+    договоришься с автобусной компанией?", up to ``EXCHANGE_LINES`` before the item's line or
+    the line itself) and the replies after it up to the line after the item's ("Да, к пятнице
+    успею"; "Соберу до конца месяца"). A task is often asked in one line and given its deadline
+    in the answer. Without an owner, only the reply to the item's own line counts."""
+    first = index
+    for i in range(index, max(index - EXCHANGE_LINES, 0) - 1, -1):
+        if owner and any(same_name(owner, word) for word in vocatives(segments[i].text)):
+            first = i
+            break
+    for i in range(first, min(index + 2, len(segments))):
+        text = segments[i].text
+        if i > first and not (_REPLY.match(text) or kind_of(text) == "task"):
+            break  # no longer an answer to the request
+        due = pick_due([text], hint=task)
+        if due:
+            return due
+    return ""
 
 
-def check_due(task: str, due: str, segments: Sequence[common_pb2.Segment], index: int) -> Checked:
+def check_due(
+    task: str, due: str, segments: Sequence[common_pb2.Segment], index: int, owner: str = ""
+) -> Checked:
     """The due date of an action item, as said where it comes from (segment ``index``).
 
     The model's value stays if it was said near the item (and does not contradict the deadline
@@ -128,10 +142,9 @@ def check_due(task: str, due: str, segments: Sequence[common_pb2.Segment], index
                 said_here, f"due {value!r} is not said near the item; {said_here!r} is (at {where})"
             )
         return Checked(said_here, note=f"due {said_here!r} taken from the transcript at {where}")
-    said_in_reply = "" if value else _due_in_reply(task, segments, index)
-    if said_in_reply:
-        reply = fmt_time(segments[index + 1].start)
-        return Checked(said_in_reply, note=f"due {said_in_reply!r} taken from the reply at {reply}")
+    said_in_exchange = "" if value else _due_in_exchange(task, owner, segments, index)
+    if said_in_exchange:
+        return Checked(said_in_exchange, note=f"due {said_in_exchange!r} taken from the request or its reply")
     if value:
         return Checked("", f"due {value!r} is not said near the item; dropped")
     return Checked("")

@@ -91,6 +91,15 @@ def name_cases(word: str) -> frozenset[str]:
     return frozenset(g for p in name_forms(word) for g in p.tag.grammemes if g in _CASES)
 
 
+def third_person(word: str) -> bool:
+    """Whether the likeliest reading of ``word`` is a third-person singular verb, present or
+    future ("замерит", "найдёт")."""
+    if not cyrillic(word):
+        return False
+    grammemes = _parses(word)[0].tag.grammemes
+    return {"VERB", "3per", "sing"} <= grammemes and "past" not in grammemes
+
+
 def infinitive(word: str) -> bool:
     """Whether the likeliest reading of ``word`` is an infinitive ("договориться", "заказать")."""
     return cyrillic(word) and "INFN" in _parses(word)[0].tag.grammemes

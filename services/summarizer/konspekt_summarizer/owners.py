@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 from konspekt.cli import fmt_time
 from konspekt.v1 import common_pb2
@@ -37,6 +38,8 @@ _VOCATIVE_START = re.compile(
 )
 _VOCATIVE_END = re.compile(r",\s*" + _WORD + r"\W*$")
 _VOCATIVE_ALONE = re.compile(r"^\W*" + _WORD + r"\W*$")
+#: … or between commas inside it ("Да, дарим карту, Сергей, купи её").
+_VOCATIVE_MID = re.compile(r",\s*" + _WORD + r"\s*,")
 #: The speaker themself: resolved to the person just addressed.
 SELF = frozenset({"i", "me", "myself", "я", "мне", "меня", "сам", "сама"})
 #: Pronouns and groups that are no person's name (an owner "we" stays empty).
@@ -130,6 +133,7 @@ def vocatives(text: str) -> list[str]:
             m = pattern.search(sentence.strip())
             if m:
                 found.append(m.group(1))
+        found += [m.group(1) for m in _VOCATIVE_MID.finditer(sentence)]
     return found
 
 
@@ -149,20 +153,32 @@ _ASKED_TO = re.compile(
     r"\b(?:ask|asks|asked|assign|assigns|assigned|get|have|has|want|wants|need|needs|tell|told)\s+"
     r"([A-Z][a-z'’-]+)\s+to\s+[a-z]"
 )
+_AGREED = re.compile(r"\bдоговорил", re.IGNORECASE)
 #: How many words may stand between a Russian name and the infinitive it is given.
 _TO_INFINITIVE = 2
+
+
+def _they_will(words: Sequence[str]) -> bool:
+    """ "он замерит", "она найдёт": a person spoken of does something (a third-person verb,
+    present or future, right after "он"/"она")."""
+    return any(w.lower() in ("он", "она") and morph.third_person(n) for w, n in pairwise(words))
 
 
 def assigned(text: str, names: Names) -> str:
     """The person ``text`` gives a task to in the third person, in the nominative: "Поручаем
     Виталию договориться о ремонте" (a name in the dative, or in the genitive as ASR often
-    writes it, followed by an infinitive), "We'll ask Peter to call the lab"; "" if none."""
+    writes it, followed by an infinitive), "С Денисом договорились: он замерит окна", "We'll
+    ask Peter to call the lab"; "" if none."""
     for m in _ASKED_TO.finditer(text):
         if m.group(1).lower() not in NOT_NAMES and names.said(m.group(1)):
             return m.group(1)
     words = WORD_RE.findall(text)
+    agreed_with = _AGREED.search(text) is not None  # "С Денисом договорились: он замерит окна"
     for i, word in enumerate(words):
         cases = morph.name_cases(word)
+        with_whom = agreed_with and i > 0 and words[i - 1].lower() in ("с", "со") and "ablt" in cases
+        if with_whom and names.said(word) and _they_will(words[i + 1 :]):
+            return morph.nominative(word)
         given = "datv" in cases or (
             "gent" in cases and (i == 0 or words[i - 1].lower() not in morph.PREPOSITIONS)
         )
