@@ -309,3 +309,29 @@ def test_an_agreement_alone_is_no_decision(text: str, only: bool) -> None:
     """ "Это решение." says that something was decided, not what: as a decision it is dropped
     (with a warning); a decision that names anything is kept."""
     assert acknowledges_only(text) is only
+
+
+def test_a_rule_written_as_a_thing_s_task_is_a_decision() -> None:
+    """ "From now on the shop checks every build" as a task owned by "Shop" (said as a common
+    noun): no one is to do it, and its line says what the group does — a decision; a fact
+    stays a key point."""
+    segments = lines(
+        "From now on the shop checks every build before the release.",
+        "The shop tested forty phones last month.",
+    )
+    answer: dict[str, object] = {
+        "title": "Release",
+        "summary": "Builds were discussed.",
+        "key_points": [],
+        "decisions": [],
+        "action_items": [
+            {"task": "Check every build before the release", "owner": "Shop", "due": "", "time": "00:00"},
+            {"task": "Test forty phones", "owner": "Shop", "due": "", "time": "00:05"},
+        ],
+    }
+    transcript = common_pb2.Transcript(language="en", segments=segments, duration=10.0)
+    settings = SummarizerSettings(engine="openai", base_url="http://model-server/v1")
+    k, _usage, _warnings = Summarizer(ScriptedEngine(answer), settings).summarize(transcript)
+    assert not k.action_items
+    assert [d.text for d in k.decisions] == ["Check every build before the release"]
+    assert [p.text for p in k.key_points] == ["Test forty phones"]

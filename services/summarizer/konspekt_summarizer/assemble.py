@@ -216,13 +216,12 @@ def _not_a_task(line: str, task: str, owner: Owner, due: str, names: Names) -> t
         return "", ""
     if states_decision(line):
         return "decision", "its line states a decision"
-    if owner.warning:
-        return "key point", owner.warning
-    if not due and kind_of(line, names.people) != "task" and kind_of(task, names.people) != "task":
-        said_as = kind_of(line, names.people) or kind_of(task, names.people)
-        return (
-            "decision" if said_as == "decision" else "key point"
-        ), "no due date and no one asked or promising"
+    kinds = (kind_of(line, names.people), kind_of(task, names.people))
+    kind = "decision" if "decision" in kinds and "task" not in kinds else "key point"
+    if owner.warning:  # "From now on the shop checks every build" with the owner "Shop"
+        return kind, owner.warning
+    if not due and "task" not in kinds:
+        return kind, "no due date and no one asked or promising"
     return "", ""
 
 
