@@ -21,7 +21,7 @@ from konspekt.v1 import common_pb2
 from tests.browser.chromium import ARGS, CHROMIUM, require_chromium
 from tests.browser.chromium import ARTIFACTS as BROWSER_ARTIFACTS
 from tests.gateway.conftest import drop_bucket
-from tests.gateway.fake_stages import FakeStages
+from tests.gateway.fake_stages import FakeStages, rendered
 from tests.gateway.test_process import gateway_env, start_gateway
 
 require_chromium()
@@ -132,7 +132,11 @@ def highlighted(page: Page) -> str:
 
 
 def test_play_and_seek_in_english(url: str, browser: Browser, store: ObjectStore, testdata: Path) -> None:
-    context = browser.new_context(locale="en-US", viewport={"width": 1280, "height": 800})
+    context = browser.new_context(
+        locale="en-US",
+        viewport={"width": 1280, "height": 800},
+        permissions=["clipboard-read", "clipboard-write"],
+    )
     try:
         job_id = job_of(context, url, store, testdata, "en")
         page = context.new_page()
@@ -142,6 +146,14 @@ def test_play_and_seek_in_english(url: str, browser: Browser, store: ObjectStore
         expect(page.locator("#job-status")).to_have_text("Done!")
         ready(page)
         expect(page.locator(".konspekt-title")).to_have_text("Rivers")
+
+        # seven downloads, Markdown among them, and the Markdown copied by a button
+        expect(page.locator("#downloads a")).to_have_count(7)
+        expect(page.locator('#downloads a[data-file="konspekt.md"]')).to_have_text("Konspekt (Markdown)")
+        page.locator("#copy").click()
+        expect(page.locator("#copy-status")).to_have_text("Copied to the clipboard.")
+        copied = page.evaluate("navigator.clipboard.readText()")
+        assert copied == rendered("konspekt.md", VIDEO, "Weekly sync").decode("utf-8")
 
         # a konspekt time mark seeks the player; the segment it falls in is highlighted
         key_point = page.locator('#konspekt button.seek[data-at="13"]')
@@ -219,6 +231,8 @@ def test_russian_and_another_browser_gets_404(
         expect(page.locator("#back")).to_have_text("← Все записи")
         ready(page)
         expect(page.locator("#konspekt")).to_contain_text("Задачи")
+        expect(page.locator('#downloads a[data-file="konspekt.md"]')).to_have_text("Конспект (Markdown)")
+        expect(page.locator("#copy")).to_have_text("Скопировать конспект")
         expect(page.locator("#konspekt")).to_contain_text("Book the bus (кто: Anna, срок: Friday)")
         decision = page.locator('#konspekt button.seek[data-at="25"]')
         expect(decision).to_have_attribute("aria-label", "Воспроизвести с 0:25")

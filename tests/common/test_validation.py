@@ -125,7 +125,7 @@ def test_renderer_refuses_an_unknown_format_and_a_konspekt_style(renderer: str) 
     request.konspekt.style = common_pb2.STYLE_LECTURE
     with open_channel(renderer) as channel:
         response = renderer_pb2_grpc.RendererServiceStub(channel).Render(request, timeout=30)
-    assert len(response.files) == 6
+    assert len(response.files) == 7
 
 
 def test_summarizer_refuses_style_7_as_invalid_argument(summarizer: StageServer) -> None:

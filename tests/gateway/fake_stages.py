@@ -41,6 +41,7 @@ NAMES = {
     renderer_pb2.FORMAT_TRANSCRIPT_SRT: "transcript.srt",
     renderer_pb2.FORMAT_TRANSCRIPT_VTT: "transcript.vtt",
     renderer_pb2.FORMAT_TRANSCRIPT_JSON: "transcript.json",
+    renderer_pb2.FORMAT_KONSPEKT_MD: "konspekt.md",
 }
 
 

@@ -279,6 +279,7 @@ def test_registry_names_and_types() -> None:
         ("transcript.srt", "application/x-subrip"),
         ("transcript.vtt", "text/vtt"),
         ("transcript.json", "application/json"),
+        ("konspekt.md", "text/markdown; charset=utf-8"),
     ]
     chosen = engine.resolve_formats(
         [F.FORMAT_TRANSCRIPT_SRT, F.FORMAT_KONSPEKT_DOCX, F.FORMAT_TRANSCRIPT_SRT]

@@ -29,6 +29,7 @@ ALL_NAMES = [
     "transcript.srt",
     "transcript.vtt",
     "transcript.json",
+    "konspekt.md",
 ]
 
 

@@ -481,7 +481,7 @@ def create_app(settings: GatewaySettings | None = None, s3: S3Settings | None = 
         },
     )
     async def get_file(request: Request, job_id: str, name: str) -> StreamingResponse:
-        """Download one result: konspekt.docx, konspekt.txt, transcript.txt/.srt/.vtt/.json."""
+        """Download one result: konspekt.docx, konspekt.txt, konspekt.md, transcript.txt/.srt/.vtt/.json."""
         job = find(request, job_id)
         if name not in DOWNLOADS:
             raise ApiError(404, "not_found", "file_not_found", name=name[:100], names=", ".join(DOWNLOADS))

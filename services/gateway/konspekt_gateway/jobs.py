@@ -30,6 +30,7 @@ RECORD = "job.json"
 DOWNLOADS = (
     "konspekt.docx",
     "konspekt.txt",
+    "konspekt.md",
     "transcript.txt",
     "transcript.srt",
     "transcript.vtt",

@@ -40,6 +40,10 @@ class _FormatEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Format.ValueTy
     """The transcript as WebVTT subtitles: "transcript.vtt"."""
     FORMAT_TRANSCRIPT_JSON: _Format.ValueType  # 6
     """The transcript as JSON (a Transcript, proto field names): "transcript.json"."""
+    FORMAT_KONSPEKT_MD: _Format.ValueType  # 7
+    """The konspekt as Markdown (UTF-8, the same layout as DOCX and TXT; time marks as
+    "[mm:ss]"): "konspekt.md".
+    """
 
 class Format(_Format, metaclass=_FormatEnumTypeWrapper):
     """A document the renderer makes. Any other number is INVALID_ARGUMENT."""
@@ -58,6 +62,10 @@ FORMAT_TRANSCRIPT_VTT: Format.ValueType  # 5
 """The transcript as WebVTT subtitles: "transcript.vtt"."""
 FORMAT_TRANSCRIPT_JSON: Format.ValueType  # 6
 """The transcript as JSON (a Transcript, proto field names): "transcript.json"."""
+FORMAT_KONSPEKT_MD: Format.ValueType  # 7
+"""The konspekt as Markdown (UTF-8, the same layout as DOCX and TXT; time marks as
+"[mm:ss]"): "konspekt.md".
+"""
 Global___Format: _TypeAlias = Format  # noqa: Y015
 
 @_typing.final
