@@ -25,6 +25,13 @@ for _prefix in (
     *(f"KONSPEKT_{s}" for s in ("AUDIO", "ASR", "SUMMARIZER", "RENDERER", "GATEWAY")),
 ):
     os.environ[f"{_prefix}_METRICS_PORT"] = "0"
+# Stages that tests build in this process serve calls without a client token, on their whole
+# test bucket (a stage used alone); tests/security/test_stage_access.py builds stages with
+# clients and checks tokens and prefixes. Stacks of processes (konspekt.devstack) set their own
+# clients and tokens, as `./dev run` does.
+for _prefix in ("KONSPEKT", *(f"KONSPEKT_{s}" for s in ("AUDIO", "ASR", "SUMMARIZER", "RENDERER"))):
+    os.environ[f"{_prefix}_ALLOW_UNAUTHENTICATED"] = "true"
+    os.environ[f"{_prefix}_UNAUTHENTICATED_PREFIX"] = ""
 
 
 @pytest.fixture(scope="session")

@@ -92,7 +92,10 @@ def renderer() -> Iterator[str]:
 def summarizer() -> Iterator[StageServer]:
     """A real summarizer stage whose model is never loaded (valid calls get UNAVAILABLE
     "loading"): a bad enum must be refused before that, as INVALID_ARGUMENT."""
-    settings = SummarizerSettings.model_construct(port=0, grace_seconds=0, metrics_port=0)
+    # model_construct reads no environment: a stage used alone, serving calls without a token
+    settings = SummarizerSettings.model_construct(
+        port=0, grace_seconds=0, metrics_port=0, allow_unauthenticated=True, unauthenticated_prefix=""
+    )
     server, _ = build_summarizer(settings)
     server.start()
     yield server

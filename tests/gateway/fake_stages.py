@@ -11,7 +11,7 @@ import json
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent import futures
 from dataclasses import dataclass, field
 from typing import Any
@@ -270,9 +270,11 @@ class FakeStages:
         *,
         port: int = 0,
         services: Collection[str] = STAGES,
+        interceptors: Sequence[Any] = (),
     ) -> None:
         self.script = script or Script()
-        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
+        # interceptors: e.g. konspekt.access's, to see what the gateway sends (its token)
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=16), interceptors=list(interceptors))
         if "audio" in services:
             audio_pb2_grpc.add_AudioServiceServicer_to_server(Audio(self.script, store), self.server)
         if "asr" in services:

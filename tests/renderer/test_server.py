@@ -150,30 +150,24 @@ def test_render_from_store_to_store(
     store.delete_prefix(job)
 
 
-def test_render_to_a_prefix_in_another_bucket(
+def test_render_to_another_bucket_is_refused(
     target: str, store: ObjectStore, en_konspekt: common_pb2.Konspekt, en_transcript: common_pb2.Transcript
 ) -> None:
+    """A stage writes only to its own bucket (konspekt.access): another one, existing or not, is
+    PERMISSION_DENIED before anything is rendered or stored."""
     job = f"renderer-test/{uuid.uuid4().hex}/"
-    formats = [F.FORMAT_TRANSCRIPT_VTT, F.FORMAT_KONSPEKT_TXT]
     with another_bucket(store) as other:
-        request = renderer_pb2.RenderRequest(
-            konspekt=en_konspekt,
-            transcript=en_transcript,
-            formats=formats,
-            output_prefix=common_pb2.ObjectRef(bucket=other, key=job),
-        )
-        response = render(target, request)
-        assert [f.name for f in response.files] == ["transcript.vtt", "konspekt.txt"]
-        for f in response.files:
-            assert f.inline == b"" and f.ref == common_pb2.ObjectRef(bucket=other, key=job + f.name)
-            assert store.size(f.ref) == f.size_bytes > 0
-            assert not store.exists(f.ref.key)  # not in the stage's own bucket
-        assert store.client.stat_object(other, job + "transcript.vtt").content_type == "text/vtt"
-    missing = missing_bucket(store)
-    request.output_prefix.bucket = missing
-    err = render_error(target, request)
-    assert err.code() == grpc.StatusCode.NOT_FOUND
-    assert err.details() == f"bucket {missing} does not exist (cannot write {job}transcript.vtt)"
+        for bucket in (other, missing_bucket(store)):
+            request = renderer_pb2.RenderRequest(
+                konspekt=en_konspekt,
+                transcript=en_transcript,
+                formats=[F.FORMAT_TRANSCRIPT_VTT],
+                output_prefix=common_pb2.ObjectRef(bucket=bucket, key=job),
+            )
+            err = render_error(target, request)
+            assert err.code() == grpc.StatusCode.PERMISSION_DENIED
+            assert err.details() == f"output_prefix: bucket {bucket!r} is not this stage's bucket"
+        assert list(store.client.list_objects(other, recursive=True)) == []
 
 
 def test_bad_transcript_json_is_invalid_argument(target: str, store: ObjectStore) -> None:

@@ -160,28 +160,22 @@ def test_transcript_ref_in_and_konspekt_stored(
     assert store.client.stat_object(store.bucket, out.key).content_type == "application/json"
 
 
-def test_konspekt_stored_in_another_bucket(
+def test_konspekt_to_another_bucket_is_refused(
     stub: summarizer_pb2_grpc.SummarizerServiceStub, store: ObjectStore
 ) -> None:
+    """A stage writes only to its own bucket (konspekt.access): another one, existing or not, is
+    PERMISSION_DENIED before anything is summarized or stored."""
     silent = common_pb2.Transcript(language="en", duration=5.0)  # no speech: no model call
     silent.segments.add(start=0, end=1, text="  ")
     key = f"{uuid.uuid4().hex}/konspekt.json"
     with another_bucket(store) as other:
-        out = common_pb2.ObjectRef(bucket=other, key=key)
-        _, result = call(stub, summarizer_pb2.SummarizeRequest(transcript=silent, output=out))
-        assert result.stored == out
-        assert konspekt_from_json(store.get_bytes(out)) == result.konspekt
-        assert result.konspekt.title == "No speech found"
-        assert store.client.stat_object(other, key).content_type == "application/json"
-        assert not store.exists(key)  # not in the stage's own bucket
-    missing = missing_bucket(store)
-    request = summarizer_pb2.SummarizeRequest(
-        transcript=silent, output=common_pb2.ObjectRef(bucket=missing, key=key)
-    )
-    with pytest.raises(grpc.RpcError) as info:
-        call(stub, request)
-    assert info.value.code() == grpc.StatusCode.NOT_FOUND
-    assert info.value.details() == f"bucket {missing} does not exist (cannot write {key})"
+        for bucket in (other, missing_bucket(store)):
+            out = common_pb2.ObjectRef(bucket=bucket, key=key)
+            with pytest.raises(grpc.RpcError) as info:
+                call(stub, summarizer_pb2.SummarizeRequest(transcript=silent, output=out))
+            assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
+            assert info.value.details() == f"output: bucket {bucket!r} is not this stage's bucket"
+        assert list(store.client.list_objects(other, recursive=True)) == []
 
 
 def test_bad_inputs_are_invalid_argument(

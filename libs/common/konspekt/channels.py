@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import collections
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import grpc.aio
 
+from konspekt.access import AUTHORIZATION
 from konspekt.logs import JOB_ID_METADATA
 
 
@@ -52,14 +55,67 @@ def channel_options(max_message_mb: int = 4, wait_for_ready: bool = False) -> li
     ]
 
 
-def open_channel(target: str, max_message_mb: int = 4) -> grpc.Channel:
-    return grpc.insecure_channel(target, options=channel_options(max_message_mb))
+def open_channel(target: str, max_message_mb: int = 4, token: str = "") -> grpc.Channel:
+    """A channel to a stage; with ``token``, every call on it carries that client token."""
+    channel = grpc.insecure_channel(target, options=channel_options(max_message_mb))
+    return grpc.intercept_channel(channel, _TokenInterceptor(token)) if token else channel
 
 
 def open_aio_channel(target: str, max_message_mb: int = 4, wait_for_ready: bool = False) -> grpc.aio.Channel:
     return grpc.aio.insecure_channel(target, options=channel_options(max_message_mb, wait_for_ready))
 
 
-def job_metadata(job_id: str) -> tuple[tuple[str, str], ...]:
-    """Call metadata that carries the job id, so every service logs it."""
-    return ((JOB_ID_METADATA, job_id),) if job_id else ()
+def token_metadata(token: str) -> tuple[tuple[str, str], ...]:
+    """Call metadata that carries a client's token (``authorization: Bearer <token>``), which
+    every stage call needs (konspekt.access); empty token: none (a stage that allows calls
+    without one)."""
+    return ((AUTHORIZATION, f"Bearer {token}"),) if token else ()
+
+
+class _CallDetails(
+    collections.namedtuple(
+        "_CallDetails", ("method", "timeout", "metadata", "credentials", "wait_for_ready", "compression")
+    ),
+    grpc.ClientCallDetails,
+):
+    pass
+
+
+if TYPE_CHECKING:  # generic only in grpc-stubs
+    _Unary = grpc.UnaryUnaryClientInterceptor[Any, Any]
+    _Stream = grpc.UnaryStreamClientInterceptor[Any, Any]
+else:
+    _Unary = grpc.UnaryUnaryClientInterceptor
+    _Stream = grpc.UnaryStreamClientInterceptor
+
+
+class _TokenInterceptor(_Unary, _Stream):
+    """Adds ``authorization: Bearer <token>`` to every call of a (synchronous) channel."""
+
+    def __init__(self, token: str) -> None:
+        self.metadata = token_metadata(token)
+
+    def _details(self, details: grpc.ClientCallDetails) -> grpc.ClientCallDetails:
+        return _CallDetails(
+            details.method,
+            details.timeout,
+            (*(details.metadata or ()), *self.metadata),
+            details.credentials,
+            getattr(details, "wait_for_ready", None),
+            getattr(details, "compression", None),
+        )
+
+    def intercept_unary_unary(
+        self, continuation: Callable[..., Any], client_call_details: grpc.ClientCallDetails, request: Any
+    ) -> Any:
+        return continuation(self._details(client_call_details), request)
+
+    def intercept_unary_stream(
+        self, continuation: Callable[..., Any], client_call_details: grpc.ClientCallDetails, request: Any
+    ) -> Any:
+        return continuation(self._details(client_call_details), request)
+
+
+def job_metadata(job_id: str, token: str = "") -> tuple[tuple[str, str], ...]:
+    """Call metadata that carries the job id, so every service logs it, and the caller's token."""
+    return (((JOB_ID_METADATA, job_id),) if job_id else ()) + token_metadata(token)

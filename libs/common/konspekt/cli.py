@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import uuid
 from pathlib import Path
@@ -19,6 +20,25 @@ INLINE_LIMIT = 3 * 1024 * 1024  # leaves room under the 4 MiB message limit
 def add_client_args(parser: argparse.ArgumentParser, default_port: int) -> None:
     parser.add_argument("--target", default=f"127.0.0.1:{default_port}", help="host:port of the stage")
     parser.add_argument("--timeout", type=float, default=600.0, help="deadline of the call, seconds")
+    parser.add_argument(
+        "--token-file",
+        type=Path,
+        default=os.environ.get("KONSPEKT_STAGE_TOKEN_FILE") or None,
+        help="file holding this client's stage token ($KONSPEKT_STAGE_TOKEN_FILE; or the token "
+        "itself in $KONSPEKT_STAGE_TOKEN; ./dev run writes .run/stage-token)",
+    )
+
+
+def client_token(args: argparse.Namespace) -> str:
+    """The client token the CLI sends (authorization: Bearer): from --token-file, else
+    $KONSPEKT_STAGE_TOKEN; empty: none (a stage that allows calls without one)."""
+    path: Path | None = getattr(args, "token_file", None)
+    if path is not None:
+        try:
+            return path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise SystemExit(f"error: cannot read the token file {path}: {exc.strerror or exc}") from exc
+    return os.environ.get("KONSPEKT_STAGE_TOKEN", "").strip()
 
 
 def blob_for_file(path: Path) -> common_pb2.Blob:

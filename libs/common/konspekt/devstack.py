@@ -51,6 +51,12 @@ DEFAULT_PORTS = {"audio": 50051, "asr": 50052, "summarizer": 50053, "renderer": 
 DEFAULT_METRICS_PORTS = {"gateway": 9180, "audio": 9181, "asr": 9182, "summarizer": 9183, "renderer": 9184}
 #: The gateway's cookie signing secret under the run folder (KONSPEKT_GATEWAY_SECRET_KEY_FILE).
 GATEWAY_SECRET_FILE = "gateway-secret"  # noqa: S105 - a file name, not a secret
+#: The local CLIs' stage token under the run folder (KONSPEKT_STAGE_TOKEN_FILE), new at each start.
+STAGE_TOKEN_FILE = "stage-token"  # noqa: S105 - a file name, not a secret
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
 
 
 def free_port(preferred: int = 0) -> int:
@@ -372,6 +378,25 @@ class Stack:
     with_gateway: bool = True
     #: Processes in their own sessions (``./dev run``: the supervisor alone gets the Ctrl-C).
     new_sessions: bool = False
+    #: The stages' clients (konspekt.access), new for each stack: the gateway's token, and the
+    #: local CLIs' (written to ``run_dir/stage-token``); both may touch ``jobs/`` only.
+    gateway_token: str = field(default_factory=new_token, repr=False)
+    cli_token: str = field(default_factory=new_token, repr=False)
+
+    def write_cli_token(self) -> Path:
+        """The local CLIs' token, in a file only this user can read (KONSPEKT_STAGE_TOKEN_FILE)."""
+        path = private_dir(self.run_dir) / STAGE_TOKEN_FILE
+        write_private(path, self.cli_token + "\n")
+        return path
+
+    def clients(self) -> str:
+        """KONSPEKT_<STAGE>_CLIENTS of every stage."""
+        return json.dumps(
+            {
+                "gateway": {"token": self.gateway_token, "prefix": "jobs/"},
+                "cli": {"token": self.cli_token, "prefix": "jobs/"},
+            }
+        )
 
     @property
     def url(self) -> str:
@@ -394,6 +419,10 @@ class Stack:
         for stage in STAGES:
             env[f"KONSPEKT_{stage.upper()}_PORT"] = str(self.ports[stage])
             env[f"KONSPEKT_GATEWAY_{stage.upper()}_TARGET"] = f"127.0.0.1:{self.ports[stage]}"
+            env[f"KONSPEKT_{stage.upper()}_CLIENTS"] = self.clients()
+            env[f"KONSPEKT_{stage.upper()}_ALLOW_UNAUTHENTICATED"] = "false"
+        env["KONSPEKT_GATEWAY_STAGE_TOKEN"] = self.gateway_token
+        env.pop("KONSPEKT_GATEWAY_STAGE_TOKEN_FILE", None)
         env["KONSPEKT_GATEWAY_PORT"] = str(self.ports["gateway"])
         for name, port in self.metrics_ports.items():
             env[f"KONSPEKT_{name.upper()}_METRICS_PORT"] = str(port)
@@ -407,6 +436,7 @@ class Stack:
         if unknown:
             raise ValueError(f"unknown stages: {', '.join(sorted(unknown))}")
         private_dir(self.run_dir)
+        self.write_cli_token()
         self.seaweed = Seaweed(self.run_dir / "s3", new_session=self.new_sessions).start()
         for stage in STAGES:
             self.ports[stage] = free_port(DEFAULT_PORTS[stage] if self.default_ports else 0)
@@ -615,6 +645,10 @@ def main() -> int:
         log.info("starting SeaweedFS, the stages (loading models) and the gateway; logs in %s", args.data)
         stack.start()
         log.info("stages: %s", ", ".join(f"{k} 127.0.0.1:{stack.ports[k]}" for k in stack.stages))
+        log.info(
+            "calling a stage alone (konspekt-audio ...): export KONSPEKT_STAGE_TOKEN_FILE=%s",
+            stack.run_dir / STAGE_TOKEN_FILE,
+        )
         names = (*stack.stages, *(("gateway",) if stack.with_gateway else ()))
         log.info("metrics: %s", ", ".join(stack.metrics_url(k) for k in names))
         supervisor.start()

@@ -1,5 +1,6 @@
 """The gRPC bootstrap every stage uses: health (NOT_SERVING until the model is loaded),
-reflection (v1 and v1alpha, with comments), message limits, and a graceful stop on SIGTERM."""
+reflection (v1 and v1alpha, with comments), message limits, callers' tokens and object prefixes
+(konspekt.access), and a graceful stop on SIGTERM."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, runtime_check
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
+from konspekt.access import AccessInterceptor, AccessPolicy
 from konspekt.errors import StageError, Unavailable
 from konspekt.logs import JOB_ID_METADATA, job_id_var, setup_logging
 from konspekt.metrics import (
@@ -281,7 +284,9 @@ class StageServer:
     """A started gRPC server for one stage.
 
     ``register`` adds the servicer(s); ``service_names`` are the full names (for health and
-    reflection). ``loaders`` run in ``load_and_serve`` before health turns SERVING.
+    reflection). ``loaders`` run in ``load_and_serve`` before health turns SERVING. Every call
+    of those services must carry a known client's token and name objects only in ``store``'s
+    bucket, under that client's prefix (konspekt.access; health and reflection stay open).
     """
 
     def __init__(
@@ -289,17 +294,25 @@ class StageServer:
         settings: ServiceSettings,
         service_names: list[str],
         register: Callable[[grpc.Server], None],
+        store: ObjectStore | None = None,
     ) -> None:
         self.settings = settings
         self.service_names = service_names
         limit = settings.max_message_mb * 1024 * 1024
         running, waiting = settings.workers, settings.queue
         self._admission = _Admission(service_names, running, waiting)
+        policy = AccessPolicy(
+            clients=settings.clients,
+            allow_unauthenticated=settings.allow_unauthenticated,
+            unauthenticated_prefix=settings.unauthenticated_prefix,
+            bucket=store.bucket if store is not None else None,
+        )
         self.server = grpc.server(
             futures.ThreadPoolExecutor(
                 max_workers=running + waiting + RESERVED_THREADS, thread_name_prefix="rpc"
             ),
-            interceptors=[self._admission],
+            # access first: a refused call takes no worker and no queue place
+            interceptors=[AccessInterceptor(service_names, policy), self._admission],
             options=[
                 ("grpc.max_receive_message_length", limit),
                 ("grpc.max_send_message_length", limit),
@@ -432,13 +445,16 @@ def run_stage(
     build_server: Callable[[S, ObjectStore | None], tuple[StageServer, Loader[Any]]],
 ) -> int:
     """The whole ``main`` of a stage: settings (fail fast), logging, object store, serve."""
+    prefix = str(settings_cls.model_config.get("env_prefix", ""))
     try:
         settings = settings_cls()
     except ValidationError as exc:
-        prefix = str(settings_cls.model_config.get("env_prefix", ""))
         print(
             f"konspekt-{service}: invalid settings:\n{explain_settings_error(exc, prefix)}", file=sys.stderr
         )
+        return 2
+    except SettingsError as exc:  # a value that is not valid JSON, e.g. {prefix}CLIENTS
+        print(f"konspekt-{service}: invalid settings: {exc} ({exc.__cause__})", file=sys.stderr)
         return 2
     try:
         s3 = S3Settings()

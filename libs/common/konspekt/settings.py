@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from konspekt.access import GATEWAY_PREFIX, StageClient, check_clients, check_prefix
 
 
 def default_host() -> str:
@@ -43,7 +45,8 @@ class S3Settings(BaseSettings):
 class ServiceSettings(BaseSettings):
     """Fields every gRPC stage has. Subclasses set ``model_config`` with their env prefix."""
 
-    model_config = SettingsConfigDict(env_prefix="KONSPEKT_", extra="ignore")
+    # hide_input_in_errors: a client's token never appears in a validation error
+    model_config = SettingsConfigDict(env_prefix="KONSPEKT_", extra="ignore", hide_input_in_errors=True)
 
     host: str = Field(
         default_factory=default_host,
@@ -62,3 +65,24 @@ class ServiceSettings(BaseSettings):
     )
     log_level: str = "INFO"
     log_json: bool = Field(True, description="JSON log lines (False: plain text)")
+    # Who may call the stage (konspekt.access): a JSON object of clients, e.g.
+    # {"gateway": {"token_file": "/run/secrets/stage-token", "prefix": "jobs/"}}.
+    clients: dict[str, StageClient] = Field(
+        default_factory=dict, description="clients by name: token or token_file, and object prefix"
+    )
+    allow_unauthenticated: bool = Field(
+        False, description="serve calls without a token (a stage used alone on a trusted machine)"
+    )
+    unauthenticated_prefix: str = Field(
+        GATEWAY_PREFIX, description="objects a call without a token may touch ('' = the whole bucket)"
+    )
+
+    @field_validator("unauthenticated_prefix")
+    @classmethod
+    def _anonymous_prefix(cls, value: str) -> str:
+        return value if value == "" else check_prefix(value)
+
+    @model_validator(mode="after")
+    def _callers(self) -> ServiceSettings:
+        check_clients(self.clients, self.allow_unauthenticated, str(self.model_config.get("env_prefix", "")))
+        return self

@@ -12,7 +12,7 @@ from pathlib import Path
 import grpc
 
 from konspekt.channels import open_channel
-from konspekt.cli import add_client_args, blob_for_file, fail, fmt_time
+from konspekt.cli import add_client_args, blob_for_file, client_token, fail, fmt_time
 from konspekt.errors import StageError
 from konspekt.transcripts import to_json
 from konspekt.v1 import asr_pb2, asr_pb2_grpc, common_pb2
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     transcript = common_pb2.Transcript()
     tty = sys.stderr.isatty()
 
-    with open_channel(args.target) as channel:
+    with open_channel(args.target, token=client_token(args)) as channel:
         stub = asr_pb2_grpc.AsrServiceStub(channel)
         try:
             for event in stub.Transcribe(request, timeout=args.timeout):

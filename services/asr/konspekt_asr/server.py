@@ -29,4 +29,4 @@ def build_server(
     def register(server: grpc.Server) -> None:
         asr_pb2_grpc.add_AsrServiceServicer_to_server(servicer, server)
 
-    return StageServer(settings, [SERVICE_NAME], register), loader
+    return StageServer(settings, [SERVICE_NAME], register, store), loader

@@ -13,7 +13,7 @@ from pathlib import Path
 import grpc
 
 from konspekt.channels import open_channel
-from konspekt.cli import add_client_args, blob_for_file, fail, fmt_time
+from konspekt.cli import add_client_args, blob_for_file, client_token, fail, fmt_time
 from konspekt.errors import StageError
 from konspekt.transcripts import to_json
 from konspekt.v1 import audio_pb2, audio_pb2_grpc, common_pb2
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, StageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    with open_channel(args.target) as channel:
+    with open_channel(args.target, token=client_token(args)) as channel:
         stub = audio_pb2_grpc.AudioServiceStub(channel)
         try:
             if args.command == "probe":

@@ -121,6 +121,10 @@ class StageClients:
         self.summarizer = summarizer_pb2_grpc.SummarizerServiceStub(self.channels["summarizer"])
         self.renderer = renderer_pb2_grpc.RendererServiceStub(self.channels["renderer"])
 
+    def metadata(self, job_id: str) -> tuple[tuple[str, str], ...]:
+        """Every stage call's metadata: the job id (for logs) and the gateway's token."""
+        return job_metadata(job_id, self.settings.stage_token.get_secret_value())
+
     async def health(self) -> dict[str, str]:
         """Each stage's gRPC health status name, or why it could not be asked."""
 
@@ -359,7 +363,7 @@ class Orchestrator:
     async def _audio(self, job: Job) -> None:
         await self._enter(job, "audio", "reading the media")
         upload = common_pb2.Blob(ref=self.store.ref(job.files["upload"]))
-        meta = job_metadata(job.id)
+        meta = self.clients.metadata(job.id)
         if job.media is None:
 
             async def probe(deadline: float) -> audio_pb2.MediaInfo:
@@ -406,7 +410,9 @@ class Orchestrator:
         )
 
         async def transcribe(deadline: float) -> asr_pb2.TranscribeResult:
-            call = self.clients.asr.Transcribe(request, timeout=deadline, metadata=job_metadata(job.id))
+            call = self.clients.asr.Transcribe(
+                request, timeout=deadline, metadata=self.clients.metadata(job.id)
+            )
             result: asr_pb2.TranscribeResult = await self._consume(job, call, "result")
             return result
 
@@ -430,7 +436,9 @@ class Orchestrator:
         )
 
         async def summarize(deadline: float) -> summarizer_pb2.SummarizeResult:
-            call = self.clients.summarizer.Summarize(request, timeout=deadline, metadata=job_metadata(job.id))
+            call = self.clients.summarizer.Summarize(
+                request, timeout=deadline, metadata=self.clients.metadata(job.id)
+            )
             result: summarizer_pb2.SummarizeResult = await self._consume(job, call, "result")
             return result
 
@@ -462,7 +470,7 @@ class Orchestrator:
                 source_name=job.filename,
             )
             return await self.clients.renderer.Render(
-                request, timeout=deadline, metadata=job_metadata(job.id)
+                request, timeout=deadline, metadata=self.clients.metadata(job.id)
             )
 
         response = await self._attempts(

@@ -7,11 +7,13 @@ import math
 import re
 import urllib.parse
 from datetime import timedelta
+from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from konspekt.access import check_token
 from konspekt.settings import default_host
 from konspekt_gateway.callbacks import Allow
 
@@ -97,6 +99,14 @@ class GatewaySettings(BaseSettings):
     retry_backoff_max_seconds: float = Field(30.0, ge=0)
     progress_save_seconds: float = Field(2.0, ge=0, description="how often progress is persisted")
     health_timeout_seconds: float = Field(2.0, gt=0, description="per check in /readyz")
+    # The gateway's own client token, sent on every stage call (konspekt.access); the stages
+    # know it as client "gateway" with the prefix jobs/ (KONSPEKT_<STAGE>_CLIENTS).
+    stage_token: SecretStr = Field(
+        SecretStr(""),
+        description="token sent to the stages (authorization: Bearer); empty: read from "
+        "stage_token_file; both empty: no token (only stages that allow unauthenticated calls answer)",
+    )
+    stage_token_file: str = Field("", description="file holding stage_token, e.g. a mounted Secret")
 
     secret_key: SecretStr = Field(
         SecretStr(""),
@@ -179,6 +189,21 @@ class GatewaySettings(BaseSettings):
         if secret.startswith("change-me"):
             raise ValueError("the cookie secret is still the example's placeholder (openssl rand -hex 32)")
         return value
+
+    @model_validator(mode="after")
+    def _load_stage_token(self) -> GatewaySettings:
+        token = self.stage_token.get_secret_value()
+        if not token and self.stage_token_file:
+            try:
+                token = Path(self.stage_token_file).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ValueError(
+                    f"cannot read stage_token_file {self.stage_token_file}: {exc.strerror}"
+                ) from exc
+            self.stage_token = SecretStr(token)
+        if token:
+            check_token(token)
+        return self
 
     @field_validator("log_level")
     @classmethod

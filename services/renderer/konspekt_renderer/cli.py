@@ -14,7 +14,7 @@ from pathlib import Path
 import grpc
 
 from konspekt.channels import open_channel
-from konspekt.cli import INLINE_LIMIT, add_client_args, fail
+from konspekt.cli import INLINE_LIMIT, add_client_args, client_token, fail
 from konspekt.errors import StageError
 from konspekt.settings import S3Settings
 from konspekt.storage import ObjectStore
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         request.transcript.CopyFrom(transcript)
 
-    with open_channel(args.target) as channel:
+    with open_channel(args.target, token=client_token(args)) as channel:
         try:
             response = renderer_pb2_grpc.RendererServiceStub(channel).Render(request, timeout=args.timeout)
         except grpc.RpcError as err:

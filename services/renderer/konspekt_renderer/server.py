@@ -24,4 +24,4 @@ def build_server(
     def register(server: grpc.Server) -> None:
         renderer_pb2_grpc.add_RendererServiceServicer_to_server(servicer, server)
 
-    return StageServer(settings, [SERVICE_NAME], register), loader
+    return StageServer(settings, [SERVICE_NAME], register, store), loader

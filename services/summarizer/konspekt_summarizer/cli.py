@@ -16,7 +16,7 @@ from pathlib import Path
 import grpc
 
 from konspekt.channels import open_channel
-from konspekt.cli import add_client_args, fail
+from konspekt.cli import add_client_args, client_token, fail
 from konspekt.errors import InvalidInput
 from konspekt.transcripts import to_json, transcript_from_json
 from konspekt.v1 import common_pb2, summarizer_pb2, summarizer_pb2_grpc
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     style = common_pb2.STYLE_LECTURE if args.style == "lecture" else common_pb2.STYLE_MEETING
     request = summarizer_pb2.SummarizeRequest(transcript=transcript, style=style, language=args.language)
 
-    with open_channel(args.target) as channel:
+    with open_channel(args.target, token=client_token(args)) as channel:
         stub = summarizer_pb2_grpc.SummarizerServiceStub(channel)
         try:
             for response in stub.Summarize(request, timeout=args.timeout, wait_for_ready=True):

@@ -29,4 +29,4 @@ def build_server(
     def register(server: grpc.Server) -> None:
         summarizer_pb2_grpc.add_SummarizerServiceServicer_to_server(servicer, server)
 
-    return StageServer(settings, [SERVICE_NAME], register), loader
+    return StageServer(settings, [SERVICE_NAME], register, store), loader
