@@ -15,7 +15,7 @@ from konspekt.server import LIVENESS_SERVICE
 from tests.deploy.conftest import K8S, METRICS_PORTS, PORTS, ROOT, SERVICES, STAGES, Obj, kustomize
 
 OVERLAYS = ("overlays/cpu", "overlays/gpu")
-EXTRAS = ("models/cpu", "models/gpu", "minio", "examples/site")
+EXTRAS = ("models/cpu", "models/gpu", "minio", "examples/site", "examples/external-grpc")
 # the oldest supported release with every field used (gRPC probes GA: 1.27) and the newest known
 K8S_VERSIONS = ("1.29.0", kubernetes_validate.latest_version())
 WORKLOADS = {"Deployment", "Job", "StatefulSet", "DaemonSet"}
