@@ -4,6 +4,7 @@ long-running service has a healthcheck, start order waits on health, no secret v
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
+from konspekt.access import StageClient
 from tests.deploy.conftest import METRICS_PORTS, PORTS, ROOT, STAGES
 
 COMPOSE = ROOT / "docker-compose.yml"
@@ -189,3 +191,20 @@ def test_every_service_exposes_its_metrics_port_inside_the_network_only() -> Non
         port = METRICS_PORTS["asr" if name == "asr-gpu" else name]
         assert svc["expose"] == [str(port)], name
         assert not any(str(port) in str(p) for p in svc.get("ports", [])), f"{name}: metrics published"
+
+
+def test_every_stage_admits_the_gateway_by_the_token_it_sends() -> None:
+    """konspekt.access: each stage's clients name the gateway (jobs/) with KONSPEKT_STAGE_TOKEN
+    from .env, which the gateway sends; no stage allows calls without a token."""
+    token = "0123456789abcdef0123456789abcdef"
+    from_env = re.compile(r"\$\{KONSPEKT_STAGE_TOKEN:\?[^}]*\}")
+    svcs = services()
+    assert from_env.fullmatch(svcs["gateway"]["environment"]["KONSPEKT_GATEWAY_STAGE_TOKEN"])
+    for name in (*STAGES, "asr-gpu"):
+        env = svcs[name]["environment"]
+        stage = name.split("-")[0].upper()
+        clients = json.loads(from_env.sub(token, env[f"KONSPEKT_{stage}_CLIENTS"]))
+        assert set(clients) == {"gateway"}, name
+        gateway = StageClient.model_validate(clients["gateway"])
+        assert gateway.secret == token and gateway.prefix == "jobs/", name
+        assert f"KONSPEKT_{stage}_ALLOW_UNAUTHENTICATED" not in env, name
