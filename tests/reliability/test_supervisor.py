@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from konspekt.channels import open_channel
-from konspekt.devstack import ROOT, STAGES, Proc, Stack, Supervisor, _Watch, free_port
+from konspekt.devstack import ROOT, STAGE_TOKEN_FILE, STAGES, Proc, Stack, Supervisor, _Watch, free_port
 from konspekt.settings import S3Settings
 from konspekt.storage import ObjectStore
 from konspekt.v1 import common_pb2, renderer_pb2, renderer_pb2_grpc
@@ -176,12 +176,13 @@ def _stop(run: DevRun) -> None:
                 os.kill(pid, signal.SIGKILL)
 
 
-def render_once(target: str) -> None:
+def render_once(target: str, token_file: Path) -> None:
+    """One Render call with the CLIs' token that ./dev run wrote (konspekt.access)."""
     transcript = common_pb2.Transcript(
         language="en", duration=2.0, segments=[common_pb2.Segment(index=0, start=0, end=2, text="Hello.")]
     )
     request = renderer_pb2.RenderRequest(transcript=transcript, formats=[renderer_pb2.FORMAT_TRANSCRIPT_SRT])
-    with open_channel(target) as channel:
+    with open_channel(target, token=token_file.read_text().strip()) as channel:
         response = renderer_pb2_grpc.RendererServiceStub(channel).Render(request, timeout=20)
     assert response.files[0].inline.decode().startswith("1\n00:00:00,000 --> 00:00:02,000\nHello.")
 
@@ -207,7 +208,7 @@ def test_dev_run_restarts_what_dies_and_stops_cleanly(devrun: DevRun, tmp_path: 
     data = tmp_path / "run"
     weed_args = " ".join(_cmdline(devrun.children()["seaweedfs"]))
     store = _store_of(data, "127.0.0.1:" + re.findall(r"-s3\.port=(\d+)", weed_args)[0])
-    render_once(target)
+    render_once(target, data / STAGE_TOKEN_FILE)
     client = httpx.Client(base_url=url, timeout=10)
     first = client.get("/api/v1/jobs")
     assert first.status_code == 200 and OWNER_COOKIE in client.cookies
@@ -219,7 +220,7 @@ def test_dev_run_restarts_what_dies_and_stops_cleanly(devrun: DevRun, tmp_path: 
     devrun.wait_log(r"renderer exited with code -9 .* restarting it in 1 s", 10, mark)
     devrun.wait_log(r"renderer is serving again", 60, mark)
     assert devrun.children()["renderer"] != old
-    render_once(target)
+    render_once(target, data / STAGE_TOKEN_FILE)
 
     # the gateway dies: restarted; the browser's cookie is still its owner (the secret file)
     mark = len(devrun.text())
