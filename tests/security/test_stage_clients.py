@@ -53,7 +53,6 @@ def client(**values: object) -> dict[str, object]:
 @pytest.mark.parametrize(
     ("clients", "says"),
     [
-        ({}, "no clients configured: set KONSPEKT_RENDERER_CLIENTS"),
         ({"gateway": client(token="short")}, "at least 24"),
         ({"gateway": client(token="x" * 20 + " " + "y" * 20)}, "without spaces"),
         ({"gateway": client(prefix="jobs")}, "must end with '/'"),
@@ -73,6 +72,16 @@ def test_bad_clients_stop_the_stage(clients: dict[str, object], says: str) -> No
         RendererSettings.model_validate({"port": 0, "clients": clients})
     assert says in str(info.value)
     assert GATEWAY not in str(info.value)  # no token in the message
+
+
+@pytest.mark.usefixtures("strict")
+def test_a_stage_server_without_clients_is_refused_but_its_engine_settings_are_not() -> None:
+    """Benchmarks build a stage's settings for its engine alone: no clients needed there; a
+    server (StageServer, the process) refuses to serve without them."""
+    settings = RendererSettings.model_validate({"port": 0})
+    assert settings.clients == {} and not settings.allow_unauthenticated
+    with pytest.raises(ValueError, match="no clients configured: set KONSPEKT_RENDERER_CLIENTS"):
+        build_server(settings)
 
 
 @pytest.mark.usefixtures("strict")

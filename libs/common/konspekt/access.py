@@ -124,10 +124,8 @@ class StageClient(BaseModel):
         return self.token.get_secret_value() if self.token is not None else ""
 
 
-def check_clients(
-    clients: Mapping[str, StageClient], allow_unauthenticated: bool, env_prefix: str = "KONSPEKT_<STAGE>_"
-) -> Mapping[str, StageClient]:
-    """Names are plain words, tokens are unique, and a stage has clients or says it needs none."""
+def check_clients(clients: Mapping[str, StageClient]) -> Mapping[str, StageClient]:
+    """Names are plain words and no two clients share a token."""
     for name in clients:
         if not _NAME.match(name) or name == ANONYMOUS:
             raise ValueError(
@@ -138,13 +136,20 @@ def check_clients(
         if client.secret in seen:
             raise ValueError(f"clients {seen[client.secret]} and {name} have the same token")
         seen[client.secret] = name
+    return clients
+
+
+def require_clients(
+    clients: Mapping[str, StageClient], allow_unauthenticated: bool, env_prefix: str = "KONSPEKT_<STAGE>_"
+) -> None:
+    """A stage server needs clients, or to be told that it serves calls without a token
+    (checked when a server is built, not in the settings, which engines use alone too)."""
     if not clients and not allow_unauthenticated:
         raise ValueError(
-            f"no clients configured: set {env_prefix}CLIENTS to a JSON object such as "
-            '{"gateway": {"token_file": "/run/secrets/stage-token", "prefix": "jobs/"}}, '
-            f"or {env_prefix}ALLOW_UNAUTHENTICATED=true for a stage used alone on a trusted machine"
+            f"{env_prefix}CLIENTS: no clients configured: set {env_prefix}CLIENTS to a JSON object such "
+            'as {"gateway": {"token_file": "/run/secrets/stage-token", "prefix": "jobs/"}}, or '
+            f"{env_prefix}ALLOW_UNAUTHENTICATED=true for a stage used alone on a trusted machine"
         )
-    return clients
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
-from konspekt.access import AccessInterceptor, AccessPolicy
+from konspekt.access import AccessInterceptor, AccessPolicy, require_clients
 from konspekt.errors import StageError, Unavailable
 from konspekt.logs import JOB_ID_METADATA, job_id_var, setup_logging
 from konspekt.metrics import (
@@ -296,6 +296,10 @@ class StageServer:
         register: Callable[[grpc.Server], None],
         store: ObjectStore | None = None,
     ) -> None:
+        # no clients and no ALLOW_UNAUTHENTICATED: refuse to serve at all (ValueError)
+        require_clients(
+            settings.clients, settings.allow_unauthenticated, str(settings.model_config.get("env_prefix", ""))
+        )
         self.settings = settings
         self.service_names = service_names
         limit = settings.max_message_mb * 1024 * 1024
@@ -463,6 +467,11 @@ def run_stage(
             f"konspekt-{service}: invalid settings:\n{explain_settings_error(exc, 'KONSPEKT_S3_')}",
             file=sys.stderr,
         )
+        return 2
+    try:
+        require_clients(settings.clients, settings.allow_unauthenticated, prefix)
+    except ValueError as exc:
+        print(f"konspekt-{service}: invalid settings:\n  {exc}", file=sys.stderr)
         return 2
     setup_logging(service, settings.log_level, settings.log_json)
     store = ObjectStore(s3) if s3.configured else None
