@@ -6,11 +6,13 @@ test-artifacts/job-view/."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import docx
 import pytest
 
 from konspekt.devstack import ROOT, Proc, free_port
@@ -18,10 +20,12 @@ from konspekt.settings import S3Settings
 from konspekt.storage import ObjectStore
 from konspekt.transcripts import to_json
 from konspekt.v1 import common_pb2
+from konspekt_renderer.server import build_server as build_renderer
+from konspekt_renderer.settings import RendererSettings
 from tests.browser.chromium import ARGS, CHROMIUM, require_chromium
 from tests.browser.chromium import ARTIFACTS as BROWSER_ARTIFACTS
 from tests.gateway.conftest import drop_bucket
-from tests.gateway.fake_stages import FakeStages, rendered
+from tests.gateway.fake_stages import FakeStages
 from tests.gateway.test_process import gateway_env, start_gateway
 
 require_chromium()
@@ -69,12 +73,24 @@ def store(module_s3: S3Settings) -> ObjectStore:
 
 @pytest.fixture(scope="module")
 def url(module_s3: S3Settings, store: ObjectStore, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The gateway with the fake audio, ASR and summarizer stages and the real renderer (the
+    documents of an edited konspekt are checked)."""
     fake = FakeStages(store).start()
-    env = gateway_env(module_s3, fake.target, free_port(), KONSPEKT_GATEWAY_MAX_UPLOAD_MB="50")
+    renderer, loader = build_renderer(RendererSettings.model_validate({"port": 0, "grace_seconds": 0}), store)
+    renderer.start()
+    renderer.load_and_serve(loader)
+    env = gateway_env(
+        module_s3,
+        fake.target,
+        free_port(),
+        KONSPEKT_GATEWAY_MAX_UPLOAD_MB="50",
+        KONSPEKT_GATEWAY_RENDERER_TARGET=renderer.address,
+    )
     proc: Proc
     proc, address = start_gateway(env, tmp_path_factory.mktemp("gateway") / "gateway.log")
     yield address
     proc.stop()
+    renderer.stop(0)
     fake.stop()
 
 
@@ -153,7 +169,8 @@ def test_play_and_seek_in_english(url: str, browser: Browser, store: ObjectStore
         page.locator("#copy").click()
         expect(page.locator("#copy-status")).to_have_text("Copied to the clipboard.")
         copied = page.evaluate("navigator.clipboard.readText()")
-        assert copied == rendered("konspekt.md", VIDEO, "Weekly sync").decode("utf-8")
+        markdown = context.request.get(f"{url}/api/v1/jobs/{job_id}/files/konspekt.md").text()
+        assert copied == markdown and markdown.startswith("# Weekly sync\n")  # the renderer's
 
         # a konspekt time mark seeks the player; the segment it falls in is highlighted
         key_point = page.locator('#konspekt button.seek[data-at="13"]')
@@ -233,6 +250,7 @@ def test_russian_and_another_browser_gets_404(
         expect(page.locator("#konspekt")).to_contain_text("Задачи")
         expect(page.locator('#downloads a[data-file="konspekt.md"]')).to_have_text("Конспект (Markdown)")
         expect(page.locator("#copy")).to_have_text("Скопировать конспект")
+        expect(page.locator("#edit")).to_have_text("Исправить")
         expect(page.locator("#konspekt")).to_contain_text("Book the bus (кто: Anna, срок: Friday)")
         decision = page.locator('#konspekt button.seek[data-at="25"]')
         expect(decision).to_have_attribute("aria-label", "Воспроизвести с 0:25")
@@ -271,4 +289,71 @@ def test_russian_and_another_browser_gets_404(
         assert part == [206, f"bytes 0-9/{size}"]
     finally:
         stranger.close()
+        context.close()
+
+
+def test_edit_an_owner_and_see_it_in_the_downloaded_docx(
+    url: str, browser: Browser, store: ObjectStore, testdata: Path, tmp_path: Path
+) -> None:
+    context = browser.new_context(locale="en-US", accept_downloads=True)
+    try:
+        job_id = job_of(context, url, store, testdata, "en")
+        page = context.new_page()
+        page.goto(f"{url}/jobs/{job_id}")
+        ready(page)
+        page.locator('#transcript li.seg[data-index="5"] button.seek').click()  # to 0:30
+        page.wait_for_function("() => document.getElementById('player').currentTime >= 30")
+        page.evaluate("document.getElementById('player').pause()")
+
+        page.locator("#edit").click()
+        expect(page.locator("#edit-title")).to_be_focused()
+        expect(page.locator("#edit-title")).to_have_value("Rivers")
+        page.locator("#edit-title").fill("Rivers, corrected")
+        owner = page.locator("#editor .edit-owner")
+        expect(owner).to_have_value("Anna")
+        owner.fill("Boris")
+        decisions = page.locator('#editor fieldset[data-list="decisions"]')
+        add = decisions.locator("button.add")
+        expect(add).to_have_text(re.compile(r"Add at 0:3\d"))
+        add.click()
+        decisions.locator("li.edit-item input").last.fill("Call the bus company")
+        page.locator('#editor fieldset[data-list="key_points"] li.edit-item button.remove').click()
+        expect(page.locator('#editor fieldset[data-list="key_points"] li.edit-item')).to_have_count(0)
+        page.screenshot(path=ARTIFACTS / "4-editing-en.png", full_page=True)
+        page.locator("#save").click()
+
+        expect(page.locator("#copy-status")).to_have_text(
+            "Saved: the documents were made again from the edited konspekt."
+        )
+        expect(page.locator("#editor")).to_be_hidden()
+        konspekt = page.locator("#konspekt")
+        expect(konspekt.locator(".konspekt-title")).to_have_text("Rivers, corrected")
+        expect(konspekt).to_contain_text("Book the bus (who: Boris, due: Friday)")
+        expect(konspekt).to_contain_text("Call the bus company")
+        added = konspekt.locator("button.seek", has_text=re.compile(r"\[0:3\d\]"))
+        expect(added).to_have_count(2)  # the task's and the new decision's
+
+        with page.expect_download() as info:
+            page.locator('#downloads a[data-file="konspekt.docx"]').click()
+        saved = tmp_path / "konspekt.docx"
+        info.value.save_as(saved)
+        doc = docx.Document(str(saved))
+        paragraphs = [p.text for p in doc.paragraphs]
+        assert paragraphs[0] == "Rivers, corrected"
+        assert "[00:31] Book the bus — Owner: Boris, due: Friday" in paragraphs
+        assert any(p.endswith("Call the bus company") for p in paragraphs), paragraphs
+        assert "Rivers carry stones" not in " ".join(paragraphs)
+
+        page.reload()  # kept by the server
+        expect(page.locator("#konspekt")).to_contain_text("Book the bus (who: Boris, due: Friday)")
+
+        # what the server refuses is said on the page, and nothing changes
+        page.locator("#edit").click()
+        page.locator("#editor .edit-task").fill("   ")
+        page.locator("#save").click()
+        expect(page.locator("#edit-error")).to_contain_text("Not saved: body.action_items.0.task")
+        page.keyboard.press("Escape")
+        expect(page.locator("#editor")).to_be_hidden()
+        expect(page.locator("#konspekt")).to_contain_text("Book the bus (who: Boris, due: Friday)")
+    finally:
         context.close()

@@ -30,6 +30,7 @@ from konspekt_gateway import callbacks, i18n
 from konspekt_gateway import metrics as gateway_metrics
 from konspekt_gateway.auth import Keys, OwnerMiddleware, Signer, forget_stored_secret, load_secret
 from konspekt_gateway.downloads import MEDIA_TYPES, content_disposition, download_name, media_type
+from konspekt_gateway.edits import install_konspekt_edit
 from konspekt_gateway.i18n import LANG_COOKIE, LocalizedError
 from konspekt_gateway.jobs import (
     ASR_LANGUAGES,
@@ -499,6 +500,7 @@ def create_app(settings: GatewaySettings | None = None, s3: S3Settings | None = 
 
     # -- the job's own page, its recording and transcript (jobview.py) -------------------------
     install_job_view(app, templates, settings.public_url, find, lambda request: gw(request).store)
+    install_konspekt_edit(app, find, lambda request: gw(request).orchestrator)
 
     # -- web page -----------------------------------------------------------------------------
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)

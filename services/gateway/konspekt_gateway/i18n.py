@@ -38,6 +38,10 @@ ERRORS: dict[str, dict[Lang, str]] = {
         "en": "the transcript is not ready yet (state: {state})",
         "ru": "расшифровка ещё не готова (состояние: {state})",
     },
+    "render_failed": {
+        "en": "the documents could not be made from the edited konspekt ({reason}); nothing was changed",
+        "ru": "не удалось собрать документы из исправленного конспекта ({reason}); ничего не изменено",
+    },
     "range_not_satisfiable": {
         "en": "the requested range is outside the recording ({size} bytes)",
         "ru": "запрошенный диапазон вне записи ({size} байт)",

@@ -148,6 +148,9 @@ class Job(BaseModel):
     stage_seconds: dict[str, float] = Field(default_factory=dict)
     model_usage: ModelUsage | None = None
     attempts: dict[str, int] = Field(default_factory=dict)
+    #: 1 as the summarizer wrote it; each edit (PUT …/konspekt) adds one.
+    konspekt_version: int = 1
+    edited_at: datetime | None = None
 
     @property
     def short_id(self) -> str:

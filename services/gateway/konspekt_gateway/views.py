@@ -85,6 +85,8 @@ class JobOut(BaseModel):
     stage_seconds: dict[str, float]
     model_usage: ModelUsage | None = Field(None, description="what the summarizer's model spent")
     attempts: dict[str, int]
+    konspekt_version: int = Field(1, description="1 as written by the summarizer; +1 per edit")
+    edited_at: datetime | None = Field(None, description="when the konspekt was last edited")
     callback_url: str | None
     links: JobLinks
 

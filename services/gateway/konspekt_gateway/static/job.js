@@ -190,6 +190,8 @@ copyButton.addEventListener("click", async () => {
 
 // -- the job: loaded, then followed until it ends ----------------------------------------------
 const loaded = {transcript: false, konspekt: false, files: false};
+let lastJob = null;       // the job as last fetched (edit.js reads it)
+let konspektData = null;  // the konspekt as last loaded or saved (edit.js edits it)
 
 async function json(href) {
   const resp = await fetch(href, {headers: {Accept: "application/json"}});
@@ -219,13 +221,19 @@ function showJob(job) {
 async function follow() {
   let job;
   try { job = await json(CONFIG.job); } catch (_) { setTimeout(follow, 3000); return; }
+  lastJob = job;
   showJob(job);
   if (!loaded.transcript && job.links.transcript) {
     try { showTranscript(await json(job.links.transcript)); loaded.transcript = true; } catch (_) { /* next time */ }
   }
   if (!loaded.konspekt && job.links.konspekt) {
-    try { showKonspekt(await json(job.links.konspekt)); loaded.konspekt = true; } catch (_) { /* next time */ }
+    try {
+      konspektData = await json(job.links.konspekt);
+      showKonspekt(konspektData);
+      loaded.konspekt = true;
+    } catch (_) { /* next time */ }
   }
+  if (job.state === "done" && loaded.konspekt) document.getElementById("edit").hidden = false;
   if (job.state === "failed" || job.state === "done") {
     if (!loaded.transcript) { note.textContent = ""; }
     if (!loaded.konspekt) { document.getElementById("konspekt").replaceChildren(); }
