@@ -283,10 +283,13 @@ def test_cli_selected_formats_without_source_name(
         "srt",
         "--format",
         "konspekt-txt",
+        "--format",
+        "md",
     ]
     assert cli.main(argv) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["konspekt.txt", "transcript.srt"]
+    assert sorted(p.name for p in out.iterdir()) == ["konspekt.md", "konspekt.txt", "transcript.srt"]
     assert "Source:" not in (out / "konspekt.txt").read_text(encoding="utf-8")
+    assert (out / "konspekt.md").read_text(encoding="utf-8").startswith(f"# {en_konspekt.title}\n")
 
 
 def test_cli_reports_errors(

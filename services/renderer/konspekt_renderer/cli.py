@@ -27,6 +27,7 @@ DEFAULT_PORT = 50054
 FORMAT_CHOICES: dict[str, renderer_pb2.Format.ValueType] = {
     "docx": renderer_pb2.FORMAT_KONSPEKT_DOCX,
     "konspekt-txt": renderer_pb2.FORMAT_KONSPEKT_TXT,
+    "md": renderer_pb2.FORMAT_KONSPEKT_MD,
     "transcript-txt": renderer_pb2.FORMAT_TRANSCRIPT_TXT,
     "srt": renderer_pb2.FORMAT_TRANSCRIPT_SRT,
     "vtt": renderer_pb2.FORMAT_TRANSCRIPT_VTT,
