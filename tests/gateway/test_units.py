@@ -141,7 +141,7 @@ def test_summarizer_notes_and_progress_are_translated() -> None:
         owner = check_owner(name, shop, 2, Names.of(shop))
         assert owner.warning
         notes.append(f"action item {'Write the notes'!r}: {owner.warning}")
-    assert len(notes) == 7
+    assert len(notes) == 8
     for english in notes:  # each in Russian, with no English sentence left
         russian = i18n.reason(english, "ru")
         assert russian != english and not re.search(

@@ -9,7 +9,7 @@ import pytest
 
 from konspekt.v1 import common_pb2
 from konspekt_summarizer import morph
-from konspekt_summarizer.checks import check_due
+from konspekt_summarizer.checks import check_due, firm_decision
 from konspekt_summarizer.cues import acknowledges_only, covered, kind_of, named, repeats, uncovered
 from konspekt_summarizer.konspekt import Summarizer
 from konspekt_summarizer.settings import SummarizerSettings
@@ -40,6 +40,7 @@ from .test_pure import ScriptedEngine
         ("Can you send the invoices, Maria?", "task"),
         # neither: facts, questions without a name, the meeting's own course, greetings
         ("Пострадали около 1200 клиентов.", ""),
+        ("Предлагаю сначала 10% пользователей, потом всех.", ""),  # a proposal is no promise
         ("А люди на ночную смену есть?", ""),
         ("Давайте вернёмся к празднику.", ""),
         ("Андрей, здравствуйте, давайте обсудим, как идёт внедрение.", ""),
@@ -335,3 +336,44 @@ def test_a_rule_written_as_a_thing_s_task_is_a_decision() -> None:
     assert not k.action_items
     assert [d.text for d in k.decisions] == ["Check every build before the release"]
     assert [p.text for p in k.key_points] == ["Test forty phones"]
+
+
+@pytest.mark.parametrize(
+    ("text", "firm"),
+    [
+        ("Согласна, выкатываем постепенно, сначала 10% пользователей.", True),
+        ("Тогда решаем так: в этом квартале в выставках не участвуем.", True),
+        ("We keep the old API running until June, that is decided.", True),
+        ("Then we move the morning round to seven o'clock.", True),
+        # the group's plan without saying it was agreed, a bare agreement, a deferral
+        ("Выкатываем постепенно.", False),
+        ("Договорились.", False),
+        ("We are not deciding on dark mode today. We postpone it.", False),
+        ("Agreed, I'll need until Thursday for the refund bug.", False),
+    ],
+)
+def test_a_line_that_says_plainly_it_was_decided_is_firm(text: str, firm: bool) -> None:
+    """Only such a line is kept word for word when the model passes it over twice."""
+    assert firm_decision(text) is firm
+
+
+def test_a_promise_written_as_a_named_person_s_decision_is_their_task() -> None:
+    """ "Ольга обновит описание в магазине приложения" as a decision, from the line "Описание
+    обновлю я, понедельник." (a promise): Ольга's task, due as said there."""
+    segments = lines(
+        "Ольга, а кто обновит описание в магазине приложения?",
+        "Описание обновлю я, понедельник.",
+        "Спасибо всем!",
+    )
+    answer: dict[str, object] = {
+        "title": "Релиз",
+        "summary": "Обсудили релиз.",
+        "key_points": [],
+        "decisions": [{"text": "Ольга обновит описание в магазине приложения", "time": "00:05"}],
+        "action_items": [],
+    }
+    transcript = common_pb2.Transcript(language="ru", segments=segments, duration=15.0)
+    settings = SummarizerSettings(engine="openai", base_url="http://model-server/v1")
+    k, _usage, _warnings = Summarizer(ScriptedEngine(answer), settings).summarize(transcript)
+    assert not k.decisions
+    assert [(a.owner, a.due) for a in k.action_items] == [("Ольга", "понедельник")]

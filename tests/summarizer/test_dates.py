@@ -41,9 +41,14 @@ from .test_pure import CALLS_PER_WINDOW, ScriptedEngine, meeting_calls
             ["завтра", "в среду", "на следующей неделе"],
         ),
         ("Срок — к 15.03.2025, черновик до 01.03.", ["к 15.03.2025", "до 01.03"]),
+        # a weekday or "сегодня" said alone, as in a reply ("Описание обновлю я, понедельник")
+        ("Описание обновлю я, понедельник.", ["понедельник"]),
+        ("Разошлю приглашения сегодня, список пришлю к пятнице.", ["сегодня", "к пятнице"]),
+        ("Хорошо, куплюда четверга.", ["четверга"]),  # ASR glued "куплю до"
         # not dates
         ("We may need version 2.4 soon. We march on. Today we talk.", []),
         ("Настроим всё в среде разработки, сходим в магазин.", []),
+        ("Встречаемся по пятницам, среда разработки готова.", []),
     ],
 )
 def test_find_dates(text: str, dates: list[str]) -> None:
@@ -170,9 +175,11 @@ def test_a_task_written_as_a_decision_becomes_an_action_item() -> None:
     settings = SummarizerSettings(engine="openai", base_url="http://model-server/v1")
     k, usage, warnings = Summarizer(ScriptedEngine(answer), settings).summarize(transcript)
     assert usage.calls == meeting_calls(transcript, answer)
-    # the fifty beta testers (00:35), left out by the model, stay out: nothing is copied
+    # the fifty beta testers (00:35), left out by the model even when shown again: the line
+    # says plainly "we decided", so its deciding sentence is kept word for word
     assert [d.text for d in k.decisions] == [
         "Move the release of version 2.4 to March 17th",
+        "We decided to invite fifty external beta testers instead of twenty.",
         "Mixpanel will stay our vendor",
     ]
     assert [(a.task, a.owner, a.due, a.segment_index, a.owner_unconfirmed) for a in k.action_items] == [
@@ -180,7 +187,10 @@ def test_a_task_written_as_a_decision_becomes_an_action_item() -> None:
         ("Send the invitations", "Kate", "by Friday", 6, False),
         ("Anna will update the privacy policy page", "Anna", "by March 14th", 9, False),
     ]
-    assert not any("word for word" in w for w in warnings)
+    assert [w for w in warnings if "word for word" in w] == [
+        "decision 'We decided to invite fifty external beta testers instead of twenty.': "
+        "the model left it out; taken word for word at 00:35"
+    ]
 
 
 class CountingScriptedEngine(ScriptedEngine):
@@ -231,6 +241,16 @@ def test_lines_left_out_are_shown_once_more_after_the_cached_transcript(style: i
         assert "[01:08] We are not deciding" not in shown  # a refusal to decide is no candidate
         assert "[00:51]" not in shown
     assert {m.split(":")[0] for m in progress} == {"summary", "done"}
-    assert [d.text for d in k.decisions] == ["Stay with Mixpanel this year"]
+    # a line the model passed over twice that says plainly it was decided is kept as said, its
+    # deciding sentences only ("Everyone okay with that? Good, decided." left out)
+    copied = (
+        []
+        if lecture
+        else [
+            "So we agree to move the release of version 2.4 to March 17th.",
+            "We decided to invite fifty external beta testers instead of twenty.",
+        ]
+    )
+    assert [d.text for d in k.decisions] == [*copied, "Stay with Mixpanel this year"]
     assert not k.action_items
     assert any("Book a party boat" in w and "dropped" in w for w in warnings)

@@ -98,6 +98,12 @@ def assemble(
         if index < 0:
             continue
         said_as = kind_of(segments[index].text, names.people)
+        name = assignee(p.text)
+        if said_as == "task" and name and names.said(name):
+            # "Ольга обновит описание" from "Описание обновлю я, понедельник": a promise
+            log.info("decision %r is %s's promise: an action item", p.text, name)
+            actions.append((len(answers) + window, ActionOut(task=p.text, owner=name, time=p.time)))
+            continue
         # (not when its line says what the group does: "Then we move the round to seven, starting
         # tomorrow" followed by "Peter, please tell the lab" stays a decision)
         person = (

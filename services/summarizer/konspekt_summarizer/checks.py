@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from konspekt.cli import fmt_time
 from konspekt.v1 import common_pb2
-from konspekt_summarizer.cues import NOT_DECIDED, kind_of
+from konspekt_summarizer.cues import NOT_DECIDED, acknowledges_only, covered, decision_sentences, kind_of
 from konspekt_summarizer.dates import is_date_word, number_of, pick_due
 from konspekt_summarizer.evidence import (
     NEAR_LINES,
@@ -22,7 +22,8 @@ from konspekt_summarizer.evidence import (
     content_words,
     same_word,
 )
-from konspekt_summarizer.owners import same_name, vocatives
+from konspekt_summarizer.owners import Names, assigned, same_name, vocatives
+from konspekt_summarizer.windows import Line
 
 
 def grounded(value: str, transcript_words: set[str]) -> bool:
@@ -271,3 +272,37 @@ def check_free_text(title: str, summary: str, segments: Sequence[common_pb2.Segm
 def states_decision(text: str) -> bool:
     """Whether ``text`` plainly states a decision ("we agree", "решили") and no refusal to decide."""
     return bool(_DECISION_CUE.search(text)) and not NOT_DECIDED.search(text)
+
+
+#: A line that opens with agreement or with the group deciding ("Согласна, выкатываем…",
+#: "Тогда решаем так…", "Итак, решили…", "Then we move the round…").
+_AGREED_OPENING = re.compile(
+    r"^\W*(?:согласн\w*|решаем|итак|тогда|agreed|i agree|then we|so,? we)\b", re.IGNORECASE
+)
+
+
+def firm_decision(text: str, people: frozenset[str] = frozenset()) -> bool:
+    """A line that is a decision even when the model passes it over: the group says what it
+    does (``kind_of``) and says it agreed or decided, or opens with that; not a bare
+    "Договорились." (which says nothing of what)."""
+    if kind_of(text, people) != "decision" or acknowledges_only(text):
+        return False
+    if assigned(text, Names(people, frozenset())):  # "С Константином договорились. Он привезёт…"
+        return False
+    return bool(_AGREED_OPENING.match(text)) or states_decision(text)
+
+
+LEFT_OUT = "the model left it out; taken word for word at {at}"
+
+
+def firm_left_out(
+    lines: Sequence[Line], items: Sequence[tuple[str, str]], people: frozenset[str] = frozenset()
+) -> list[Line]:
+    """The lines that say plainly a decision was taken ("Согласна, выкатываем постепенно…") and
+    that no item covers even after the model's second look: kept as said, the sentences that
+    decide only ("Everyone okay with that?" and "Good, decided." left out)."""
+    return [
+        Line(ln.index, ln.label, decision_sentences(ln.text, people))
+        for ln in lines
+        if firm_decision(ln.text, people) and not covered(ln, items) and decision_sentences(ln.text, people)
+    ]

@@ -68,6 +68,12 @@ _RU_COURSE = frozenset(
         "извинять",
         "простить",
         "давать",  # "давайте обсудим": a particle, the verb after it counts
+        # a proposal, an opinion or a wish is no promise ("Предлагаю сначала 10%", "думаю, успеем")
+        "предлагать",
+        "думать",
+        "считать",
+        "хотеть",
+        "надеяться",
     ]
 )
 #: A refusal to decide ("we are not deciding on dark mode today", "пока не решили"): no decision.
@@ -86,7 +92,7 @@ _ACKNOWLEDGING = re.compile(
     re.IGNORECASE,
 )
 _RU_DECIDED = re.compile(r"\b(?:решили|договорились|согласовали|утвердили|решение)\b", re.IGNORECASE)
-_SENTENCE = re.compile(r"[^.!?…]+[.!?…]*")
+_SENTENCE = re.compile(r"(?:[^.!?…]|[.!?…](?!\s|$))+[.!?…]*")  # "2.4" stays in one
 #: At most this many candidate lines are shown again per window (the answer stays short).
 MAX_CANDIDATES = 10
 #: A line is covered when an item shares this part of its stems (or its time and one stem).
@@ -133,11 +139,11 @@ def _kind(text: str, people: frozenset[str]) -> str:
         return "task"
     if assigned(text, Names(people, frozenset())):  # "Поручаем Виталию договориться…"
         return "task"
+    if _EN_I.search(text) or "i" in persons:  # "Agreed, I'll need until Thursday": a promise
+        return "task"
     we = (_EN_WE.search(text) and not _EN_COURSE.search(text)) or _RU_DECIDED.search(text) or "we" in persons
     if "?" not in text and we:  # (a refusal to decide is ruled out for the whole line: kind_of)
         return "decision"
-    if _EN_I.search(text) or "i" in persons:
-        return "task"
     return ""
 
 
@@ -173,3 +179,15 @@ def repeats(text: str, items: Sequence[tuple[str, str]]) -> bool:
 def acknowledges_only(text: str) -> bool:
     """Whether ``text`` only agrees ("Договорились.", "Это решение.", "Sure.") and names nothing."""
     return bool(_ACKNOWLEDGING.match(text.strip()))
+
+
+def decision_sentences(text: str, people: frozenset[str] = frozenset()) -> str:
+    """The sentences of ``text`` that say what the group does, without questions and bare
+    agreement: "So we agree to move the release to March 17th." of "So we agree to move the
+    release to March 17th. Everyone okay with that? Good, decided." """
+    said = [
+        sentence.strip()
+        for sentence in _SENTENCE.findall(text)
+        if _kind(sentence, people) == "decision" and not acknowledges_only(sentence)
+    ]
+    return " ".join(said)

@@ -32,6 +32,7 @@ from konspekt_summarizer.answer import (
     ItemsOut,
     KonspektOut,
     M,
+    PointOut,
     TitleSummaryOut,
     konspekt_schema,
     parse_answer,
@@ -39,6 +40,7 @@ from konspekt_summarizer.answer import (
     title_summary_schema,
 )
 from konspekt_summarizer.assemble import assemble
+from konspekt_summarizer.checks import firm_left_out
 from konspekt_summarizer.cues import repeats, uncovered
 from konspekt_summarizer.engine import TEMPLATE_OVERHEAD, Completion, LLMEngine
 from konspekt_summarizer.owners import Names
@@ -331,6 +333,13 @@ class Summarizer:
             len(found.action_items),
             len(left),
         )
+        found_items = [(d.text, d.time) for d in found.decisions]
+        found_items += [(f"{x.task} {x.owner} {x.due}", x.time) for x in found.action_items]
+        for line in firm_left_out(left, [*items, *found_items], job.people):
+            found.decisions.append(PointOut(text=line.text, time=line.label))
+            job.warnings.append(
+                f"decision {line.text!r}: the model left it out; taken word for word at {line.label}"
+            )
         parts["decisions"] = [*parts["decisions"], *found.decisions]
         parts["action_items"] = [*parts["action_items"], *found.action_items]
 
