@@ -123,6 +123,7 @@ def install_konspekt_edit(app: FastAPI, find: FindJob, orchestrator_of: Orchestr
     errors: dict[int | str, dict[str, object]] = {
         code: {"model": ErrorOut, "description": text}
         for code, text in {
+            400: "a body that is not JSON text (not UTF-8)",
             401: "malformed bearer token",
             404: "no such job for this owner",
             409: "the job is not done (there is no konspekt to edit yet)",

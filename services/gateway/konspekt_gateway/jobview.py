@@ -41,8 +41,12 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def page_path(job_id: str) -> str:
-    return f"/jobs/{job_id}"
+#: What the media route sends: the upload's video or audio type, or octet-stream when neither
+#: its type nor its name says which.
+_MEDIA_CONTENT = {
+    kind: {"schema": {"type": "string", "format": "binary"}}
+    for kind in ("video/*", "audio/*", "application/octet-stream")
+}
 
 
 def install_job_view(
@@ -56,8 +60,11 @@ def install_job_view(
         response_class=StreamingResponse,
         responses={
             **_ERRORS,
-            200: {"description": "the whole recording", "content": {"video/*": {}, "audio/*": {}}},
-            206: {"description": "the bytes the Range header asked for (Content-Range)"},
+            200: {"description": "the whole recording", "content": _MEDIA_CONTENT},
+            206: {
+                "description": "the bytes the Range header asked for (Content-Range)",
+                "content": _MEDIA_CONTENT,
+            },
         },
     )
     async def get_media(request: Request, job_id: str) -> Response:
