@@ -15,7 +15,14 @@ from konspekt.server import LIVENESS_SERVICE
 from tests.deploy.conftest import K8S, METRICS_PORTS, PORTS, ROOT, SERVICES, STAGES, Obj, kustomize
 
 OVERLAYS = ("overlays/cpu", "overlays/gpu")
-EXTRAS = ("models/cpu", "models/gpu", "minio", "examples/site", "examples/external-grpc")
+EXTRAS = (
+    "models/cpu",
+    "models/gpu",
+    "minio",
+    "examples/site",
+    "examples/external-grpc",
+    "examples/without-keda",
+)
 # the oldest supported release with every field used (gRPC probes GA: 1.27) and the newest known
 K8S_VERSIONS = ("1.29.0", kubernetes_validate.latest_version())
 WORKLOADS = {"Deployment", "Job", "StatefulSet", "DaemonSet"}
@@ -23,6 +30,8 @@ WORKLOADS = {"Deployment", "Job", "StatefulSet", "DaemonSet"}
 KUSTOMIZATIONS = tuple(
     os.path.relpath(p.parent, K8S) for p in sorted((ROOT / "deploy").rglob("kustomization.yaml"))
 )
+#: API groups of custom resources (KEDA's ScaledObject), validated by their own test.
+CRD_GROUPS = ("keda.sh/",)
 #: Kinds that live in no namespace.
 CLUSTER_SCOPED = {
     "Namespace",
@@ -64,6 +73,8 @@ def test_renders_and_validates_against_the_schema(path: str, version: str) -> No
     objs = rendered(path)
     assert objs
     for obj in objs:
+        if obj["apiVersion"].startswith(CRD_GROUPS):
+            continue  # no CRD in kubernetes-validate: test_k8s_scaling.py checks KEDA's schema
         try:
             kubernetes_validate.validate(obj, version, strict=True)
         except kubernetes_validate.ValidationError as exc:
@@ -179,25 +190,24 @@ def test_stage_services_are_headless_with_named_grpc_ports(path: str) -> None:
         assert config[f"KONSPEKT_{stage.upper()}_HOST"] == "0.0.0.0"
 
 
-@pytest.mark.parametrize("path", OVERLAYS)
-def test_every_stage_has_a_pdb_and_a_cpu_hpa(path: str) -> None:
+@pytest.mark.parametrize("path", [*OVERLAYS, "examples/without-keda"])
+def test_every_stage_has_a_pdb_and_one_autoscaler(path: str) -> None:
+    """A PDB per stage, and one autoscaler: KEDA's ScaledObject (the overlays; tests in
+    test_k8s_scaling.py) or, without KEDA, a CPU HPA (components/cpu-hpa)."""
     objs = rendered(path)
     pdbs = by_kind(objs, "PodDisruptionBudget")
     hpas = by_kind(objs, "HorizontalPodAutoscaler")
+    scaled = by_kind(objs, "ScaledObject")
     deployments = by_kind(objs, "Deployment")
     for stage in STAGES:
         assert pdbs[stage]["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/name": stage}
-        hpa = hpas[stage]
-        assert hpa["apiVersion"] == "autoscaling/v2"
-        assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": stage}
-        assert 1 <= hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"]
-        assert hpa["spec"]["metrics"][0]["resource"]["name"] == "cpu"
-        assert "replicas" not in deployments[stage]["spec"], f"{stage}: the HPA owns replicas"
+        assert (stage in hpas) != (stage in scaled), f"{stage}: one autoscaler"
+        assert "replicas" not in deployments[stage]["spec"], f"{stage}: the autoscaler owns replicas"
     assert "gateway" in pdbs
     # the gateway resumes unfinished jobs at start: never two at once
     assert deployments["gateway"]["spec"]["replicas"] == 1
     assert deployments["gateway"]["spec"]["strategy"] == {"type": "Recreate"}
-    assert "gateway" not in hpas
+    assert "gateway" not in hpas and "gateway" not in scaled
 
 
 def _secret_refs(obj: Obj) -> set[str]:
