@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from konspekt.v1 import common_pb2 as konspekt_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ckonspekt/v1/summarizer.proto\x12\x0bkonspekt.v1\x1a\x18konspekt/v1/common.proto\"\xe5\x01\n\x10SummarizeRequest\x12\x30\n\x0etranscript_ref\x18\x01 \x01(\x0b\x32\x16.konspekt.v1.ObjectRefH\x00\x12-\n\ntranscript\x18\x02 \x01(\x0b\x32\x17.konspekt.v1.TranscriptH\x00\x12!\n\x05style\x18\x03 \x01(\x0e\x32\x12.konspekt.v1.Style\x12\x10\n\x08language\x18\x04 \x01(\t\x12&\n\x06output\x18\x05 \x01(\x0b\x32\x16.konspekt.v1.ObjectRefB\x13\n\x11transcript_source\"w\n\x11SummarizeResponse\x12)\n\x08progress\x18\x01 \x01(\x0b\x32\x15.konspekt.v1.ProgressH\x00\x12.\n\x06result\x18\x02 \x01(\x0b\x32\x1c.konspekt.v1.SummarizeResultH\x00\x42\x07\n\x05\x65vent\"\x9a\x01\n\x05Usage\x12\r\n\x05model\x18\x01 \x01(\t\x12\x15\n\rprompt_tokens\x18\x02 \x01(\x05\x12\x19\n\x11\x63ompletion_tokens\x18\x03 \x01(\x05\x12\x0f\n\x07seconds\x18\x04 \x01(\x01\x12\r\n\x05\x63\x61lls\x18\x05 \x01(\x05\x12\x16\n\x0eprompt_seconds\x18\x06 \x01(\x01\x12\x18\n\x10one_pass_seconds\x18\x07 \x01(\x01\"\x97\x01\n\x0fSummarizeResult\x12\'\n\x08konspekt\x18\x01 \x01(\x0b\x32\x15.konspekt.v1.Konspekt\x12&\n\x06stored\x18\x02 \x01(\x0b\x32\x16.konspekt.v1.ObjectRef\x12!\n\x05usage\x18\x03 \x01(\x0b\x32\x12.konspekt.v1.Usage\x12\x10\n\x08warnings\x18\x04 \x03(\t2a\n\x11SummarizerService\x12L\n\tSummarize\x12\x1d.konspekt.v1.SummarizeRequest\x1a\x1e.konspekt.v1.SummarizeResponse0\x01\x42V\n\x0bkonspekt.v1B\x0fSummarizerProtoP\x01Z&konspekt/gen/go/konspekt/v1;konspektv1\xaa\x02\x0bKonspekt.V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ckonspekt/v1/summarizer.proto\x12\x0bkonspekt.v1\x1a\x18konspekt/v1/common.proto\"\xfa\x01\n\x10SummarizeRequest\x12\x30\n\x0etranscript_ref\x18\x01 \x01(\x0b\x32\x16.konspekt.v1.ObjectRefH\x00\x12-\n\ntranscript\x18\x02 \x01(\x0b\x32\x17.konspekt.v1.TranscriptH\x00\x12!\n\x05style\x18\x03 \x01(\x0e\x32\x12.konspekt.v1.Style\x12\x10\n\x08language\x18\x04 \x01(\t\x12&\n\x06output\x18\x05 \x01(\x0b\x32\x16.konspekt.v1.ObjectRef\x12\x13\n\x0binstruction\x18\x06 \x01(\tB\x13\n\x11transcript_source\"w\n\x11SummarizeResponse\x12)\n\x08progress\x18\x01 \x01(\x0b\x32\x15.konspekt.v1.ProgressH\x00\x12.\n\x06result\x18\x02 \x01(\x0b\x32\x1c.konspekt.v1.SummarizeResultH\x00\x42\x07\n\x05\x65vent\"\x9a\x01\n\x05Usage\x12\r\n\x05model\x18\x01 \x01(\t\x12\x15\n\rprompt_tokens\x18\x02 \x01(\x05\x12\x19\n\x11\x63ompletion_tokens\x18\x03 \x01(\x05\x12\x0f\n\x07seconds\x18\x04 \x01(\x01\x12\r\n\x05\x63\x61lls\x18\x05 \x01(\x05\x12\x16\n\x0eprompt_seconds\x18\x06 \x01(\x01\x12\x18\n\x10one_pass_seconds\x18\x07 \x01(\x01\"\x97\x01\n\x0fSummarizeResult\x12\'\n\x08konspekt\x18\x01 \x01(\x0b\x32\x15.konspekt.v1.Konspekt\x12&\n\x06stored\x18\x02 \x01(\x0b\x32\x16.konspekt.v1.ObjectRef\x12!\n\x05usage\x18\x03 \x01(\x0b\x32\x12.konspekt.v1.Usage\x12\x10\n\x08warnings\x18\x04 \x03(\t2a\n\x11SummarizerService\x12L\n\tSummarize\x12\x1d.konspekt.v1.SummarizeRequest\x1a\x1e.konspekt.v1.SummarizeResponse0\x01\x42V\n\x0bkonspekt.v1B\x0fSummarizerProtoP\x01Z&konspekt/gen/go/konspekt/v1;konspektv1\xaa\x02\x0bKonspekt.V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,13 +34,13 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\013konspekt.v1B\017SummarizerProtoP\001Z&konspekt/gen/go/konspekt/v1;konspektv1\252\002\013Konspekt.V1'
   _globals['_SUMMARIZEREQUEST']._serialized_start=72
-  _globals['_SUMMARIZEREQUEST']._serialized_end=301
-  _globals['_SUMMARIZERESPONSE']._serialized_start=303
-  _globals['_SUMMARIZERESPONSE']._serialized_end=422
-  _globals['_USAGE']._serialized_start=425
-  _globals['_USAGE']._serialized_end=579
-  _globals['_SUMMARIZERESULT']._serialized_start=582
-  _globals['_SUMMARIZERESULT']._serialized_end=733
-  _globals['_SUMMARIZERSERVICE']._serialized_start=735
-  _globals['_SUMMARIZERSERVICE']._serialized_end=832
+  _globals['_SUMMARIZEREQUEST']._serialized_end=322
+  _globals['_SUMMARIZERESPONSE']._serialized_start=324
+  _globals['_SUMMARIZERESPONSE']._serialized_end=443
+  _globals['_USAGE']._serialized_start=446
+  _globals['_USAGE']._serialized_end=600
+  _globals['_SUMMARIZERESULT']._serialized_start=603
+  _globals['_SUMMARIZERESULT']._serialized_end=754
+  _globals['_SUMMARIZERSERVICE']._serialized_start=756
+  _globals['_SUMMARIZERSERVICE']._serialized_end=853
 # @@protoc_insertion_point(module_scope)

@@ -30,10 +30,17 @@ class SummarizeRequest(_message.Message):
     STYLE_FIELD_NUMBER: _builtins.int
     LANGUAGE_FIELD_NUMBER: _builtins.int
     OUTPUT_FIELD_NUMBER: _builtins.int
+    INSTRUCTION_FIELD_NUMBER: _builtins.int
     style: _common_pb2.Style.ValueType
     """What kind of recording it is; STYLE_UNSPECIFIED: STYLE_MEETING."""
     language: _builtins.str
     """Language to write in (ISO 639-1); empty: the transcript's language."""
+    instruction: _builtins.str
+    """A wish of the person who asked for the konspekt, in their words (e.g. "focus on the
+    budget"); at most 500 characters; empty: none. It is given to the model as the user's
+    request after the transcript, clearly marked as such, never as part of the system prompt:
+    the konspekt's rules (only what was said, the answer's form) still hold.
+    """
     @_builtins.property
     def transcript_ref(self) -> _common_pb2.ObjectRef:
         """Transcript JSON as stored by the ASR stage (TranscribeRequest.output)."""
@@ -56,10 +63,11 @@ class SummarizeRequest(_message.Message):
         style: _common_pb2.Style.ValueType = ...,
         language: _builtins.str = ...,
         output: _common_pb2.ObjectRef | None = ...,
+        instruction: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["output", b"output", "transcript", b"transcript", "transcript_ref", b"transcript_ref", "transcript_source", b"transcript_source"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["language", b"language", "output", b"output", "style", b"style", "transcript", b"transcript", "transcript_ref", b"transcript_ref", "transcript_source", b"transcript_source"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["instruction", b"instruction", "language", b"language", "output", b"output", "style", b"style", "transcript", b"transcript", "transcript_ref", b"transcript_ref", "transcript_source", b"transcript_source"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_transcript_source: _TypeAlias = _typing.Literal["transcript_ref", "transcript"]  # noqa: Y015
     _WhichOneofArgType_transcript_source: _TypeAlias = _typing.Literal["transcript_source", b"transcript_source"]  # noqa: Y015

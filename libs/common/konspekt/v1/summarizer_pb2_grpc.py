@@ -53,7 +53,8 @@ class SummarizerServiceServicer:
         Errors (besides those every stage returns, see common.proto):
         INVALID_ARGUMENT    no transcript given; a transcript_ref that is not Transcript JSON; a
         segment with a negative start or an end before its start; style out
-        of range; output has a bucket but an empty key.
+        of range; an instruction longer than 500 characters; output has a
+        bucket but an empty key.
         NOT_FOUND           transcript_ref names no object, or output names a bucket that does
         not exist.
         FAILED_PRECONDITION the model's answer could not be turned into a valid konspekt, or the
