@@ -194,7 +194,7 @@ def test_each_scaled_object_targets_a_deployment_nothing_else_scales(path: str) 
     assert "gateway" not in targets, "the gateway is not scaled here (issue 13, part 1)"
 
 
-@pytest.mark.parametrize("path", OVERLAYS)
+@pytest.mark.parametrize("path", DEPLOYABLE)
 def test_queries_use_exported_metric_and_label_names(path: str) -> None:
     """Every query parses, selects only metrics the services (or vLLM) export, with their label
     names, and is confined to the ScaledObject's own namespace."""
@@ -212,6 +212,26 @@ def test_queries_use_exported_metric_and_label_names(path: str) -> None:
                 assert matchers(query, metric)["namespace"] == ("=", obj["metadata"]["namespace"]), where
             assert not grouping, f"{where}: KEDA wants a single value"
             assert query.lstrip().startswith(("sum(", "(sum(")), f"{where}: one value over all pods"
+
+
+@pytest.mark.parametrize("path", DEPLOYABLE)
+def test_keda_asks_the_prometheus_that_scrapes_the_stages(path: str) -> None:
+    """Every trigger asks one Prometheus, in the namespace the NetworkPolicy
+    metrics-from-monitoring admits to the metrics ports (the site example moves both)."""
+    objs = rendered(path)
+    if not scaled_objects(path):
+        return
+    policy = by_kind(objs, "NetworkPolicy")["metrics-from-monitoring"]["spec"]
+    scraper = policy["ingress"][0]["from"][0]["namespaceSelector"]["matchLabels"]
+    addresses = {
+        t["metadata"]["serverAddress"]
+        for obj in scaled_objects(path).values()
+        for t in obj["spec"]["triggers"]
+    }
+    assert len(addresses) == 1, f"{path}: {sorted(addresses)}"
+    host = re.fullmatch(r"https?://([a-z0-9-]+)\.([a-z0-9-]+)\.svc(\.cluster\.local)?:\d+", addresses.pop())
+    assert host, f"{path}: a Service address"
+    assert scraper == {"kubernetes.io/metadata.name": host.group(2)}, path
 
 
 @pytest.mark.parametrize("path", OVERLAYS)
