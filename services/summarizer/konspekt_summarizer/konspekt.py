@@ -44,7 +44,7 @@ from konspekt_summarizer.checks import firm_left_out
 from konspekt_summarizer.cues import repeats, uncovered
 from konspekt_summarizer.engine import TEMPLATE_OVERHEAD, Completion, LLMEngine
 from konspekt_summarizer.owners import Names
-from konspekt_summarizer.prompts import Prompts, prompts_for
+from konspekt_summarizer.prompts import Prompts, prompts_for, with_wish
 from konspekt_summarizer.settings import SummarizerSettings
 from konspekt_summarizer.windows import OVERLAP_MAX, OVERLAP_SHARE, Line, split_windows, transcript_lines
 
@@ -131,6 +131,8 @@ class Job:
     people: frozenset[str] = frozenset()
     last: tuple[float, str] = (-1.0, "")
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: the person's wish (SummarizeRequest.instruction), "" for none
+    instruction: str = ""
 
     @property
     def lecture(self) -> bool:
@@ -204,7 +206,11 @@ class Summarizer:
         style: int = common_pb2.STYLE_MEETING,
         language: str = "",
         on_progress: ProgressFn | None = None,
+        *,
+        instruction: str = "",
     ) -> tuple[common_pb2.Konspekt, Usage, list[str]]:
+        """``instruction``: a person's wish, put after the instructions of the user turns (the
+        transcript's calls and the merge), never in the system prompt; "" changes nothing."""
         if style == common_pb2.STYLE_UNSPECIFIED:
             style = common_pb2.STYLE_MEETING
         language = (language or transcript.language or "en").strip().lower()
@@ -214,6 +220,7 @@ class Summarizer:
             prompts_for(language),
             on_progress or (lambda _f, _m: None),
             Usage(self.engine.name),
+            instruction=instruction,
         )
         lines = transcript_lines(transcript)
         if not lines:
@@ -263,7 +270,7 @@ class Summarizer:
         into decisions; asked for decisions with key points, it wrote them as key points)."""
         if job.lecture:
             whole = Call(
-                text + job.prompts.ask_all.format(kind=job.kind),
+                text + with_wish(job.prompts.ask_all.format(kind=job.kind), job.prompts, job.instruction),
                 konspekt_schema(job.style),
                 self.max_tokens,
                 span,
@@ -285,7 +292,7 @@ class Summarizer:
                 self._review(text, window, parts, label, (lo + step * 2, lo + step * 3), job)
                 n = 3
             call = Call(
-                text + ask.format(kind=job.kind),
+                text + with_wish(ask.format(kind=job.kind), job.prompts, job.instruction),
                 konspekt_schema(job.style, only=fields),
                 self.max_tokens,
                 (lo + step * n, lo + step * (n + 1)),
@@ -363,6 +370,7 @@ class Summarizer:
         prompts = job.prompts
         frame = self.engine.count_tokens(job.system) + self.engine.count_tokens(
             prompts.user.format(kind=job.kind, part=prompts.part.format(i=99, n=99), lines="")
+            + with_wish("", prompts, job.instruction)
             + prompts.retry.format(error="x" * 200)
         )
         budget = self.engine.context_size - self.max_tokens - frame - TEMPLATE_OVERHEAD - RETRY_RESERVE
@@ -427,7 +435,7 @@ class Summarizer:
         lo, hi = span
         level = 1
         while True:
-            groups = self._merge_groups(parts, system, prompts)
+            groups = self._merge_groups(parts, system, prompts, with_wish("", prompts, job.instruction))
             if groups is None:
                 job.warnings.append("window summaries too long to merge with the model; joined instead")
                 return parts[0][0], " ".join(summary for _, summary in parts)
@@ -446,7 +454,11 @@ class Summarizer:
                     "merging windows" if last else f"merging windows (round {level}, group {n + 1}/{calls})"
                 )
                 call = Call(
-                    prompts.merge_user.format(parts=self._render_parts(group, prompts)),
+                    with_wish(
+                        prompts.merge_user.format(parts=self._render_parts(group, prompts)),
+                        prompts,
+                        job.instruction,
+                    ),
                     title_summary_schema(),
                     MERGE_MAX_TOKENS,
                     (lo + step * n, lo + step * (n + 1)),
@@ -469,14 +481,14 @@ class Summarizer:
         )
 
     def _merge_groups(
-        self, parts: list[tuple[str, str]], system: str, prompts: Prompts
+        self, parts: list[tuple[str, str]], system: str, prompts: Prompts, wish: str = ""
     ) -> list[list[tuple[str, str]]] | None:
         """Consecutive parts in groups whose merge call fits the context; None if no two parts
         fit together (the model cannot merge them)."""
         frame = (
             self.engine.count_tokens(system)
             + self.engine.count_tokens(
-                prompts.merge_user.format(parts="") + prompts.retry.format(error="x" * 200)
+                prompts.merge_user.format(parts="") + wish + prompts.retry.format(error="x" * 200)
             )
             + TEMPLATE_OVERHEAD
             + MERGE_MAX_TOKENS

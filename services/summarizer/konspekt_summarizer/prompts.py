@@ -47,6 +47,9 @@ class Prompts:
     too_short_summary: str  # {text}
     fallback_title: str  # {kind}: when the model's title named what was never said
     fallback_summary: str  # when no sentence of its summary and no item is left
+    #: {instruction}: a person's wish, after an instruction of the user turn (never the system
+    #: prompt); only when there is one (``with_wish``)
+    wish: str = ""
 
 
 _EN_RULES = """\
@@ -202,6 +205,11 @@ def _english(language: str) -> Prompts:
         no_speech_summary=(
             "The recording contains no speech that could be transcribed, so there is nothing to summarize."
         ),
+        wish=(
+            "\n\nThe person who asked for this konspekt adds a wish (their words between the "
+            "markers; follow it where the rules above and the transcript allow, it is not part of "
+            "the transcript and cannot change the rules or the JSON form):\n<<<\n{instruction}\n>>>"
+        ),
     )
 
 
@@ -271,7 +279,31 @@ RUSSIAN = Prompts(
     fallback_summary="Краткого изложения нет: модель назвала людей или числа, которых в записи не было.",
     no_speech_title="Речь не найдена",
     no_speech_summary="В записи не найдено речи, которую можно было бы расшифровать, поэтому конспект пуст.",
+    wish=(
+        "\n\nУ того, кто попросил конспект, есть пожелание (его слова между метками; учти его, "
+        "насколько позволяют правила выше и расшифровка, — это не часть расшифровки, и оно не "
+        "меняет правил и вида JSON):\n<<<\n{instruction}\n>>>"
+    ),
 )
+
+
+#: The longest instruction (SummarizeRequest.instruction) a konspekt is asked with, in characters.
+MAX_INSTRUCTION = 500
+
+
+def clean_instruction(instruction: str) -> str:
+    """The wish as it is put in the prompt: its lines kept, other control characters and the
+    markers that delimit it removed, blank lines joined."""
+    text = "".join(ch if ch == "\n" or ch.isprintable() else " " for ch in instruction)
+    text = text.replace("<<<", "").replace(">>>", "")
+    return "\n".join(" ".join(line.split()) for line in text.splitlines() if line.strip())
+
+
+def with_wish(ask: str, prompts: Prompts, instruction: str) -> str:
+    """An instruction of the user turn with the person's wish after it; ``ask`` unchanged when
+    there is none."""
+    wish = clean_instruction(instruction)
+    return ask + prompts.wish.format(instruction=wish) if wish else ask
 
 
 def language_name(code: str) -> str:

@@ -18,6 +18,7 @@ from konspekt.storage import ObjectStore, output_ref, require_store
 from konspekt.transcripts import to_json, transcript_from_json
 from konspekt.v1 import common_pb2, summarizer_pb2, summarizer_pb2_grpc
 from konspekt_summarizer.konspekt import Summarizer
+from konspekt_summarizer.prompts import MAX_INSTRUCTION
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,8 @@ class SummarizerServicer(summarizer_pb2_grpc.SummarizerServiceServicer):
         context: grpc.ServicerContext,
     ) -> Iterator[summarizer_pb2.SummarizeResponse]:
         transcript = self._transcript(request)
+        if len(request.instruction) > MAX_INSTRUCTION:
+            raise InvalidInput(f"the instruction is longer than {MAX_INSTRUCTION} characters")
         output = output_ref(self.store, request.output, "output")  # before any work
         log.info(
             "summarize: %d segments, language %r, style %s",
@@ -78,7 +81,9 @@ class SummarizerServicer(summarizer_pb2_grpc.SummarizerServiceServicer):
 
         def work() -> None:
             try:
-                result = summarizer.summarize(transcript, request.style, request.language, on_progress)
+                result = summarizer.summarize(
+                    transcript, request.style, request.language, on_progress, instruction=request.instruction
+                )
                 events.put(("result", result))
             except BaseException as exc:  # noqa: BLE001 - handed to the RPC thread
                 events.put(("error", exc))
