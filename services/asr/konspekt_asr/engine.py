@@ -13,6 +13,7 @@ import io
 import itertools
 import logging
 import re
+import threading
 import time
 import wave
 from collections.abc import Iterator
@@ -24,9 +25,10 @@ import av
 import numpy as np
 import numpy.typing as npt
 from faster_whisper import BatchedInferencePipeline, WhisperModel
+from prometheus_client import Counter
 
 from konspekt import media_guard
-from konspekt.errors import InvalidInput
+from konspekt.errors import Cancelled, InvalidInput
 from konspekt_asr.settings import AsrSettings
 
 log = logging.getLogger(__name__)
@@ -38,6 +40,20 @@ SAMPLE_RATE = 16000
 Audio = npt.NDArray[np.float32] | npt.NDArray[np.int16]
 #: 16-bit PCM to float32: the same scaling as ``faster_whisper.decode_audio``.
 PCM_SCALE = np.float32(32768.0)
+
+CANCELLED = Counter(
+    "konspekt_asr_cancelled_total",
+    "Transcriptions stopped because their RPC was cancelled or expired (between decoding windows).",
+)
+
+
+def stop_if_cancelled(cancelled: threading.Event | None, reached: float) -> None:
+    """Raise Cancelled (counted and logged) if the call's cancel flag is set; ``reached``: the
+    seconds of audio recognised so far."""
+    if cancelled is not None and cancelled.is_set():
+        CANCELLED.inc()
+        log.info("transcription cancelled at %.1f s of the audio", reached)
+        raise Cancelled("the call was cancelled")
 
 
 def as_float(audio: Audio) -> npt.NDArray[np.float32]:
@@ -72,10 +88,11 @@ class Transcriber(Protocol):
     def name(self) -> str: ...
 
     def transcribe(
-        self, audio: Audio, language: str | None
+        self, audio: Audio, language: str | None, cancelled: threading.Event | None = None
     ) -> tuple[TranscriptionInfo, Iterator[SegmentData]]:
         """Language detection (if ``language`` is None) and VAD run here; the segments are
-        recognised lazily, one decoding window at a time, as the iterator is consumed."""
+        recognised lazily, one decoding window at a time, as the iterator is consumed. Once
+        ``cancelled`` is set, the next window (or piece) is not decoded: Cancelled."""
         ...
 
 
@@ -170,7 +187,7 @@ class WhisperTranscriber:
         return code
 
     def transcribe(
-        self, audio: Audio, language: str | None
+        self, audio: Audio, language: str | None, cancelled: threading.Event | None = None
     ) -> tuple[TranscriptionInfo, Iterator[SegmentData]]:
         code = self.check_language(language)
         if audio.size == 0:
@@ -180,10 +197,12 @@ class WhisperTranscriber:
         # a first piece without speech says nothing about the language, so the next one is
         # tried (each piece's features are freed before the next is taken).
         first = 0
+        stop_if_cancelled(cancelled, 0.0)
         segments, info = self._one(as_float(audio[: bounds[0][1]]), code)
         while code is None and info.duration_after_vad == 0 and first + 1 < len(bounds):
             first += 1
             a, b = bounds[first]
+            stop_if_cancelled(cancelled, a / SAMPLE_RATE)
             segments, info = self._one(as_float(audio[a:b]), code)
         result = TranscriptionInfo(
             language=str(info.language),
@@ -196,11 +215,12 @@ class WhisperTranscriber:
 
         def pieces() -> Iterator[SegmentData]:
             # the pieces before ``first`` had no speech
-            yield from self._kept(segments, bounds[first][0] / SAMPLE_RATE)
+            yield from self._kept(segments, bounds[first][0] / SAMPLE_RATE, cancelled)
             rest = code or result.language
             for a, b in bounds[first + 1 :]:
+                stop_if_cancelled(cancelled, a / SAMPLE_RATE)
                 more, _ = self._one(as_float(audio[a:b]), rest)
-                yield from self._kept(more, a / SAMPLE_RATE)
+                yield from self._kept(more, a / SAMPLE_RATE, cancelled)
 
         return result, pieces()
 
@@ -223,8 +243,19 @@ class WhisperTranscriber:
         return self.model.transcribe(audio, **options)
 
     @staticmethod
-    def _kept(segments: Any, offset: float = 0.0) -> Iterator[SegmentData]:
-        for seg in segments:
+    def _kept(
+        segments: Any, offset: float = 0.0, cancelled: threading.Event | None = None
+    ) -> Iterator[SegmentData]:
+        """The segments worth keeping; the flag is looked at before each is pulled, so a
+        cancelled call stops before faster-whisper decodes its next window."""
+        pending = iter(segments)
+        reached = offset
+        while True:
+            stop_if_cancelled(cancelled, reached)
+            seg = next(pending, None)
+            if seg is None:
+                return
+            reached = offset + float(seg.end)
             text = str(seg.text).strip()
             if is_hallucination(text) or _unsure_and_short(seg, text):
                 log.info("dropped a hallucinated segment at %.1f s: %r", offset + seg.start, text[:80])

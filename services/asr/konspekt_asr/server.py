@@ -24,7 +24,7 @@ def build_server(
         return load_transcriber(settings)
 
     loader: Loader[Transcriber] = Loader(load)
-    servicer = AsrServicer(loader, store)
+    servicer = AsrServicer(loader, store, settings.workers)
 
     def register(server: grpc.Server) -> None:
         asr_pb2_grpc.add_AsrServiceServicer_to_server(servicer, server)

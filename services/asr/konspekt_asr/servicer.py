@@ -4,25 +4,33 @@ then the result; stores the transcript JSON when asked to."""
 from __future__ import annotations
 
 import logging
+import queue
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 from prometheus_client import Counter, Histogram
 
 from konspekt.errors import InvalidInput
+from konspekt.logs import in_this_context
 from konspekt.metrics import RTF_BUCKETS
 from konspekt.server import Loader, rpc
 from konspekt.storage import ObjectStore, output_ref, require_store
 from konspekt.transcripts import to_json
 from konspekt.v1 import asr_pb2, asr_pb2_grpc, common_pb2
-from konspekt_asr.engine import Audio, Transcriber, load_audio
+from konspekt_asr.engine import Audio, Transcriber, TranscriptionInfo, load_audio, stop_if_cancelled
 
 log = logging.getLogger(__name__)
 
 Response = asr_pb2.TranscribeResponse
+
+#: How often the streaming loop looks at whether the client is still there, seconds (a
+#: cancellation gRPC reports through its callback is seen at once).
+POLL_SECONDS = 0.2
 
 AUDIO_SECONDS = Counter("konspekt_asr_audio_seconds_total", "Seconds of audio transcribed.")
 REAL_TIME_FACTOR = Histogram(
@@ -33,9 +41,15 @@ REAL_TIME_FACTOR = Histogram(
 
 
 class AsrServicer(asr_pb2_grpc.AsrServiceServicer):
-    def __init__(self, loader: Loader[Transcriber], store: ObjectStore | None) -> None:
+    """Recognition runs in a thread of its own while the RPC streams what it finds: a call that
+    is cancelled or expires ends at once, its recognition stops before the next decoding window
+    (``Transcriber.transcribe``'s cancel flag), and at most ``workers`` recognitions run at once,
+    so the next call starts streaming at once and decodes as soon as the abandoned window is done."""
+
+    def __init__(self, loader: Loader[Transcriber], store: ObjectStore | None, workers: int = 1) -> None:
         self.loader = loader
         self.store = store
+        self._decoding = threading.BoundedSemaphore(workers)
 
     @rpc
     def Transcribe(
@@ -47,18 +61,35 @@ class AsrServicer(asr_pb2_grpc.AsrServiceServicer):
         audio = self._audio(request)
         yield Response(progress=common_pb2.Progress(fraction=0.0, message="recognising"))
 
-        info, segments = transcriber.transcribe(audio, request.language or None)
-        del audio  # the model holds what it needs; free the samples for long recordings
-        transcript = common_pb2.Transcript(
-            language=info.language,
-            language_probability=info.language_probability,
-            duration=info.duration,
-        )
+        cancelled = threading.Event()
+        if not context.add_callback(cancelled.set):  # cancelled, past its deadline, or ended
+            cancelled.set()  # already over
+        events = self._recognise(transcriber, [audio], request.language or None, cancelled)
+        del audio  # the recognition holds what it needs; free the samples for long recordings
+        transcript = common_pb2.Transcript()
+        info: TranscriptionInfo | None = None
         try:
-            for seg in segments:
-                if not context.is_active():  # cancelled or past its deadline while we decoded
-                    log.info("cancelled by the caller after %d segments", len(transcript.segments))
-                    return
+            while True:
+                try:
+                    kind, value = events.get(timeout=POLL_SECONDS)
+                except queue.Empty:
+                    if cancelled.is_set() or not context.is_active():
+                        cancelled.set()
+                        log.info("cancelled by the caller after %d segments", len(transcript.segments))
+                        return
+                    continue
+                if kind == "error":
+                    raise value
+                if kind == "end":
+                    break
+                if kind == "info":
+                    info = value
+                    transcript.language = value.language
+                    transcript.language_probability = value.language_probability
+                    transcript.duration = value.duration
+                    continue
+                assert info is not None
+                seg = value
                 segment = transcript.segments.add(
                     index=len(transcript.segments), start=seg.start, end=seg.end, text=seg.text
                 )
@@ -71,8 +102,10 @@ class AsrServicer(asr_pb2_grpc.AsrServiceServicer):
                 )
         except GeneratorExit:
             # gRPC stops pulling responses once the call is cancelled and closes this generator.
+            cancelled.set()
             log.info("cancelled by the caller after %d segments", len(transcript.segments))
             raise
+        assert info is not None
 
         count = len(transcript.segments)
         if count == 0:
@@ -104,6 +137,31 @@ class AsrServicer(asr_pb2_grpc.AsrServiceServicer):
         )
         yield Response(progress=common_pb2.Progress(fraction=1.0, message="done"))
         yield Response(result=result)
+
+    def _recognise(
+        self, transcriber: Transcriber, audio: list[Audio], language: str | None, cancelled: threading.Event
+    ) -> queue.Queue[tuple[str, Any]]:
+        """Starts the recognition in a thread; its events: ("info", TranscriptionInfo), then
+        ("segment", SegmentData)..., then ("end", None); or ("error", exception)."""
+        events: queue.Queue[tuple[str, Any]] = queue.Queue()
+
+        def work() -> None:
+            try:
+                while not self._decoding.acquire(timeout=POLL_SECONDS):  # an abandoned window
+                    stop_if_cancelled(cancelled, 0.0)
+                try:
+                    info, segments = transcriber.transcribe(audio.pop(), language, cancelled)
+                    events.put(("info", info))
+                    for seg in segments:
+                        events.put(("segment", seg))
+                finally:
+                    self._decoding.release()
+                events.put(("end", None))
+            except BaseException as exc:  # noqa: BLE001 - handed to the RPC thread
+                events.put(("error", exc))
+
+        threading.Thread(target=in_this_context(work), name="transcribe", daemon=True).start()
+        return events
 
     def _audio(self, request: asr_pb2.TranscribeRequest) -> Audio:
         source = request.audio.WhichOneof("source")
