@@ -203,8 +203,13 @@ class Summarizer(summarizer_pb2_grpc.SummarizerServiceServicer):
         transcript = transcript_from_json(self.store.get_bytes(request.transcript_ref))
         text = " ".join(s.text for s in transcript.segments) or "No speech was found."
         konspekt = common_pb2.Konspekt(
-            language=transcript.language, title="Weekly sync", summary=text, style=request.style
+            language=request.language or transcript.language,
+            title="Weekly sync",
+            summary=text,
+            style=request.style,
         )
+        if request.instruction:  # asked again with a wish: the konspekt shows it was heard
+            konspekt.title = f"Weekly sync ({request.instruction})"
         if transcript.segments:
             konspekt.key_points.append(common_pb2.Point(text="The team met", at=1.5, segment_index=0))
             konspekt.decisions.append(common_pb2.Point(text="Ship on Friday", at=2.0, segment_index=0))

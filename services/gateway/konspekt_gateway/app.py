@@ -45,6 +45,7 @@ from konspekt_gateway.jobs import (
 from konspekt_gateway.jobview import install_job_view
 from konspekt_gateway.pipeline import Orchestrator, StageClients
 from konspekt_gateway.reaper import Reaper
+from konspekt_gateway.resummarize import install_resummarize
 from konspekt_gateway.settings import GatewaySettings
 from konspekt_gateway.uploads import (
     RETRY_JOBS,
@@ -501,6 +502,9 @@ def create_app(settings: GatewaySettings | None = None, s3: S3Settings | None = 
     # -- the job's own page, its recording and transcript (jobview.py) -------------------------
     install_job_view(app, templates, settings.public_url, find, lambda request: gw(request).store)
     install_konspekt_edit(app, find, lambda request: gw(request).orchestrator)
+    install_resummarize(
+        app, find, lambda request: gw(request).orchestrator, lambda request: gw(request).settings
+    )
 
     # -- web page -----------------------------------------------------------------------------
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)

@@ -38,6 +38,10 @@ ERRORS: dict[str, dict[Lang, str]] = {
         "en": "the transcript is not ready yet (state: {state})",
         "ru": "расшифровка ещё не готова (состояние: {state})",
     },
+    "job_running": {
+        "en": "the job is still running (state: {state}); ask again once it has ended",
+        "ru": "задача ещё выполняется (состояние: {state}); попросите снова, когда она закончится",
+    },
     "render_failed": {
         "en": "the documents could not be made from the edited konspekt ({reason}); nothing was changed",
         "ru": "не удалось собрать документы из исправленного конспекта ({reason}); ничего не изменено",

@@ -53,6 +53,9 @@ ASR_LANGUAGES = frozenset(
 )
 
 Style = Literal["meeting", "lecture"]
+#: What a run of the job does: every stage for an upload, or the summarizer and the renderer
+#: again from the stored transcript (``POST …/resummarize``).
+RunKind = Literal["upload", "resummarize"]
 
 
 class JobState(StrEnum):
@@ -117,6 +120,25 @@ class ModelUsage(BaseModel):
     one_pass_seconds: float = 0.0
 
 
+class PastRun(BaseModel):
+    """An earlier run of the job's stages, kept in the record when the konspekt is written again."""
+
+    run: RunKind = "upload"
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    state: JobState = JobState.DONE
+    error: str = ""
+    failed_stage: str = ""
+    style: Style = "meeting"
+    konspekt_language: str = ""
+    instruction: str = ""
+    #: seconds and tries of each stage that ran (one that did not run is not there)
+    stage_seconds: dict[str, float] = Field(default_factory=dict)
+    attempts: dict[str, int] = Field(default_factory=dict)
+    model_usage: ModelUsage | None = None
+    konspekt_version: int = 1
+
+
 class Job(BaseModel):
     id: str = Field(default_factory=new_job_id)
     owner: str | None = None
@@ -151,6 +173,15 @@ class Job(BaseModel):
     #: 1 as the summarizer wrote it; each edit (PUT …/konspekt) adds one.
     konspekt_version: int = 1
     edited_at: datetime | None = None
+    #: the language the konspekt is asked in (ISO 639-1); "" = the transcript's
+    konspekt_language: str = ""
+    #: the person's wish the konspekt was (last) asked with; "" = none
+    instruction: str = Field("", max_length=500)
+    #: what the current (or last) run does; stage_seconds, attempts and model_usage are its
+    run: RunKind = "upload"
+    #: the runs before it, oldest first
+    runs: list[PastRun] = Field(default_factory=list)
+    resummarized_at: datetime | None = None
 
     @property
     def short_id(self) -> str:

@@ -44,6 +44,8 @@ from konspekt_gateway.jobs import (
     JobStore,
     MediaFacts,
     ModelUsage,
+    PastRun,
+    Style,
     utcnow,
 )
 from konspekt_gateway.settings import STAGES, GatewaySettings, Stage
@@ -87,6 +89,16 @@ _NOT_A_TRY = frozenset({BUSY, LOADING, DRAINING})
 #: How often a job that waits for the object store asks whether it is back.
 STORE_POLL_SECONDS = 2.0
 _MAX_GUESSED_DURATION = 24 * 3600.0
+#: The documents made from a konspekt (a konspekt written again or edited; the transcript's stay).
+KONSPEKT_DOCUMENTS = {
+    renderer_pb2.FORMAT_KONSPEKT_DOCX: "konspekt.docx",
+    renderer_pb2.FORMAT_KONSPEKT_TXT: "konspekt.txt",
+    renderer_pb2.FORMAT_KONSPEKT_MD: "konspekt.md",
+}
+#: ``files`` name of the konspekt a run of "resummarize" wrote, until it replaces konspekt.json.
+NEXT_KONSPEKT = "konspekt.next"
+#: Earlier runs a job record keeps (the oldest are forgotten).
+MAX_RUNS = 20
 
 
 class JobFailed(Exception):
@@ -252,6 +264,45 @@ class Orchestrator:
             self._waiting.append(job.id, job.owner or "")
             self._wakeup.notify()
 
+    async def resummarize(self, job: Job, style: Style, language: str, instruction: str) -> None:
+        """Write the konspekt of a finished job again from its stored transcript (no audio, no
+        ASR): the job runs the summarizer and the renderer like any other, with its progress;
+        the run before is kept in ``runs``. The caller has checked that the job has ended and
+        has a transcript."""
+        job.runs.append(
+            PastRun(
+                run=job.run,
+                started_at=job.started_at,
+                finished_at=job.finished_at,
+                state=job.state,
+                error=job.error,
+                failed_stage=job.failed_stage,
+                style=job.style,
+                konspekt_language=job.konspekt_language,
+                instruction=job.instruction,
+                stage_seconds=dict(job.stage_seconds),
+                attempts=dict(job.attempts),
+                model_usage=job.model_usage,
+                konspekt_version=job.konspekt_version,
+            )
+        )
+        del job.runs[:-MAX_RUNS]
+        job.run = "resummarize"
+        job.style, job.konspekt_language, job.instruction = style, language, instruction
+        job.state = JobState.QUEUED  # at once: a second request now finds it running
+        job.progress = 0.0
+        job.message = job.error = job.failed_stage = ""
+        job.started_at = job.finished_at = job.stage_started_at = None
+        job.stage_seconds, job.attempts, job.model_usage = {}, {}, None
+        job.resummarized_at = utcnow()
+        ending = self._running.get(job.id)
+        if ending is not None:  # the run before is still saving its end
+            await asyncio.wait({ending})
+        await self._save(job)
+        async with self._wakeup:
+            self._waiting.append(job.id, job.owner or "")
+            self._wakeup.notify()
+
     async def delete(self, job_id: str) -> bool:
         """Stop the job if it runs, then remove its record and every object."""
         job = self._jobs.pop(job_id, None)
@@ -291,18 +342,16 @@ class Orchestrator:
 
     async def _run(self, job: Job) -> None:
         job_id_var.set(job.id)
-        gateway_metrics.job_started(job)
+        again = job.run == "resummarize"
+        if not again:  # its queue wait and duration are the upload's
+            gateway_metrics.job_started(job)
         job.started_at = job.started_at or utcnow()
-        log.info("job %s (%s) started", job.short_id, job.filename)
+        log.info("job %s (%s) started%s", job.short_id, job.filename, " (summarizing again)" if again else "")
         try:
-            if "audio" not in job.files:
-                await self._audio(job)
-            if "transcript" not in job.files:
-                await self._transcribe(job)
-            if "konspekt" not in job.files:
-                await self._summarize(job)
-            if not job.downloads:
-                await self._render(job)
+            if again:
+                await self._resummarize(job)
+            else:
+                await self._stages(job)
         except JobFailed as exc:
             log.warning("job %s failed in %s: %s", job.short_id, exc.stage, exc.message)
             self._finish(job, JobState.FAILED, error=exc.message, failed_stage=exc.stage)
@@ -317,7 +366,10 @@ class Orchestrator:
         else:
             log.info("job %s done", job.short_id)
             self._finish(job, JobState.DONE)
-        gateway_metrics.job_finished(job)
+        if again:
+            job.files.pop(NEXT_KONSPEKT, None)  # a failed run's konspekt goes (_drop_unclaimed)
+        else:
+            gateway_metrics.job_finished(job)
         await self._save(job)
         if job.state is JobState.FAILED:
             await self._drop_unclaimed(job)
@@ -325,6 +377,83 @@ class Orchestrator:
             task = asyncio.create_task(self._callback(job), name=f"konspekt-callback-{job.short_id}")
             self._callbacks.add(task)
             task.add_done_callback(self._callbacks.discard)
+
+    async def _stages(self, job: Job) -> None:
+        """An upload's run: each stage whose output the job does not have yet."""
+        if "audio" not in job.files:
+            await self._audio(job)
+        if "transcript" not in job.files:
+            await self._transcribe(job)
+        if "konspekt" not in job.files:
+            await self._summarize(job)
+        if not job.downloads:
+            await self._render(job)
+
+    async def _resummarize(self, job: Job) -> None:
+        """A run of "resummarize": the summarizer writes a konspekt from the stored transcript
+        (into konspekt.next.json), the renderer makes its documents (into out/v<N>/), and only
+        then does it become konspekt.json: the previous kept as konspekt.v<N-1>.json, the
+        version counted up, the documents before deleted (as an edit does, edits.py)."""
+        version = job.konspekt_version + 1
+        if NEXT_KONSPEKT not in job.files:
+            await self._summarize(job, NEXT_KONSPEKT, job.key("konspekt.next.json"))
+        data = await asyncio.to_thread(self.store.get_bytes, job.files[NEXT_KONSPEKT])
+        konspekt = konspekt_from_json(data)
+        await self._enter(job, "renderer", "rendering the documents")
+
+        async def render(deadline: float) -> renderer_pb2.RenderResponse:
+            request = renderer_pb2.RenderRequest(
+                konspekt=konspekt,
+                transcript_ref=self.store.ref(job.files["transcript"]),
+                formats=list(KONSPEKT_DOCUMENTS),
+                output_prefix=self.store.ref(job.key(f"out/v{version}/")),
+                source_name=job.filename,
+            )
+            return await self.clients.renderer.Render(
+                request, timeout=deadline, metadata=self.clients.metadata(job.id)
+            )
+
+        response = await self._attempts(
+            job, "renderer", render, lambda: self.settings.deadline("renderer", self._duration(job))
+        )
+        names = set(KONSPEKT_DOCUMENTS.values())
+        made = {f.name: f.ref.key for f in response.files if f.name in names and f.ref.key}
+        stray = [f.ref.key for f in response.files if f.ref.key and f.ref.key not in made.values()]
+        if set(made) != names:
+            raise JobFailed("renderer", "the renderer stored no files")
+        previous = job.key(f"konspekt.v{job.konspekt_version}.json")
+
+        def store_version() -> None:
+            # konspekt.v<N>.json exists only if this was done before a restart: it holds the
+            # konspekt before, and konspekt.json may already be the new one
+            if not self.store.exists(previous):
+                self.store.put_bytes(
+                    previous, self.store.get_bytes(job.files["konspekt"]), "application/json"
+                )
+            self.store.put_bytes(job.files["konspekt"], data, "application/json")
+
+        for attempt in range(1, self.settings.stage_attempts + 1):
+            try:
+                await asyncio.to_thread(store_version)
+                break
+            except StageError as exc:
+                if attempt == self.settings.stage_attempts:
+                    raise JobFailed("renderer", f"the konspekt could not be stored: {exc.message}") from None
+                if not await asyncio.to_thread(self.store.ping):
+                    await self._wait_for_store(job)
+                else:
+                    await asyncio.sleep(self.settings.backoff(attempt))
+        replaced = [job.files[name] for name in made if job.files.get(name) not in (None, made[name])]
+        staged = job.files.pop(NEXT_KONSPEKT)
+        job.files[f"konspekt.v{job.konspekt_version}"] = previous
+        job.files.update(made)
+        job.konspekt_version = version
+        await self._save(job)
+        for key in [*replaced, *stray, staged]:  # the documents before, any extra, the staged copy
+            try:
+                await asyncio.to_thread(self.store.delete, key)
+            except StageError as exc:
+                log.info("job %s: %s stays until the job expires: %s", job.short_id, key, exc.message)
 
     async def _callback(self, job: Job) -> None:
         """POST the finished job's JSON to its callback_url (callbacks.py: public addresses
@@ -427,12 +556,18 @@ class Orchestrator:
             job.warnings.append("no speech was found in the recording")
         job.files["transcript"] = result.transcript.key or key
 
-    async def _summarize(self, job: Job) -> None:
+    async def _summarize(self, job: Job, name: str = "konspekt", key: str = "") -> None:
+        """The summarizer stage; its konspekt is stored as ``key`` (konspekt.json) and listed in
+        the job's files as ``name``."""
         await self._enter(job, "summarizer", "writing the konspekt")
-        key = job.key("konspekt.json")
+        key = key or job.key("konspekt.json")
         style = common_pb2.STYLE_LECTURE if job.style == "lecture" else common_pb2.STYLE_MEETING
         request = summarizer_pb2.SummarizeRequest(
-            transcript_ref=self.store.ref(job.files["transcript"]), style=style, output=self.store.ref(key)
+            transcript_ref=self.store.ref(job.files["transcript"]),
+            style=style,
+            language=job.konspekt_language,
+            instruction=job.instruction,
+            output=self.store.ref(key),
         )
 
         async def summarize(deadline: float) -> summarizer_pb2.SummarizeResult:
@@ -446,7 +581,7 @@ class Orchestrator:
             job, "summarizer", summarize, lambda: self.settings.deadline("summarizer", self._duration(job))
         )
         job.warnings.extend(w for w in result.warnings if w not in job.warnings)
-        job.files["konspekt"] = result.stored.key or key
+        job.files[name] = result.stored.key or key
         if result.HasField("usage"):
             u = result.usage
             job.model_usage = ModelUsage(

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from konspekt_gateway import i18n
-from konspekt_gateway.jobs import Job, JobState, MediaFacts, ModelUsage, Style, utcnow
+from konspekt_gateway.jobs import Job, JobState, MediaFacts, ModelUsage, PastRun, RunKind, Style, utcnow
 
 API = "/api/v1"
 STAGE_ORDER = ("audio", "asr", "summarizer", "renderer")
@@ -87,6 +87,18 @@ class JobOut(BaseModel):
     attempts: dict[str, int]
     konspekt_version: int = Field(1, description="1 as written by the summarizer; +1 per edit")
     edited_at: datetime | None = Field(None, description="when the konspekt was last edited")
+    konspekt_language: str = Field(
+        "", description="language the konspekt is asked in; empty = the transcript's"
+    )
+    instruction: str = Field("", description="the wish the konspekt was (last) asked with")
+    run: RunKind = Field(
+        "upload",
+        description="what the current or last run does: every stage (upload), or only the summarizer "
+        "and the renderer from the stored transcript (resummarize); stage_seconds, attempts and "
+        "model_usage are this run's (a stage that did not run is not in them)",
+    )
+    runs: list[PastRun] = Field(default_factory=list, description="the runs before, oldest first")
+    resummarized_at: datetime | None = Field(None, description="when the konspekt was last asked for again")
     callback_url: str | None
     links: JobLinks
 
@@ -122,16 +134,20 @@ class KonspektOut(BaseModel):
 
 def _stages(job: Job, lang: i18n.Lang) -> list[dict[str, Any]]:
     out = []
+    # a konspekt asked for again: its summarizer and renderer are to do, whatever is stored
+    again = job.run == "resummarize" and not job.state.terminal
     for stage in STAGE_ORDER:
         produced = bool(job.downloads) if stage == "renderer" else _STAGE_OUTPUT[stage] in job.files
+        if again and stage in ("summarizer", "renderer"):
+            produced = stage == "summarizer" and "konspekt.next" in job.files
         status = "pending"
         progress = None
-        if job.state is JobState.DONE or produced:
+        if job.state is JobState.FAILED and job.failed_stage == stage:
+            status = "failed"
+        elif job.state is JobState.DONE or produced:
             status = "done"
         elif job.state is _STAGE_STATE[stage]:
             status, progress = "running", job.progress
-        elif job.state is JobState.FAILED and job.failed_stage == stage:
-            status = "failed"
         seconds = job.stage_seconds.get(stage)
         if status == "running" and job.stage_started_at is not None:
             seconds = (utcnow() - job.stage_started_at).total_seconds()
