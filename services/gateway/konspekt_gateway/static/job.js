@@ -189,7 +189,8 @@ copyButton.addEventListener("click", async () => {
 });
 
 // -- the job: loaded, then followed until it ends ----------------------------------------------
-const loaded = {transcript: false, konspekt: false, files: false};
+const loaded = {transcript: false, konspekt: false, files: ""};
+let shownVersion = null;  // konspekt_version of the konspekt shown (a run that writes it again ends with a new one)
 let lastJob = null;       // the job as last fetched (edit.js reads it)
 let konspektData = null;  // the konspekt as last loaded or saved (edit.js edits it)
 
@@ -203,20 +204,25 @@ function showJob(job) {
   status.textContent = job.status_text;
   status.className = "badge " + ({done: "text-bg-success", failed: "text-bg-danger"}[job.state] || "text-bg-primary");
   document.getElementById("page").dataset.state = job.state;
+  const error = document.getElementById("job-error");
   if (job.state === "failed") {
-    const error = document.getElementById("job-error");
     error.replaceChildren(el("div", {class: "alert alert-danger py-2 my-2", role: "alert"},
       fmt(T.failed_reason, {stage: job.failed_stage_text || "?", reason: job.error_text})));
+  } else {
+    error.replaceChildren();
   }
-  if (!loaded.files && job.files.length) {
-    loaded.files = true;
+  const files = job.files.join(" ") + "@" + job.konspekt_version;
+  if (loaded.files !== files && job.files.length) {
+    loaded.files = files;
     const downloads = document.getElementById("downloads");
+    downloads.replaceChildren();
     for (const [file, href] of Object.entries(job.links.files)) {
       downloads.appendChild(el("a", {class: "btn btn-outline-primary btn-sm", href: href, download: "",
                                      "data-file": file}, T["file_" + file] || file));
     }
     prepareCopy(job);
   }
+  document.dispatchEvent(new CustomEvent("job-shown", {detail: job}));  // resummarize.js
 }
 async function follow() {
   let job;
@@ -226,11 +232,13 @@ async function follow() {
   if (!loaded.transcript && job.links.transcript) {
     try { showTranscript(await json(job.links.transcript)); loaded.transcript = true; } catch (_) { /* next time */ }
   }
-  if (!loaded.konspekt && job.links.konspekt) {
+  const rewritten = job.state === "done" && shownVersion !== null && shownVersion !== job.konspekt_version;
+  if ((!loaded.konspekt || rewritten) && job.links.konspekt) {
     try {
       konspektData = await json(job.links.konspekt);
       showKonspekt(konspektData);
       loaded.konspekt = true;
+      shownVersion = job.konspekt_version;
     } catch (_) { /* next time */ }
   }
   if (job.state === "done" && loaded.konspekt) document.getElementById("edit").hidden = false;
