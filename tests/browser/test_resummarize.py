@@ -139,6 +139,12 @@ def test_summarize_again_as_a_lecture_and_see_the_new_konspekt(
 
         page.reload()  # kept by the server
         expect(page.locator(".konspekt-title")).to_have_text(f"Weekly sync ({WISH})")
+        again.click()  # the form starts from what the konspekt was asked with
+        expect(page.locator("#again-style")).to_have_value("lecture")
+        expect(page.locator("#again-instruction")).to_have_value(WISH)
+        page.locator("#again-cancel").click()
+        expect(form).to_be_hidden()
+        expect(again).to_be_focused()
 
         # another browser (another owner) cannot ask for it
         other = stranger.new_page()

@@ -22,6 +22,7 @@ function openAgain() {
   if (lastJob) {
     againStyle.value = lastJob.style;
     againLanguage.value = ["ru", "en"].includes(lastJob.konspekt_language) ? lastJob.konspekt_language : "";
+    if (!againInstruction.value) againInstruction.value = lastJob.instruction || "";  // the wish of the run before
   }
   againError.textContent = "";
   countAgain();
