@@ -6,6 +6,8 @@ constrained by a JSON schema, so the konspekt logic does not depend on the engin
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import json
 import logging
 import threading
@@ -15,13 +17,44 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, cast
 
-from konspekt.errors import FailedPrecondition, Unavailable
+from prometheus_client import Counter
+
+from konspekt.errors import Cancelled, FailedPrecondition, Unavailable
 from konspekt_summarizer.settings import SummarizerSettings
 
 log = logging.getLogger(__name__)
 
 #: Tokens the chat template adds around the messages (role markers etc.), kept in reserve.
 TEMPLATE_OVERHEAD = 64
+#: How often a call waiting for a busy engine looks at its cancel flag, seconds.
+CANCEL_POLL_SECONDS = 0.05
+
+#: Model calls stopped because their RPC was cancelled or its deadline passed, by where they
+#: stopped: ``waiting`` (before the prompt was read), ``prompt`` (while the engine read it),
+#: ``answer`` (between generated tokens).
+CANCELLED_CALLS = Counter(
+    "konspekt_summarizer_cancelled_calls_total",
+    "Model calls stopped because their RPC was cancelled or expired, by where they stopped.",
+    ["at"],
+)
+_WHERE = {
+    "waiting": "before reading the prompt",
+    "prompt": "while reading the prompt",
+    "answer": "while answering",
+}
+
+
+def cancelled_error(at: str, tokens: int = 0) -> Cancelled:
+    """The Cancelled a model call raises when its RPC is gone (counted and logged here)."""
+    CANCELLED_CALLS.labels(at=at).inc()
+    log.info("model call cancelled %s (%d answer tokens)", _WHERE.get(at, at), tokens)
+    return Cancelled("the call was cancelled")
+
+
+def stop_if_cancelled(cancelled: threading.Event | None, at: str, tokens: int = 0) -> None:
+    """Raise Cancelled if the call's cancel flag is set."""
+    if cancelled is not None and cancelled.is_set():
+        raise cancelled_error(at, tokens)
 
 
 @dataclass
@@ -56,8 +89,47 @@ class LLMEngine(Protocol):
         """One chat completion constrained to ``schema``; ``on_token(n)`` after each token.
 
         An exception raised by ``on_token`` stops the generation and propagates (cancellation).
+        An engine may also take ``cancelled: threading.Event | None = None`` (all of konspekt's
+        do): once it is set, the call stops (before reading the prompt, while reading it where
+        the engine can, between tokens) and raises Cancelled (:class:`CallEngine`).
         """
         ...
+
+
+class CallEngine:
+    """One RPC's view of the shared engine: each model call of that RPC stops once
+    ``cancelled`` is set (the client cancelled, or its deadline passed), so an abandoned
+    konspekt frees the engine for the next caller within a token, not after its answer."""
+
+    def __init__(self, engine: LLMEngine, cancelled: threading.Event) -> None:
+        self.engine = engine
+        self.cancelled = cancelled
+        self.name = engine.name
+        self.context_size = engine.context_size
+        self.parallel = engine.parallel
+        self._takes_flag = "cancelled" in inspect.signature(engine.complete_json).parameters
+
+    def count_tokens(self, text: str) -> int:
+        return self.engine.count_tokens(text)
+
+    def complete_json(
+        self,
+        messages: list[dict[str, str]],
+        schema: dict[str, Any],
+        max_tokens: int,
+        on_token: Callable[[int], None] | None = None,
+    ) -> Completion:
+        stop_if_cancelled(self.cancelled, "waiting")
+        if self._takes_flag:
+            call: Any = self.engine.complete_json
+            return cast(Completion, call(messages, schema, max_tokens, on_token, cancelled=self.cancelled))
+
+        def checked(n: int) -> None:  # an engine without the flag: stop between tokens
+            stop_if_cancelled(self.cancelled, "answer", n)
+            if on_token is not None:
+                on_token(n)
+
+        return self.engine.complete_json(messages, schema, max_tokens, checked)
 
 
 PING_SCHEMA: dict[str, Any] = {
@@ -173,56 +245,118 @@ class LlamaCppEngine:
         schema: dict[str, Any],
         max_tokens: int,
         on_token: Callable[[int], None] | None = None,
+        cancelled: threading.Event | None = None,
     ) -> Completion:
-        with self._lock:
-            started = time.monotonic()
-            try:
-                stream = self._llm.create_chat_completion(
-                    messages=messages,  # type: ignore[arg-type]
-                    response_format={"type": "json_object", "schema": schema},
-                    max_tokens=max_tokens,
-                    temperature=self.temperature,
-                    repeat_penalty=self.repeat_penalty,
-                    stream=True,
-                )
-            except ValueError as exc:  # e.g. the prompt exceeds the context window
-                raise FailedPrecondition(f"the model could not take the prompt: {exc}") from exc
-            parts: list[str] = []
-            chunks = 0
-            finish = "stop"
-            first = 0.0
-            try:
-                for chunk in cast(Iterator[dict[str, Any]], stream):
-                    choice: dict[str, Any] = chunk["choices"][0]
-                    delta: dict[str, Any] = dict(choice.get("delta") or {})
-                    piece = str(delta.get("content") or "")
-                    if piece:
-                        if not chunks:
-                            first = time.monotonic() - started
-                        parts.append(piece)
-                        chunks += 1
-                        if on_token is not None:
-                            on_token(chunks)
-                    if choice.get("finish_reason"):
-                        finish = str(choice["finish_reason"])
-            except ValueError as exc:
-                raise FailedPrecondition(f"the model could not take the prompt: {exc}") from exc
-            finally:
-                close = getattr(stream, "close", None)
-                if close is not None:
-                    close()
-            text = "".join(parts)
-            # n_tokens: what is in the context now = prompt (with template) + generated tokens.
-            completion_tokens = max(chunks, self._count_unlocked(text))
-            prompt_tokens = max(int(self._llm.n_tokens) - completion_tokens, 0)
-            return Completion(
-                text=text,
-                prompt_tokens=prompt_tokens,
-                completion_tokens=completion_tokens,
-                seconds=time.monotonic() - started,
-                finish_reason=finish,
-                prompt_seconds=first,
+        """``cancelled`` set: stops while waiting for the engine, while llama.cpp reads the
+        prompt (its abort callback) and between tokens, raising Cancelled."""
+        self._acquire(cancelled)
+        try:
+            stop_if_cancelled(cancelled, "waiting")
+            with self._abort_when(cancelled) as disarm:
+                return self._complete(messages, schema, max_tokens, on_token, cancelled, disarm)
+        finally:
+            self._lock.release()
+
+    def _acquire(self, cancelled: threading.Event | None) -> None:
+        """The engine's lock; a cancelled call stops waiting for it."""
+        if cancelled is None:
+            self._lock.acquire()
+            return
+        while not self._lock.acquire(timeout=CANCEL_POLL_SECONDS):
+            stop_if_cancelled(cancelled, "waiting")
+
+    @contextlib.contextmanager
+    def _abort_when(self, cancelled: threading.Event | None) -> Iterator[Callable[[], None]]:
+        """Until the returned ``disarm()`` (called at the first answer token), llama.cpp's abort
+        callback stops the prompt's decode once ``cancelled`` is set: llama_decode returns 2,
+        llama-cpp-python raises RuntimeError, and the next call drops what the aborted batch
+        left in the cache (``Llama.eval`` removes the KV cells past the tokens it kept). Only
+        while reading the prompt: the callback runs for every node of the graph, which costs
+        little in a batch of prompt tokens but much in a one-token decode; tokens are checked
+        between them instead."""
+        if cancelled is None:
+            yield lambda: None
+            return
+        import llama_cpp
+
+        callback = llama_cpp.ggml_abort_callback(lambda _data: cancelled.is_set())
+        ctx = self._llm._ctx.ctx
+        armed = [True]
+
+        def disarm() -> None:
+            if armed[0]:
+                armed[0] = False
+                llama_cpp.llama_set_abort_callback(ctx, llama_cpp.ggml_abort_callback(), None)
+
+        llama_cpp.llama_set_abort_callback(ctx, callback, None)
+        try:
+            yield disarm
+        finally:
+            disarm()
+
+    def _complete(
+        self,
+        messages: list[dict[str, str]],
+        schema: dict[str, Any],
+        max_tokens: int,
+        on_token: Callable[[int], None] | None,
+        cancelled: threading.Event | None,
+        disarm: Callable[[], None],
+    ) -> Completion:
+        started = time.monotonic()
+        try:
+            stream = self._llm.create_chat_completion(
+                messages=messages,  # type: ignore[arg-type]
+                response_format={"type": "json_object", "schema": schema},
+                max_tokens=max_tokens,
+                temperature=self.temperature,
+                repeat_penalty=self.repeat_penalty,
+                stream=True,
             )
+        except ValueError as exc:  # e.g. the prompt exceeds the context window
+            raise FailedPrecondition(f"the model could not take the prompt: {exc}") from exc
+        parts: list[str] = []
+        chunks = 0
+        finish = "stop"
+        first = 0.0
+        try:
+            for chunk in cast(Iterator[dict[str, Any]], stream):
+                disarm()  # the prompt is read
+                stop_if_cancelled(cancelled, "answer" if chunks else "prompt", chunks)
+                choice: dict[str, Any] = chunk["choices"][0]
+                delta: dict[str, Any] = dict(choice.get("delta") or {})
+                piece = str(delta.get("content") or "")
+                if piece:
+                    if not chunks:
+                        first = time.monotonic() - started
+                    parts.append(piece)
+                    chunks += 1
+                    if on_token is not None:
+                        on_token(chunks)
+                if choice.get("finish_reason"):
+                    finish = str(choice["finish_reason"])
+        except ValueError as exc:
+            raise FailedPrecondition(f"the model could not take the prompt: {exc}") from exc
+        except RuntimeError as exc:  # llama_decode returned 2: aborted by the callback
+            if cancelled is not None and cancelled.is_set():
+                raise cancelled_error("answer" if chunks else "prompt", chunks) from exc
+            raise
+        finally:
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()
+        text = "".join(parts)
+        # n_tokens: what is in the context now = prompt (with template) + generated tokens.
+        completion_tokens = max(chunks, self._count_unlocked(text))
+        prompt_tokens = max(int(self._llm.n_tokens) - completion_tokens, 0)
+        return Completion(
+            text=text,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            seconds=time.monotonic() - started,
+            finish_reason=finish,
+            prompt_seconds=first,
+        )
 
     def _count_unlocked(self, text: str) -> int:
         return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))

@@ -17,18 +17,27 @@ FailedPrecondition.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
 import math
+import socket
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
 import httpx
 
 from konspekt.errors import FailedPrecondition, StageError, Unavailable
-from konspekt_summarizer.engine import Completion, ping
+from konspekt_summarizer.engine import (
+    CANCEL_POLL_SECONDS,
+    Completion,
+    cancelled_error,
+    ping,
+    stop_if_cancelled,
+)
 from konspekt_summarizer.settings import SummarizerSettings
 
 log = logging.getLogger(__name__)
@@ -202,7 +211,12 @@ class OpenAIEngine:
         schema: dict[str, Any],
         max_tokens: int,
         on_token: Callable[[int], None] | None = None,
+        cancelled: threading.Event | None = None,
     ) -> Completion:
+        """``cancelled`` set: the stream is closed (between chunks, or by shutting the socket
+        down while the server still reads the prompt); the server stops generating when its
+        client goes (vLLM aborts the request, llama-cpp-python's server stops); Cancelled."""
+        stop_if_cancelled(cancelled, "waiting")
         body = {
             "model": self.name,
             "messages": messages,
@@ -223,11 +237,12 @@ class OpenAIEngine:
         usage: dict[str, Any] = {}
         url = f"{self.base_url}/chat/completions"
         try:
-            with self._http.stream("POST", url, json=body) as reply:
+            with self._http.stream("POST", url, json=body) as reply, _hang_up_when(cancelled, reply):
                 if reply.status_code >= 400:
                     reply.read()
                     raise self._error(reply)
                 for line in reply.iter_lines():
+                    stop_if_cancelled(cancelled, "answer" if chunks else "prompt", chunks)
                     if not line.startswith("data:"):
                         continue
                     payload = line[len("data:") :].strip()
@@ -249,12 +264,14 @@ class OpenAIEngine:
                                 on_token(chunks)
                         if choice.get("finish_reason"):
                             finish = str(choice["finish_reason"])
-        except httpx.TimeoutException as exc:
-            raise Unavailable(f"the model server {self.base_url} timed out: {exc}") from exc
-        except httpx.TransportError as exc:
+        except (httpx.TransportError, httpx.StreamError, json.JSONDecodeError) as exc:
+            if cancelled is not None and cancelled.is_set():  # we hung up
+                raise cancelled_error("answer" if chunks else "prompt", chunks) from exc
+            if isinstance(exc, httpx.TimeoutException):
+                raise Unavailable(f"the model server {self.base_url} timed out: {exc}") from exc
+            if isinstance(exc, json.JSONDecodeError):
+                raise Unavailable(f"the model server sent a broken stream: {exc}") from exc
             raise Unavailable(f"the model server {self.base_url} is unreachable: {exc}") from exc
-        except json.JSONDecodeError as exc:
-            raise Unavailable(f"the model server sent a broken stream: {exc}") from exc
         text = "".join(parts)
         completion_tokens = int(usage.get("completion_tokens") or 0) or max(chunks, self._count(text))
         prompt_tokens = int(usage.get("prompt_tokens") or 0) or sum(
@@ -326,6 +343,34 @@ class OpenAIEngine:
         return ServerError(
             reply.status_code, f"the model server answered {reply.status_code} for {reply.url}: {detail}"
         )
+
+
+@contextlib.contextmanager
+def _hang_up_when(cancelled: threading.Event | None, reply: httpx.Response) -> Iterator[None]:
+    """While the block runs, a watcher shuts the response's socket down once ``cancelled`` is
+    set: a read blocked while the server reads a long prompt returns at once (closing the
+    response from another thread would not wake it)."""
+    stream = reply.extensions.get("network_stream")
+    sock = stream.get_extra_info("socket") if stream is not None else None
+    if cancelled is None or not isinstance(sock, socket.socket):
+        yield
+        return
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(CANCEL_POLL_SECONDS):
+            if cancelled.is_set():
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                return
+
+    watcher = threading.Thread(target=watch, name="hang-up", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        done.set()
+        watcher.join()
 
 
 def _message(data: Any) -> str:

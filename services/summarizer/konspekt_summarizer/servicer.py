@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import queue
 import threading
@@ -17,13 +18,15 @@ from konspekt.server import Loader, rpc
 from konspekt.storage import ObjectStore, output_ref, require_store
 from konspekt.transcripts import to_json, transcript_from_json
 from konspekt.v1 import common_pb2, summarizer_pb2, summarizer_pb2_grpc
+from konspekt_summarizer.engine import CallEngine
 from konspekt_summarizer.konspekt import Summarizer
 from konspekt_summarizer.prompts import MAX_INSTRUCTION
 
 log = logging.getLogger(__name__)
 
-#: How often the streaming loop looks at whether the client is still there, seconds.
-POLL_SECONDS = 0.5
+#: How often the streaming loop looks at whether the client is still there, seconds (a
+#: cancellation gRPC reports through its callback is seen at once).
+POLL_SECONDS = 0.2
 
 # What the engines report per model call (usage: prompt/completion tokens, seconds), summed
 # per konspekt. Rate of tokens over rate of seconds = the fleet's generation speed.
@@ -72,7 +75,9 @@ class SummarizerServicer(summarizer_pb2_grpc.SummarizerServiceServicer):
 
         events: queue.Queue[tuple[str, Any]] = queue.Queue()
         cancelled = threading.Event()
-        context.add_callback(cancelled.set)
+        if not context.add_callback(cancelled.set):  # cancelled, past its deadline, or ended
+            cancelled.set()  # already over
+        summarizer = for_call(summarizer, cancelled)
 
         def on_progress(fraction: float, message: str) -> None:
             if cancelled.is_set():
@@ -93,7 +98,7 @@ class SummarizerServicer(summarizer_pb2_grpc.SummarizerServiceServicer):
             try:
                 kind, value = events.get(timeout=POLL_SECONDS)
             except queue.Empty:
-                if not context.is_active():
+                if cancelled.is_set() or not context.is_active():
                     cancelled.set()
                     log.info("client went away; stopping the generation")
                     return
@@ -145,3 +150,12 @@ class SummarizerServicer(summarizer_pb2_grpc.SummarizerServiceServicer):
             if seg.start < 0 or seg.end < seg.start:
                 raise InvalidInput(f"segment {i} has invalid times: start {seg.start}, end {seg.end}")
         return transcript
+
+
+def for_call(summarizer: Summarizer, cancelled: threading.Event) -> Summarizer:
+    """The loaded summarizer with its engine seen through the call's cancel flag: every model
+    call of this RPC stops once the flag is set, between tokens and before (and, with
+    llama.cpp, during) reading a prompt, so an abandoned konspekt frees the engine at once."""
+    view = copy.copy(summarizer)
+    view.engine = CallEngine(summarizer.engine, cancelled)
+    return view

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from konspekt.errors import FailedPrecondition, Unavailable
-from konspekt_summarizer.engine import Completion
+from konspekt_summarizer.engine import CANCEL_POLL_SECONDS, Completion, stop_if_cancelled
 from konspekt_summarizer.settings import VLLM_MISSING, SummarizerSettings
 
 log = logging.getLogger(__name__)
@@ -122,7 +122,11 @@ class VllmEngine:
         schema: dict[str, Any],
         max_tokens: int,
         on_token: Callable[[int], None] | None = None,
+        cancelled: threading.Event | None = None,
     ) -> Completion:
+        """``cancelled`` set: the request is aborted in vLLM (before its prompt is scheduled,
+        while it is read, or between tokens), raising Cancelled."""
+        stop_if_cancelled(cancelled, "waiting")
         prompt = self._tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         sampling = self._sampling(schema, max_tokens)
         request_id = uuid.uuid4().hex
@@ -141,11 +145,18 @@ class VllmEngine:
         last: Any = None
         first = 0.0
         try:
+            quiet_since = time.monotonic()
             while True:
                 try:
-                    kind, value = events.get(timeout=TOKEN_TIMEOUT)
+                    kind, value = events.get(
+                        timeout=CANCEL_POLL_SECONDS if cancelled is not None else TOKEN_TIMEOUT
+                    )
                 except queue.Empty as exc:
+                    stop_if_cancelled(cancelled, "answer" if last is not None else "prompt")
+                    if time.monotonic() - quiet_since < TOKEN_TIMEOUT:
+                        continue
                     raise Unavailable(f"vLLM produced no token for {TOKEN_TIMEOUT:.0f} s") from exc
+                quiet_since = time.monotonic()
                 if kind == "done":
                     break
                 if kind == "error":
@@ -155,6 +166,7 @@ class VllmEngine:
                 if last is None:
                     first = time.monotonic() - started
                 last = value
+                stop_if_cancelled(cancelled, "answer", len(last.outputs[0].token_ids))
                 if on_token is not None:
                     on_token(len(last.outputs[0].token_ids))
         except BaseException:
