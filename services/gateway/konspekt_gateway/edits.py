@@ -44,12 +44,26 @@ MAX_ITEMS = 200
 MAX_SECONDS = 7 * 24 * 3600.0
 
 
+def _valid(value: str) -> str:
+    """Text a konspekt can hold: JSON may carry lone surrogates ("\\ud87e") that no UTF-8 string,
+    and so no protobuf message, can."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("holds a character that is not valid text (a lone surrogate)") from None
+    return value
+
+
 def _text(value: str) -> str:
-    return value.strip()
+    return _valid(value).strip()
+
+
+def _one_line(value: str) -> str:
+    return " ".join(_valid(value).split())
 
 
 def _line(value: str) -> str:
-    value = " ".join(value.split())
+    value = _one_line(value)
     if not value:
         raise ValueError("must not be empty")
     return value
@@ -62,7 +76,9 @@ def _finite(value: float) -> float:
 
 
 Line = Annotated[str, Field(max_length=2000), AfterValidator(_line)]
-Short = Annotated[str, Field(max_length=200), AfterValidator(lambda v: " ".join(v.split()))]
+Short = Annotated[str, Field(max_length=200), AfterValidator(_one_line)]
+#: A segment's index as the konspekt stores it (int32); -1: tied to no segment.
+SegmentIndex = Annotated[int, Field(ge=-1, le=2**31 - 1)]
 Seconds = Annotated[float, Field(ge=0.0, le=MAX_SECONDS), AfterValidator(_finite)]
 
 
@@ -70,7 +86,7 @@ class PointIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     text: Line
     at: Seconds = 0.0
-    segment_index: int = Field(-1, ge=-1, description="-1: tied to no segment (no time mark)")
+    segment_index: SegmentIndex = Field(-1, description="-1: tied to no segment (no time mark)")
 
 
 class ActionItemIn(BaseModel):
@@ -79,7 +95,7 @@ class ActionItemIn(BaseModel):
     owner: Short = ""
     due: Short = ""
     at: Seconds = 0.0
-    segment_index: int = Field(-1, ge=-1)
+    segment_index: SegmentIndex = -1
     owner_unconfirmed: bool = Field(False, description="false once a person has set the owner")
 
 
@@ -88,7 +104,7 @@ class KonspektIn(BaseModel):
     GET's JSON can be sent back as it is) but the job's own are kept."""
 
     model_config = ConfigDict(extra="forbid")
-    title: Annotated[str, Field(max_length=300), AfterValidator(lambda v: " ".join(v.split()))] = ""
+    title: Annotated[str, Field(max_length=300), AfterValidator(_one_line)] = ""
     summary: Annotated[str, Field(max_length=20000), AfterValidator(_text)] = ""
     key_points: list[PointIn] = Field(default_factory=list, max_length=MAX_ITEMS)
     decisions: list[PointIn] = Field(default_factory=list, max_length=MAX_ITEMS)
