@@ -169,7 +169,7 @@ def test_silence_is_no_speech(target: str, testdata: Path) -> None:
         (
             asr_pb2.TranscribeRequest(
                 audio=common_pb2.Blob(inline=b"x"),  # the output is checked before the audio
-                output=common_pb2.ObjectRef(bucket="some-bucket"),
+                output=common_pb2.ObjectRef(bucket="konspekt-test"),  # the stage's bucket (tests/conftest.py)
             ),
             grpc.StatusCode.INVALID_ARGUMENT,
             "output has an empty key",
