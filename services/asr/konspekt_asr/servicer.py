@@ -79,6 +79,9 @@ class AsrServicer(asr_pb2_grpc.AsrServiceServicer):
                         return
                     continue
                 if kind == "error":
+                    if cancelled.is_set():  # it stopped because the caller went away: nobody to tell
+                        log.info("cancelled by the caller after %d segments", len(transcript.segments))
+                        return
                     raise value
                 if kind == "end":
                     break

@@ -106,6 +106,9 @@ class SummarizerServicer(summarizer_pb2_grpc.SummarizerServiceServicer):
             if kind == "progress":
                 yield summarizer_pb2.SummarizeResponse(progress=value)
             elif kind == "error":
+                if cancelled.is_set():  # it stopped because the caller went away: nobody to tell
+                    log.info("client went away; the generation stopped")
+                    return
                 raise value
             else:
                 konspekt, usage, warnings = value
