@@ -61,6 +61,8 @@ def test_russian_names_and_verb_persons_come_from_the_dictionary() -> None:
     ]
     assert not morph.is_name("Согласен") and morph.is_name("виталию", only=True)
     assert not morph.is_name("роман", only=True) and morph.is_name("Роман")  # a novel, or Roman
+    # a function word is no name even where the dictionary also has it as one ("По", Poe)
+    assert not any(morph.is_name(w) for w in ("По", "Ли", "Так", "Он"))
     persons = {w: morph.person_of_verb(w) for w in ("вводим", "составлю", "исправь", "обновит", "решили")}
     assert persons == {"вводим": "we", "составлю": "i", "исправь": "you", "обновит": "", "решили": ""}
     assert named("Да, дарим карту, Сергею купить её", frozenset()) == "Сергей"

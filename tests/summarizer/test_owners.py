@@ -84,11 +84,13 @@ def test_a_name_addressed_is_found_at_the_start_and_at_the_end_of_a_sentence() -
         ("У Натальи узнать, сколько стоит бетон.", ""),
         ("Наталье спасибо за отчёт.", ""),
         ("Peter said the lab is closed.", ""),
+        # "По оплате…" opens a line elsewhere: "пожалуйста" between commas is no name
+        ("И пришлите, пожалуйста, список пользователей до понедельника?", ""),
         ("Мы договорились с Ольгой, что релиз переносится.", ""),  # agreed with, nothing to do
     ],
 )
 def test_a_task_given_to_a_named_person_in_the_third_person(text: str, person: str) -> None:
-    segments = lines(text)
+    segments = lines(text, "По оплате: второй этап после обучения.")
     assert (assigned(text, Names.of(segments)) or addressed(segments, 0, Names.of(segments))) == person
     assert owner("", segments, 0).value == person
 
@@ -122,6 +124,7 @@ def test_a_russian_name_is_said_in_any_case_form(name: str, said: str) -> None:
         ("Анна", "Антон", False),
         ("Игорь", "Ирина", False),
         ("Maria", "Mark", False),
+        ("По", "пожалуйста", False),
         ("Boris", "", False),
     ],
 )

@@ -13,6 +13,9 @@ from typing import Any
 
 _CYRILLIC = re.compile(r"^[а-яё-]+$", re.IGNORECASE)
 _PERSON = frozenset({"Name", "Surn", "Patr"})
+#: Parts of speech whose likeliest reading makes a word no name (prepositions, conjunctions,
+#: particles, pronouns, interjections).
+_FUNCTION_WORD = frozenset({"PREP", "CONJ", "PRCL", "NPRO", "INTJ"})
 
 
 @cache
@@ -48,8 +51,8 @@ def is_name(word: str, *, only: bool = False) -> bool:
     """Whether ``word`` can be a person's name ("Виталию", "Наталье", "Роман"); with ``only``,
     whether its likeliest reading is one (a lower-case "виталию" from ASR, not "роман", a novel)."""
     forms = name_forms(word)
-    if not forms:
-        return False
+    if not forms or _FUNCTION_WORD & _parses(word)[0].tag.grammemes:
+        return False  # "По" (also a surname) opening "По оплате…", "Ли": a word, not a name
     return not only or forms[0] is _parses(word)[0]
 
 

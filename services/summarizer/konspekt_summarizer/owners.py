@@ -67,7 +67,9 @@ def same_name(a: str, b: str) -> bool:
     a, b = _fold(a), _fold(b)
     if not a or not b:
         return False
-    if same_word(a, b) or (min(len(a), len(b)) <= 4 and (a.startswith(b) or b.startswith(a))):
+    short, long = sorted((a, b), key=len)
+    # a short name and its forms ("Ян"/"Яна", "Оля"/"Олю"), not a word it begins ("По"/"пожалуйста")
+    if same_word(a, b) or (len(short) <= 4 and long.startswith(short) and len(long) - len(short) <= 2):
         return True
     for x, y in ((a, b), (b, a)):
         # "павел" -> "павл", which "павлом" starts with
