@@ -33,6 +33,7 @@ from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import Message
 from pydantic import BaseModel, ConfigDict, SecretStr, field_validator, model_validator
 
+from konspekt.interceptors import wrap_handler
 from konspekt.v1 import common_pb2
 
 log = logging.getLogger(__name__)
@@ -283,23 +284,7 @@ class AccessInterceptor(_Interceptor):
         self.policy = policy
 
     def intercept_service(self, continuation: Callable[[Any], Any], details: grpc.HandlerCallDetails) -> Any:
-        handler = continuation(details)
-        if handler is None or not str(details.method).startswith(self.prefixes):
-            return handler
-        method = str(details.method)
-        if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(
-                self._stream(method, handler.unary_stream),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(
-                self._unary(method, handler.unary_unary),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        return handler  # no client-streaming methods: nothing else to guard
+        return wrap_handler(continuation, details, self.prefixes, self._unary, self._stream)
 
     def _check(self, method: str, request: Any, context: grpc.ServicerContext) -> None:
         try:

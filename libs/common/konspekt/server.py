@@ -22,6 +22,7 @@ from pydantic_settings import SettingsError
 
 from konspekt.access import AccessInterceptor, AccessPolicy, require_clients
 from konspekt.errors import StageError, Unavailable
+from konspekt.interceptors import wrap_handler
 from konspekt.logs import JOB_ID_METADATA, job_id_var, setup_logging
 from konspekt.metrics import (
     STAGE_SERVING,
@@ -193,23 +194,7 @@ class _Admission(_Interceptor):
         self.draining = False
 
     def intercept_service(self, continuation: Callable[[Any], Any], details: grpc.HandlerCallDetails) -> Any:
-        handler = continuation(details)
-        if handler is None or not str(details.method).startswith(self.prefixes):
-            return handler
-        method = str(details.method)
-        if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(
-                self._stream(method, handler.unary_stream),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(
-                self._unary(method, handler.unary_unary),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        return handler
+        return wrap_handler(continuation, details, self.prefixes, self._unary, self._stream)
 
     def drain(self, timeout: float) -> bool:
         """Refuse new calls, then wait up to ``timeout`` seconds for the admitted ones to end
