@@ -12,6 +12,8 @@ from typing import Literal
 
 from starlette.requests import HTTPConnection
 
+from konspekt_gateway import stages
+
 Lang = Literal["en", "ru"]
 LANGUAGES: tuple[Lang, ...] = ("en", "ru")
 DEFAULT_LANGUAGE: Lang = "en"
@@ -179,20 +181,6 @@ STATES: dict[str, dict[Lang, str]] = {
     "failed": {"en": "Failed", "ru": "Ошибка"},
 }
 
-STAGES: dict[str, dict[Lang, str]] = {
-    "audio": {"en": "audio extraction", "ru": "извлечение звука"},
-    "asr": {"en": "speech recognition", "ru": "распознавание речи"},
-    "summarizer": {"en": "summarizing", "ru": "составление конспекта"},
-    "renderer": {"en": "document rendering", "ru": "подготовка документов"},
-}
-
-#: Stage names as the pipeline writes them into English failure reasons.
-_PIPELINE_STAGES = {
-    "audio extraction": "audio",
-    "speech recognition": "asr",
-    "summarizer": "summarizer",
-    "document rendering": "renderer",
-}
 
 #: Failure reasons (from the stages and the pipeline) and their Russian versions.
 _REASONS: list[tuple[re.Pattern[str], str]] = [
@@ -484,8 +472,9 @@ def _fill(table: list[tuple[re.Pattern[str], str]], text: str) -> str | None:
             continue
         values = {k: v or "" for k, v in match.groupdict().items()}
         if "stage" in values:
-            stage = _PIPELINE_STAGES.get(values["stage"])
-            values["stage"] = STAGES[stage]["ru"] if stage else values["stage"]
+            # stage names as the pipeline writes them into English failure reasons
+            stage = stages.by_reason_name(values["stage"])
+            values["stage"] = stage.name_ru if stage else values["stage"]
         if values.get("retry"):
             values["retry"] = " (повтор)"
         if "label" in values:
@@ -539,7 +528,8 @@ def state_text(state: str, lang: Lang) -> str:
 
 
 def stage_text(stage: str, lang: Lang) -> str:
-    return STAGES.get(stage, {}).get(lang, stage)
+    info = stages.get(stage)
+    return info.name(lang) if info else stage
 
 
 def pick_language(accept_language: str | None, override: str | None = None) -> Lang:

@@ -33,7 +33,7 @@ from konspekt.v1 import (
     summarizer_pb2,
     summarizer_pb2_grpc,
 )
-from konspekt_gateway import callbacks
+from konspekt_gateway import callbacks, stages
 from konspekt_gateway import metrics as gateway_metrics
 from konspekt_gateway.jobs import (
     DOWNLOADS,
@@ -48,7 +48,8 @@ from konspekt_gateway.jobs import (
     Style,
     utcnow,
 )
-from konspekt_gateway.settings import STAGES, GatewaySettings, Stage
+from konspekt_gateway.settings import GatewaySettings
+from konspekt_gateway.stages import STAGES, Stage
 from konspekt_gateway.views import job_view
 
 log = logging.getLogger(__name__)
@@ -69,18 +70,6 @@ RETRYABLE = frozenset(
         grpc.StatusCode.UNKNOWN,
     }
 )
-STAGE_NAMES: dict[Stage, str] = {
-    "audio": "audio extraction",
-    "asr": "speech recognition",
-    "summarizer": "summarizer",
-    "renderer": "document rendering",
-}
-STAGE_STATES: dict[Stage, JobState] = {
-    "audio": JobState.EXTRACTING_AUDIO,
-    "asr": JobState.TRANSCRIBING,
-    "summarizer": JobState.SUMMARIZING,
-    "renderer": JobState.RENDERING,
-}
 #: Upper bound on the media duration when the audio stage cannot probe it (8 kbit/s, ≤ 24 h).
 _MIN_BYTES_PER_SECOND = 1000
 #: UNAVAILABLE details that mean "no capacity right now" (busy, draining, loading the model):
@@ -360,9 +349,9 @@ class Orchestrator:
             raise
         except Exception:
             log.exception("job %s: unexpected gateway error", job.short_id)
-            stage = next((s for s, st in STAGE_STATES.items() if st is job.state), "")
+            running = stages.running_in(job.state)
             self._finish(job, JobState.FAILED, error="internal error in the gateway; see its log")
-            job.failed_stage = stage
+            job.failed_stage = running.id if running else ""
         else:
             log.info("job %s done", job.short_id)
             self._finish(job, JobState.DONE)
@@ -380,11 +369,11 @@ class Orchestrator:
 
     async def _stages(self, job: Job) -> None:
         """An upload's run: each stage whose output the job does not have yet."""
-        if "audio" not in job.files:
+        if stages.AUDIO.output not in job.files:
             await self._audio(job)
-        if "transcript" not in job.files:
+        if stages.ASR.output not in job.files:
             await self._transcribe(job)
-        if "konspekt" not in job.files:
+        if stages.SUMMARIZER.output not in job.files:
             await self._summarize(job)
         if not job.downloads:
             await self._render(job)
@@ -619,7 +608,7 @@ class Orchestrator:
 
     # -- calls --------------------------------------------------------------------------------
     async def _enter(self, job: Job, stage: Stage, message: str) -> None:
-        job.state = STAGE_STATES[stage]
+        job.state = stages.info(stage).state
         job.progress = 0.0
         job.message = message
         job.stage_started_at = utcnow()
@@ -672,7 +661,7 @@ class Orchestrator:
                 attempt += 1
                 counter = "probe" if probe else stage
                 if slot.locked():
-                    job.message = f"waiting for a free {STAGE_NAMES[stage]} slot"
+                    job.message = f"waiting for a free {stages.info(stage).reason_name} slot"
                     job.touch()
                     self.changed()
                 queued = time.monotonic()
@@ -688,7 +677,7 @@ class Orchestrator:
                         failure = _CallFailed(exc.code, exc.message)
                     except _CallFailed as exc:
                         failure = exc
-                name = STAGE_NAMES[stage]
+                name = stages.info(stage).reason_name
                 if failure.code is grpc.StatusCode.UNAVAILABLE and failure.message in _NOT_A_TRY:
                     # every worker of the stage is taken, or it is being restarted (draining,
                     # loading its model): wait for capacity, not a failed try

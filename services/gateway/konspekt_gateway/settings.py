@@ -8,7 +8,6 @@ import re
 import urllib.parse
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -16,9 +15,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from konspekt.access import check_token
 from konspekt.settings import default_host
 from konspekt_gateway.callbacks import Allow
+from konspekt_gateway.stages import ASR, AUDIO, RENDERER, STAGES, SUMMARIZER, Stage
 
-Stage = Literal["audio", "asr", "summarizer", "renderer"]
-STAGES: tuple[Stage, ...] = ("audio", "asr", "summarizer", "renderer")
+__all__ = ["STAGES", "GatewaySettings", "Stage"]
 
 _TARGET = re.compile(r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):\d{1,5}$|^(dns|unix|ipv4|ipv6):.+$")
 
@@ -37,10 +36,12 @@ class GatewaySettings(BaseSettings):
         9180, ge=0, le=65535, description="Prometheus /metrics on its own port (not via the Ingress); 0 = off"
     )
 
-    audio_target: str = Field("127.0.0.1:50051", description="host:port of the audio stage")
-    asr_target: str = Field("127.0.0.1:50052", description="host:port of the ASR stage")
-    summarizer_target: str = Field("127.0.0.1:50053", description="host:port of the summarizer stage")
-    renderer_target: str = Field("127.0.0.1:50054", description="host:port of the renderer stage")
+    # One block per stage of konspekt_gateway.stages (its defaults live there; a test checks that
+    # every stage has each of these settings).
+    audio_target: str = Field(AUDIO.default_target, description="host:port of the audio stage")
+    asr_target: str = Field(ASR.default_target, description="host:port of the ASR stage")
+    summarizer_target: str = Field(SUMMARIZER.default_target, description="host:port of the summarizer stage")
+    renderer_target: str = Field(RENDERER.default_target, description="host:port of the renderer stage")
     max_message_mb: int = Field(4, ge=1, le=64, description="largest gRPC message to or from a stage")
 
     max_upload_mb: int = Field(4096, ge=1, description="largest accepted upload")
@@ -78,21 +79,27 @@ class GatewaySettings(BaseSettings):
     # Calls in flight per stage: a job waits for a free slot of the stage it enters, so on one
     # machine the stages of different jobs overlap (one job summarized while the next is
     # transcribed). In Kubernetes set each to the stage's replicas × its KONSPEKT_<STAGE>_WORKERS.
-    audio_concurrency: int = Field(2, ge=1, le=256, description="audio calls in flight")
-    asr_concurrency: int = Field(1, ge=1, le=256, description="ASR calls in flight")
-    summarizer_concurrency: int = Field(1, ge=1, le=256, description="summarizer calls in flight")
-    renderer_concurrency: int = Field(2, ge=1, le=256, description="renderer calls in flight")
+    audio_concurrency: int = Field(
+        AUDIO.default_concurrency, ge=1, le=256, description="audio calls in flight"
+    )
+    asr_concurrency: int = Field(ASR.default_concurrency, ge=1, le=256, description="ASR calls in flight")
+    summarizer_concurrency: int = Field(
+        SUMMARIZER.default_concurrency, ge=1, le=256, description="summarizer calls in flight"
+    )
+    renderer_concurrency: int = Field(
+        RENDERER.default_concurrency, ge=1, le=256, description="renderer calls in flight"
+    )
 
     # Deadline of one stage call = base + per_second × media duration (seconds).
     probe_deadline: float = Field(30.0, gt=0, description="deadline of the media probe")
-    audio_deadline_base: float = Field(60.0, gt=0)
-    audio_deadline_per_second: float = Field(0.5, ge=0)
-    asr_deadline_base: float = Field(120.0, gt=0)
-    asr_deadline_per_second: float = Field(2.0, ge=0)
-    summarizer_deadline_base: float = Field(300.0, gt=0)
-    summarizer_deadline_per_second: float = Field(1.0, ge=0)
-    renderer_deadline_base: float = Field(60.0, gt=0)
-    renderer_deadline_per_second: float = Field(0.0, ge=0)
+    audio_deadline_base: float = Field(AUDIO.default_deadline_base, gt=0)
+    audio_deadline_per_second: float = Field(AUDIO.default_deadline_per_second, ge=0)
+    asr_deadline_base: float = Field(ASR.default_deadline_base, gt=0)
+    asr_deadline_per_second: float = Field(ASR.default_deadline_per_second, ge=0)
+    summarizer_deadline_base: float = Field(SUMMARIZER.default_deadline_base, gt=0)
+    summarizer_deadline_per_second: float = Field(SUMMARIZER.default_deadline_per_second, ge=0)
+    renderer_deadline_base: float = Field(RENDERER.default_deadline_base, gt=0)
+    renderer_deadline_per_second: float = Field(RENDERER.default_deadline_per_second, ge=0)
 
     stage_attempts: int = Field(3, ge=1, le=10, description="tries per stage on retryable errors")
     retry_backoff_seconds: float = Field(2.0, ge=0, description="wait before the 2nd try; doubles")
@@ -149,7 +156,7 @@ class GatewaySettings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = Field(True, description="JSON log lines (False: plain text)")
 
-    @field_validator("audio_target", "asr_target", "summarizer_target", "renderer_target")
+    @field_validator(*(f"{stage}_target" for stage in STAGES))
     @classmethod
     def _check_target(cls, value: str) -> str:
         value = value.strip()

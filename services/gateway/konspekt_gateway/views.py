@@ -10,16 +10,9 @@ from pydantic import BaseModel, Field
 
 from konspekt_gateway import i18n
 from konspekt_gateway.jobs import Job, JobState, MediaFacts, ModelUsage, PastRun, RunKind, Style, utcnow
+from konspekt_gateway.stages import REGISTRY, RENDERER, SUMMARIZER, Stage
 
 API = "/api/v1"
-STAGE_ORDER = ("audio", "asr", "summarizer", "renderer")
-_STAGE_STATE = {
-    "audio": JobState.EXTRACTING_AUDIO,
-    "asr": JobState.TRANSCRIBING,
-    "summarizer": JobState.SUMMARIZING,
-    "renderer": JobState.RENDERING,
-}
-_STAGE_OUTPUT = {"audio": "audio", "asr": "transcript", "summarizer": "konspekt"}
 
 
 class ErrorBody(BaseModel):
@@ -32,7 +25,7 @@ class ErrorOut(BaseModel):
 
 
 class StageOut(BaseModel):
-    stage: Literal["audio", "asr", "summarizer", "renderer"]
+    stage: Stage
     name: str = Field(description="the stage's name in the request's language")
     status: Literal["pending", "running", "done", "failed"]
     progress: float | None = Field(None, description="0..1 while running")
@@ -136,17 +129,18 @@ def _stages(job: Job, lang: i18n.Lang) -> list[dict[str, Any]]:
     out = []
     # a konspekt asked for again: its summarizer and renderer are to do, whatever is stored
     again = job.run == "resummarize" and not job.state.terminal
-    for stage in STAGE_ORDER:
-        produced = bool(job.downloads) if stage == "renderer" else _STAGE_OUTPUT[stage] in job.files
-        if again and stage in ("summarizer", "renderer"):
-            produced = stage == "summarizer" and "konspekt.next" in job.files
+    for info in REGISTRY:
+        stage = info.id
+        produced = bool(job.downloads) if info is RENDERER else info.output in job.files
+        if again and info in (SUMMARIZER, RENDERER):
+            produced = info is SUMMARIZER and "konspekt.next" in job.files
         status = "pending"
         progress = None
         if job.state is JobState.FAILED and job.failed_stage == stage:
             status = "failed"
         elif job.state is JobState.DONE or produced:
             status = "done"
-        elif job.state is _STAGE_STATE[stage]:
+        elif job.state is info.state:
             status, progress = "running", job.progress
         seconds = job.stage_seconds.get(stage)
         if status == "running" and job.stage_started_at is not None:
