@@ -150,6 +150,80 @@ def test_render_from_store_to_store(
     store.delete_prefix(job)
 
 
+def test_render_konspekt_by_reference(
+    target: str, store: ObjectStore, en_konspekt: common_pb2.Konspekt, en_transcript: common_pb2.Transcript
+) -> None:
+    """konspekt_ref: the konspekt JSON as the summarizer stores it is read from the store, the
+    same documents come out as for the konspekt sent inline."""
+    job = f"renderer-test/{uuid.uuid4().hex}/"
+    transcript = store.put_bytes(job + "transcript.json", to_json(en_transcript), "application/json")
+    konspekt = store.put_bytes(job + "konspekt.json", to_json(en_konspekt), "application/json")
+    formats = [F.FORMAT_KONSPEKT_TXT, F.FORMAT_KONSPEKT_MD]
+    by_ref = renderer_pb2.RenderRequest(
+        konspekt_ref=konspekt,
+        transcript_ref=transcript,
+        formats=formats,
+        output_prefix=common_pb2.ObjectRef(bucket=store.bucket, key=job + "out/"),
+        source_name="lecture.mp4",
+    )
+    response = render(target, by_ref)
+    assert [f.name for f in response.files] == ["konspekt.txt", "konspekt.md"]
+    stored = {f.name: store.get_bytes(f.ref) for f in response.files}
+    inline = render(
+        target,
+        renderer_pb2.RenderRequest(
+            konspekt=en_konspekt, transcript=en_transcript, formats=formats, source_name="lecture.mp4"
+        ),
+    )
+    assert stored == {f.name: f.inline for f in inline.files}
+    assert stored["konspekt.txt"].decode().startswith("Political philosophy and the real world\n")
+    # by reference with the bucket left empty (the stage's own), files inline
+    by_key = renderer_pb2.RenderRequest(
+        konspekt_ref=common_pb2.ObjectRef(key=konspekt.key),
+        transcript=en_transcript,
+        formats=formats,
+        source_name="lecture.mp4",
+    )
+    assert {f.name: f.inline for f in render(target, by_key).files} == stored
+    store.delete_prefix(job)
+
+
+def test_konspekt_ref_errors(target: str, store: ObjectStore, en_konspekt: common_pb2.Konspekt) -> None:
+    job = f"renderer-test/{uuid.uuid4().hex}/"
+    transcript = common_pb2.Transcript(language="en", duration=1.0)
+    good = store.put_bytes(job + "konspekt.json", to_json(en_konspekt), "application/json")
+    bad = store.put_bytes(job + "bad.json", b'{"title": ["not", "text"]}', "application/json")
+    cases = [
+        (
+            renderer_pb2.RenderRequest(konspekt=en_konspekt, konspekt_ref=good, transcript=transcript),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "both konspekt and konspekt_ref",
+        ),
+        (
+            renderer_pb2.RenderRequest(konspekt_ref=bad, transcript=transcript),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "not a valid Konspekt JSON",
+        ),
+        (
+            renderer_pb2.RenderRequest(
+                konspekt_ref=common_pb2.ObjectRef(bucket=store.bucket), transcript=transcript
+            ),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "empty key",
+        ),
+        (
+            renderer_pb2.RenderRequest(konspekt_ref=store.ref(job + "missing.json"), transcript=transcript),
+            grpc.StatusCode.NOT_FOUND,
+            "missing.json",
+        ),
+    ]
+    for request, code, words in cases:
+        err = render_error(target, request)
+        assert err.code() == code, err.details()
+        assert words in str(err.details())
+    store.delete_prefix(job)
+
+
 def test_render_to_another_bucket_is_refused(
     target: str, store: ObjectStore, en_konspekt: common_pb2.Konspekt, en_transcript: common_pb2.Transcript
 ) -> None:
@@ -209,6 +283,16 @@ def test_refs_without_store_fail_precondition(storeless_target: str) -> None:
     )
     assert err.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "no object store" in (err.details() or "")
+
+    err = render_error(
+        storeless_target,
+        renderer_pb2.RenderRequest(
+            konspekt_ref=common_pb2.ObjectRef(bucket="konspekt", key="k.json"),
+            transcript=common_pb2.Transcript(),
+        ),
+    )
+    assert err.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "konspekt_ref" in (err.details() or "")
 
     err = render_error(
         storeless_target,

@@ -144,6 +144,36 @@ def test_each_client_works_under_its_own_prefix(stage: str, store: ObjectStore) 
         assert render(stage, to_store(job + "again/"), token=token).files[0].ref.key.startswith(job)
 
 
+def test_konspekt_ref_is_read_only_under_the_callers_prefix(stage: str, store: ObjectStore) -> None:
+    """konspekt_ref is read with the caller's rights, like transcript_ref: under its own prefix
+    the stored konspekt is rendered; another client's konspekt is PERMISSION_DENIED."""
+    mark = uuid.uuid4().hex
+    mine = store.put_bytes(f"jobs/{mark}/konspekt.json", to_json(KONSPEKT), "application/json")
+    theirs = store.put_bytes(f"team-b/{mark}/konspekt.json", to_json(KONSPEKT), "application/json")
+    formats = [renderer_pb2.FORMAT_KONSPEKT_TXT]
+    (file,) = render(
+        stage, renderer_pb2.RenderRequest(konspekt_ref=mine, transcript=TRANSCRIPT, formats=formats)
+    ).files
+    assert file.inline.decode().startswith("Shipping\n")
+    (file,) = render(
+        stage,
+        renderer_pb2.RenderRequest(konspekt_ref=theirs, transcript=TRANSCRIPT, formats=formats),
+        token=TEAM,
+    ).files
+    assert file.inline.decode().startswith("Shipping\n")
+    for ref, token in (
+        (theirs, GATEWAY),
+        (mine, TEAM),
+        (store.ref(f"jobs/../team-b/{mark}/konspekt.json"), GATEWAY),
+    ):
+        request = renderer_pb2.RenderRequest(konspekt_ref=ref, transcript=TRANSCRIPT, formats=formats)
+        error = refused(stage, request, token=token)
+        assert error.code() == grpc.StatusCode.PERMISSION_DENIED, (ref, error.details())
+        assert "konspekt_ref" in str(error.details())
+    store.delete_prefix(f"jobs/{mark}/")
+    store.delete_prefix(f"team-b/{mark}/")
+
+
 def outside(mark: str) -> list[str]:
     """Output prefixes the gateway (jobs/) may not write to; each holds ``mark``."""
     return [
@@ -189,6 +219,8 @@ def test_a_refused_call_never_reaches_the_store(blind: tuple[str, Listener]) -> 
     ]
     for ref in reads:
         error = refused(target, renderer_pb2.RenderRequest(konspekt=KONSPEKT, transcript_ref=ref))
+        assert error.code() == grpc.StatusCode.PERMISSION_DENIED, (ref, error.details())
+        error = refused(target, renderer_pb2.RenderRequest(konspekt_ref=ref, transcript=TRANSCRIPT))
         assert error.code() == grpc.StatusCode.PERMISSION_DENIED, (ref, error.details())
     # an allowed read next to a forbidden write: the whole call is refused first
     both = renderer_pb2.RenderRequest(

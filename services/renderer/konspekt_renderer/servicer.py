@@ -1,4 +1,5 @@
-"""The RendererService: loads the transcript, renders, returns the files inline or stores them."""
+"""The RendererService: loads the konspekt (inline or by reference) and the transcript, renders,
+returns the files inline or stores them."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from prometheus_client import Counter
 from konspekt.errors import InvalidInput, ResourceExhausted
 from konspekt.server import Loader, rpc
 from konspekt.storage import ObjectStore, require_store
-from konspekt.transcripts import transcript_from_json
+from konspekt.transcripts import konspekt_from_json, transcript_from_json
 from konspekt.v1 import common_pb2, renderer_pb2, renderer_pb2_grpc
 from konspekt_renderer.engine import Engine, RenderedFile
 
@@ -43,9 +44,10 @@ class RendererServicer(renderer_pb2_grpc.RendererServiceServicer):
     ) -> renderer_pb2.RenderResponse:
         engine = self.loader.get()
         started = time.monotonic()
+        konspekt = self._konspekt(request)
         transcript = self._transcript(request)
         out = self._output_store(request.output_prefix)  # checked before any work is done
-        files = engine.render(request.konspekt, transcript, list(request.formats), request.source_name)
+        files = engine.render(konspekt, transcript, list(request.formats), request.source_name)
         response = self._inline(files) if out is None else self._store(out, files, request.output_prefix)
         for f in files:
             FILES_RENDERED.labels(f.name).inc()
@@ -56,6 +58,17 @@ class RendererServicer(renderer_pb2_grpc.RendererServiceServicer):
             (time.monotonic() - started) * 1000,
         )
         return response
+
+    def _konspekt(self, request: renderer_pb2.RenderRequest) -> common_pb2.Konspekt:
+        """The konspekt inline, or read from konspekt_ref (the access interceptor has checked the
+        ref against the caller's prefix before the call got here, as for transcript_ref)."""
+        ref = request.konspekt_ref
+        if not request.HasField("konspekt_ref") or (not ref.bucket and not ref.key):
+            return request.konspekt
+        if request.HasField("konspekt"):
+            raise InvalidInput("the request has both konspekt and konspekt_ref: set one")
+        store = require_store(self.store, "konspekt_ref")
+        return konspekt_from_json(store.get_bytes(ref))
 
     def _transcript(self, request: renderer_pb2.RenderRequest) -> common_pb2.Transcript:
         source = request.WhichOneof("transcript_source")

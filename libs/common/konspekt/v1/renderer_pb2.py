@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from konspekt.v1 import common_pb2 as konspekt_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1akonspekt/v1/renderer.proto\x12\x0bkonspekt.v1\x1a\x18konspekt/v1/common.proto\"\x98\x02\n\rRenderRequest\x12\'\n\x08konspekt\x18\x01 \x01(\x0b\x32\x15.konspekt.v1.Konspekt\x12\x30\n\x0etranscript_ref\x18\x02 \x01(\x0b\x32\x16.konspekt.v1.ObjectRefH\x00\x12-\n\ntranscript\x18\x03 \x01(\x0b\x32\x17.konspekt.v1.TranscriptH\x00\x12$\n\x07\x66ormats\x18\x04 \x03(\x0e\x32\x13.konspekt.v1.Format\x12-\n\routput_prefix\x18\x05 \x01(\x0b\x32\x16.konspekt.v1.ObjectRef\x12\x13\n\x0bsource_name\x18\x06 \x01(\tB\x13\n\x11transcript_source\"\xa0\x01\n\x0cRenderedFile\x12#\n\x06\x66ormat\x18\x01 \x01(\x0e\x32\x13.konspekt.v1.Format\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x03 \x01(\t\x12\x12\n\nsize_bytes\x18\x04 \x01(\x03\x12#\n\x03ref\x18\x05 \x01(\x0b\x32\x16.konspekt.v1.ObjectRef\x12\x0e\n\x06inline\x18\x06 \x01(\x0c\":\n\x0eRenderResponse\x12(\n\x05\x66iles\x18\x01 \x03(\x0b\x32\x19.konspekt.v1.RenderedFile*\xd8\x01\n\x06\x46ormat\x12\x16\n\x12\x46ORMAT_UNSPECIFIED\x10\x00\x12\x18\n\x14\x46ORMAT_KONSPEKT_DOCX\x10\x01\x12\x17\n\x13\x46ORMAT_KONSPEKT_TXT\x10\x02\x12\x19\n\x15\x46ORMAT_TRANSCRIPT_TXT\x10\x03\x12\x19\n\x15\x46ORMAT_TRANSCRIPT_SRT\x10\x04\x12\x19\n\x15\x46ORMAT_TRANSCRIPT_VTT\x10\x05\x12\x1a\n\x16\x46ORMAT_TRANSCRIPT_JSON\x10\x06\x12\x16\n\x12\x46ORMAT_KONSPEKT_MD\x10\x07\x32T\n\x0fRendererService\x12\x41\n\x06Render\x12\x1a.konspekt.v1.RenderRequest\x1a\x1b.konspekt.v1.RenderResponseBT\n\x0bkonspekt.v1B\rRendererProtoP\x01Z&konspekt/gen/go/konspekt/v1;konspektv1\xaa\x02\x0bKonspekt.V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1akonspekt/v1/renderer.proto\x12\x0bkonspekt.v1\x1a\x18konspekt/v1/common.proto\"\xc6\x02\n\rRenderRequest\x12\'\n\x08konspekt\x18\x01 \x01(\x0b\x32\x15.konspekt.v1.Konspekt\x12\x30\n\x0etranscript_ref\x18\x02 \x01(\x0b\x32\x16.konspekt.v1.ObjectRefH\x00\x12-\n\ntranscript\x18\x03 \x01(\x0b\x32\x17.konspekt.v1.TranscriptH\x00\x12$\n\x07\x66ormats\x18\x04 \x03(\x0e\x32\x13.konspekt.v1.Format\x12-\n\routput_prefix\x18\x05 \x01(\x0b\x32\x16.konspekt.v1.ObjectRef\x12\x13\n\x0bsource_name\x18\x06 \x01(\t\x12,\n\x0ckonspekt_ref\x18\x07 \x01(\x0b\x32\x16.konspekt.v1.ObjectRefB\x13\n\x11transcript_source\"\xa0\x01\n\x0cRenderedFile\x12#\n\x06\x66ormat\x18\x01 \x01(\x0e\x32\x13.konspekt.v1.Format\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x03 \x01(\t\x12\x12\n\nsize_bytes\x18\x04 \x01(\x03\x12#\n\x03ref\x18\x05 \x01(\x0b\x32\x16.konspekt.v1.ObjectRef\x12\x0e\n\x06inline\x18\x06 \x01(\x0c\":\n\x0eRenderResponse\x12(\n\x05\x66iles\x18\x01 \x03(\x0b\x32\x19.konspekt.v1.RenderedFile*\xd8\x01\n\x06\x46ormat\x12\x16\n\x12\x46ORMAT_UNSPECIFIED\x10\x00\x12\x18\n\x14\x46ORMAT_KONSPEKT_DOCX\x10\x01\x12\x17\n\x13\x46ORMAT_KONSPEKT_TXT\x10\x02\x12\x19\n\x15\x46ORMAT_TRANSCRIPT_TXT\x10\x03\x12\x19\n\x15\x46ORMAT_TRANSCRIPT_SRT\x10\x04\x12\x19\n\x15\x46ORMAT_TRANSCRIPT_VTT\x10\x05\x12\x1a\n\x16\x46ORMAT_TRANSCRIPT_JSON\x10\x06\x12\x16\n\x12\x46ORMAT_KONSPEKT_MD\x10\x07\x32T\n\x0fRendererService\x12\x41\n\x06Render\x12\x1a.konspekt.v1.RenderRequest\x1a\x1b.konspekt.v1.RenderResponseBT\n\x0bkonspekt.v1B\rRendererProtoP\x01Z&konspekt/gen/go/konspekt/v1;konspektv1\xaa\x02\x0bKonspekt.V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,14 +33,14 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'konspekt.v1.renderer_pb2', 
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\013konspekt.v1B\rRendererProtoP\001Z&konspekt/gen/go/konspekt/v1;konspektv1\252\002\013Konspekt.V1'
-  _globals['_FORMAT']._serialized_start=576
-  _globals['_FORMAT']._serialized_end=792
+  _globals['_FORMAT']._serialized_start=622
+  _globals['_FORMAT']._serialized_end=838
   _globals['_RENDERREQUEST']._serialized_start=70
-  _globals['_RENDERREQUEST']._serialized_end=350
-  _globals['_RENDEREDFILE']._serialized_start=353
-  _globals['_RENDEREDFILE']._serialized_end=513
-  _globals['_RENDERRESPONSE']._serialized_start=515
-  _globals['_RENDERRESPONSE']._serialized_end=573
-  _globals['_RENDERERSERVICE']._serialized_start=794
-  _globals['_RENDERERSERVICE']._serialized_end=878
+  _globals['_RENDERREQUEST']._serialized_end=396
+  _globals['_RENDEREDFILE']._serialized_start=399
+  _globals['_RENDEREDFILE']._serialized_end=559
+  _globals['_RENDERRESPONSE']._serialized_start=561
+  _globals['_RENDERRESPONSE']._serialized_end=619
+  _globals['_RENDERERSERVICE']._serialized_start=840
+  _globals['_RENDERERSERVICE']._serialized_end=924
 # @@protoc_insertion_point(module_scope)

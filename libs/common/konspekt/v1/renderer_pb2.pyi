@@ -80,11 +80,14 @@ class RenderRequest(_message.Message):
     FORMATS_FIELD_NUMBER: _builtins.int
     OUTPUT_PREFIX_FIELD_NUMBER: _builtins.int
     SOURCE_NAME_FIELD_NUMBER: _builtins.int
+    KONSPEKT_REF_FIELD_NUMBER: _builtins.int
     source_name: _builtins.str
     """Name of the source recording (e.g. "Meeting.mp4"), shown in the documents."""
     @_builtins.property
     def konspekt(self) -> _common_pb2.Konspekt:
-        """The konspekt to render (as SummarizeResult.konspekt)."""
+        """The konspekt to render (as SummarizeResult.konspekt). Set this or konspekt_ref, not both;
+        with neither, an empty konspekt is rendered (the transcript documents stay useful).
+        """
 
     @_builtins.property
     def transcript_ref(self) -> _common_pb2.ObjectRef:
@@ -105,6 +108,16 @@ class RenderRequest(_message.Message):
         store": the files come back inline.
         """
 
+    @_builtins.property
+    def konspekt_ref(self) -> _common_pb2.ObjectRef:
+        """The konspekt to render, by reference: Konspekt JSON (proto field names) as stored by the
+        summarizer stage (SummarizeRequest.output, returned as SummarizeResult.stored), or by the
+        client itself. Read like transcript_ref: the key must lie under the client's own prefix
+        (PERMISSION_DENIED otherwise, before anything is read). Set this or konspekt, not both
+        (INVALID_ARGUMENT); unset or both fields empty: konspekt is used. It is not in a oneof with
+        konspekt because konspekt was released outside one (moving it in changes generated code).
+        """
+
     def __init__(
         self,
         *,
@@ -114,10 +127,11 @@ class RenderRequest(_message.Message):
         formats: _abc.Iterable[Global___Format.ValueType] | None = ...,
         output_prefix: _common_pb2.ObjectRef | None = ...,
         source_name: _builtins.str = ...,
+        konspekt_ref: _common_pb2.ObjectRef | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["konspekt", b"konspekt", "output_prefix", b"output_prefix", "transcript", b"transcript", "transcript_ref", b"transcript_ref", "transcript_source", b"transcript_source"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["konspekt", b"konspekt", "konspekt_ref", b"konspekt_ref", "output_prefix", b"output_prefix", "transcript", b"transcript", "transcript_ref", b"transcript_ref", "transcript_source", b"transcript_source"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["formats", b"formats", "konspekt", b"konspekt", "output_prefix", b"output_prefix", "source_name", b"source_name", "transcript", b"transcript", "transcript_ref", b"transcript_ref", "transcript_source", b"transcript_source"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["formats", b"formats", "konspekt", b"konspekt", "konspekt_ref", b"konspekt_ref", "output_prefix", b"output_prefix", "source_name", b"source_name", "transcript", b"transcript", "transcript_ref", b"transcript_ref", "transcript_source", b"transcript_source"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_transcript_source: _TypeAlias = _typing.Literal["transcript_ref", "transcript"]  # noqa: Y015
     _WhichOneofArgType_transcript_source: _TypeAlias = _typing.Literal["transcript_source", b"transcript_source"]  # noqa: Y015

@@ -50,14 +50,18 @@ class RendererServiceServicer:
         """Fast (well under a second for an hour of speech), so unary.
 
         Errors (besides those every stage returns, see common.proto):
-        INVALID_ARGUMENT    no transcript given; a transcript_ref that is not Transcript JSON; a
-        format out of range or FORMAT_UNSPECIFIED in formats; an enum field of
-        the konspekt out of range; output_prefix with a bucket but an empty
-        key.
-        NOT_FOUND           transcript_ref names no object, or output_prefix names a bucket that
-        does not exist.
-        FAILED_PRECONDITION transcript_ref or output_prefix given but the stage has no object
-        store.
+        INVALID_ARGUMENT    no transcript given; a transcript_ref that is not Transcript JSON; both
+        konspekt and konspekt_ref set; a konspekt_ref that is not Konspekt
+        JSON or has a bucket but an empty key; a format out of range or
+        FORMAT_UNSPECIFIED in formats; an enum field of the konspekt out of
+        range; output_prefix with a bucket but an empty key.
+        NOT_FOUND           transcript_ref or konspekt_ref names no object, or output_prefix
+        names a bucket that does not exist.
+        FAILED_PRECONDITION transcript_ref, konspekt_ref or output_prefix given but the stage has
+        no object store.
+        PERMISSION_DENIED   transcript_ref, konspekt_ref or output_prefix not in the stage's
+        bucket or not under the client's prefix (checked before anything is
+        read or written).
         RESOURCE_EXHAUSTED  the files asked for inline do not fit in one 4 MiB response (less a
         64 KiB margin): give output_prefix, or ask for fewer formats.
         UNAVAILABLE         busy, loading, shutting down, or the object store failed.
