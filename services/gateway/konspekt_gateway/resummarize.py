@@ -8,7 +8,7 @@ other (queued, summarizing, rendering, done; its progress on the page and in the
 the summarizer and the renderer: the record's ``run`` is "resummarize" and its ``stage_seconds``
 and ``attempts`` hold those two stages alone; the run before is kept in ``runs``. The new
 konspekt replaces konspekt.json once its documents are made, the previous kept as
-konspekt.v<N>.json, as an edit does (pipeline.Orchestrator._resummarize)."""
+konspekt.v<N>.json, as an edit does (steps.StageSteps._resummarize)."""
 
 from __future__ import annotations
 
