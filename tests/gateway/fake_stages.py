@@ -21,7 +21,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from konspekt.logs import JOB_ID_METADATA
 from konspekt.storage import ObjectStore
-from konspekt.transcripts import to_json, transcript_from_json
+from konspekt.transcripts import konspekt_from_json, to_json, transcript_from_json
 from konspekt.v1 import (
     asr_pb2,
     asr_pb2_grpc,
@@ -237,8 +237,11 @@ class Renderer(renderer_pb2_grpc.RendererServiceServicer):
     def Render(self, request: renderer_pb2.RenderRequest, context: Any) -> renderer_pb2.RenderResponse:
         self.script.enter("renderer", request, context)
         response = renderer_pb2.RenderResponse()
+        konspekt = request.konspekt
+        if request.konspekt_ref.key:  # as the real renderer: read the stored konspekt JSON
+            konspekt = konspekt_from_json(self.store.get_bytes(request.konspekt_ref))
         for fmt, name in NAMES.items():
-            data = rendered(name, request.source_name, request.konspekt.title)
+            data = rendered(name, request.source_name, konspekt.title)
             key = request.output_prefix.key + name
             self.store.put_bytes(key, data)
             response.files.append(

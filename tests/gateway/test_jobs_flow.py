@@ -76,7 +76,11 @@ async def test_raw_upload_is_processed_and_downloads_carry_the_original_name(
 
     # every stage call carried the job id for the stages' logs
     assert {m.get(JOB_ID_METADATA) for m in stages.script.metadata} == {job["id"]}
-    assert stages.script.requests["renderer"][0].source_name == MEETING
+    render = stages.script.requests["renderer"][0]
+    assert render.source_name == MEETING
+    # the konspekt goes to the renderer by reference, as the summarizer stored it
+    assert render.konspekt_ref.key == f"jobs/{job['id']}/konspekt.json"
+    assert not render.HasField("konspekt")
 
 
 async def test_multipart_upload_passes_language_and_style(stages: FakeStages, bucket_s3: S3Settings) -> None:

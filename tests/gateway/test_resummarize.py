@@ -100,7 +100,9 @@ async def test_summarizing_again_runs_the_summarizer_and_renderer_only_and_keeps
         ]
         assert render.output_prefix.key == prefix + "out/v2/"
         assert render.transcript_ref.key == prefix + "transcript.json"
-        assert render.konspekt.title == f"Weekly sync ({WISH})"
+        # the konspekt goes by reference (the one the summarizer stored), not read back and inlined
+        assert render.konspekt_ref.key == prefix + "konspekt.next.json"
+        assert not render.HasField("konspekt")
 
         # the record says what ran this time, and keeps the run before
         assert done["run"] == "resummarize" and done["resummarized_at"]

@@ -7,7 +7,6 @@ import asyncio
 import logging
 
 from konspekt.errors import StageError
-from konspekt.transcripts import konspekt_from_json
 from konspekt.v1 import asr_pb2, audio_pb2, common_pb2, renderer_pb2, summarizer_pb2
 from konspekt_gateway import stages
 from konspekt_gateway.jobs import DOWNLOADS, Job, MediaFacts, ModelUsage
@@ -50,13 +49,11 @@ class StageSteps(StageCalls):
         version = job.konspekt_version + 1
         if NEXT_KONSPEKT not in job.files:
             await self._summarize(job, NEXT_KONSPEKT, job.key("konspekt.next.json"))
-        data = await asyncio.to_thread(self.store.get_bytes, job.files[NEXT_KONSPEKT])
-        konspekt = konspekt_from_json(data)
         await self._enter(job, "renderer", "rendering the documents")
 
         async def render(deadline: float) -> renderer_pb2.RenderResponse:
             request = renderer_pb2.RenderRequest(
-                konspekt=konspekt,
+                konspekt_ref=self.store.ref(job.files[NEXT_KONSPEKT]),  # the renderer reads it
                 transcript_ref=self.store.ref(job.files["transcript"]),
                 formats=list(KONSPEKT_DOCUMENTS),
                 output_prefix=self.store.ref(job.key(f"out/v{version}/")),
@@ -83,6 +80,7 @@ class StageSteps(StageCalls):
                 self.store.put_bytes(
                     previous, self.store.get_bytes(job.files["konspekt"]), "application/json"
                 )
+            data = self.store.get_bytes(job.files[NEXT_KONSPEKT])
             self.store.put_bytes(job.files["konspekt"], data, "application/json")
 
         for attempt in range(1, self.settings.stage_attempts + 1):
@@ -224,9 +222,10 @@ class StageSteps(StageCalls):
         await self._enter(job, "renderer", "rendering the documents")
 
         async def render(deadline: float) -> renderer_pb2.RenderResponse:
-            data = await asyncio.to_thread(self.store.get_bytes, job.files["konspekt"])
+            # by reference: the renderer reads the konspekt as stored (the summarizer's, or an
+            # edit's: edits.py replaces the object), the gateway does not read it back
             request = renderer_pb2.RenderRequest(
-                konspekt=konspekt_from_json(data),
+                konspekt_ref=self.store.ref(job.files["konspekt"]),
                 transcript_ref=self.store.ref(job.files["transcript"]),
                 output_prefix=self.store.ref(job.key("out/")),
                 source_name=job.filename,
