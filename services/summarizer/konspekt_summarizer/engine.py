@@ -303,7 +303,9 @@ class LlamaCppEngine:
         cancelled: threading.Event | None,
         disarm: Callable[[], None],
     ) -> Completion:
-        started = time.monotonic()
+        from konspekt_summarizer.stream import StreamedCompletion  # it builds on this module
+
+        answer = StreamedCompletion(on_token, cancelled)
         try:
             stream = self._llm.create_chat_completion(
                 messages=messages,  # type: ignore[arg-type]
@@ -315,48 +317,24 @@ class LlamaCppEngine:
             )
         except ValueError as exc:  # e.g. the prompt exceeds the context window
             raise FailedPrecondition(f"the model could not take the prompt: {exc}") from exc
-        parts: list[str] = []
-        chunks = 0
-        finish = "stop"
-        first = 0.0
         try:
             for chunk in cast(Iterator[dict[str, Any]], stream):
                 disarm()  # the prompt is read
-                stop_if_cancelled(cancelled, "answer" if chunks else "prompt", chunks)
-                choice: dict[str, Any] = chunk["choices"][0]
-                delta: dict[str, Any] = dict(choice.get("delta") or {})
-                piece = str(delta.get("content") or "")
-                if piece:
-                    if not chunks:
-                        first = time.monotonic() - started
-                    parts.append(piece)
-                    chunks += 1
-                    if on_token is not None:
-                        on_token(chunks)
-                if choice.get("finish_reason"):
-                    finish = str(choice["finish_reason"])
+                answer.check()
+                answer.add(chunk["choices"][0])
         except ValueError as exc:
             raise FailedPrecondition(f"the model could not take the prompt: {exc}") from exc
         except RuntimeError as exc:  # llama_decode returned 2: aborted by the callback
-            if cancelled is not None and cancelled.is_set():
-                raise cancelled_error("answer" if chunks else "prompt", chunks) from exc
+            answer.check(cause=exc)
             raise
         finally:
             close = getattr(stream, "close", None)
             if close is not None:
                 close()
-        text = "".join(parts)
         # n_tokens: what is in the context now = prompt (with template) + generated tokens.
-        completion_tokens = max(chunks, self._count_unlocked(text))
+        completion_tokens = max(answer.chunks, self._count_unlocked(answer.text))
         prompt_tokens = max(int(self._llm.n_tokens) - completion_tokens, 0)
-        return Completion(
-            text=text,
-            prompt_tokens=prompt_tokens,
-            completion_tokens=completion_tokens,
-            seconds=time.monotonic() - started,
-            finish_reason=finish,
-            prompt_seconds=first,
-        )
+        return answer.completion(prompt_tokens, completion_tokens)
 
     def _count_unlocked(self, text: str) -> int:
         return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))

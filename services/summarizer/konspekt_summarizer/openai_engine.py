@@ -31,14 +31,9 @@ from typing import Any, Literal
 import httpx
 
 from konspekt.errors import FailedPrecondition, StageError, Unavailable
-from konspekt_summarizer.engine import (
-    CANCEL_POLL_SECONDS,
-    Completion,
-    cancelled_error,
-    ping,
-    stop_if_cancelled,
-)
+from konspekt_summarizer.engine import CANCEL_POLL_SECONDS, Completion, ping, stop_if_cancelled
 from konspekt_summarizer.settings import SummarizerSettings
+from konspekt_summarizer.stream import StreamedCompletion
 
 log = logging.getLogger(__name__)
 # httpx logs every request at INFO: one per token count here.
@@ -229,11 +224,7 @@ class OpenAIEngine:
             "stream": True,
             "stream_options": {"include_usage": True},
         }
-        started = time.monotonic()
-        parts: list[str] = []
-        chunks = 0
-        finish = "stop"
-        first = 0.0
+        answer = StreamedCompletion(on_token, cancelled)
         usage: dict[str, Any] = {}
         url = f"{self.base_url}/chat/completions"
         try:
@@ -242,7 +233,7 @@ class OpenAIEngine:
                     reply.read()
                     raise self._error(reply)
                 for line in reply.iter_lines():
-                    stop_if_cancelled(cancelled, "answer" if chunks else "prompt", chunks)
+                    answer.check()
                     if not line.startswith("data:"):
                         continue
                     payload = line[len("data:") :].strip()
@@ -254,37 +245,21 @@ class OpenAIEngine:
                     if chunk.get("usage"):
                         usage = dict(chunk["usage"])
                     for choice in chunk.get("choices") or []:
-                        piece = str((choice.get("delta") or {}).get("content") or "")
-                        if piece:
-                            if not chunks:
-                                first = time.monotonic() - started
-                            parts.append(piece)
-                            chunks += 1
-                            if on_token is not None:
-                                on_token(chunks)
-                        if choice.get("finish_reason"):
-                            finish = str(choice["finish_reason"])
+                        answer.add(choice)
         except (httpx.TransportError, httpx.StreamError, json.JSONDecodeError) as exc:
-            if cancelled is not None and cancelled.is_set():  # we hung up
-                raise cancelled_error("answer" if chunks else "prompt", chunks) from exc
+            answer.check(cause=exc)  # we hung up
             if isinstance(exc, httpx.TimeoutException):
                 raise Unavailable(f"the model server {self.base_url} timed out: {exc}") from exc
             if isinstance(exc, json.JSONDecodeError):
                 raise Unavailable(f"the model server sent a broken stream: {exc}") from exc
             raise Unavailable(f"the model server {self.base_url} is unreachable: {exc}") from exc
-        text = "".join(parts)
-        completion_tokens = int(usage.get("completion_tokens") or 0) or max(chunks, self._count(text))
+        completion_tokens = int(usage.get("completion_tokens") or 0) or max(
+            answer.chunks, self._count(answer.text)
+        )
         prompt_tokens = int(usage.get("prompt_tokens") or 0) or sum(
             self._count(m["content"]) + PER_MESSAGE_OVERHEAD for m in messages
         )
-        return Completion(
-            text=text,
-            prompt_tokens=prompt_tokens,
-            completion_tokens=completion_tokens,
-            seconds=time.monotonic() - started,
-            finish_reason=finish,
-            prompt_seconds=first,
-        )
+        return answer.completion(prompt_tokens, completion_tokens)
 
     def alive(self) -> bool:
         """Whether the model server still answers HTTP (the stage's health follows this).
