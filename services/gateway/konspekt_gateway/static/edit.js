@@ -1,8 +1,8 @@
 // Editing the konspekt on the job view: title, summary, each key point, decision and task (who,
 // due); items are added at the player's current moment and removed. Saved with
 // PUT …/konspekt: the server checks it, the renderer makes the documents again. Loaded after
-// job.js, whose globals (el, fmt, clock, seekButton, showKonspekt, prepareCopy, player, current,
-// konspektData, lastJob, T) it uses.
+// common.js and job.js, whose globals (el, fmt, clock, T; seekButton, showKonspekt, prepareCopy,
+// player, current, konspektData, lastJob) it uses.
 "use strict";
 const editButton = document.getElementById("edit");
 const editor = document.getElementById("editor");

@@ -1,9 +1,8 @@
 // The job view: the recording in a player, the transcript beside it (the segment being played
 // highlighted, searchable), the konspekt; every time mark seeks the player. A file, not inline
-// (the Content-Security-Policy); what the server tells it is in data-config on <main>.
+// (the Content-Security-Policy); what the server tells it is in data-config on <main>. Loaded after
+// common.js, whose globals (CONFIG, T, el, fmt, clock, points) it uses.
 "use strict";
-const CONFIG = JSON.parse(document.getElementById("page").dataset.config);
-const T = CONFIG.texts;
 const player = document.getElementById("player");
 const list = document.getElementById("transcript");
 const box = document.getElementById("transcript-box");
@@ -12,22 +11,6 @@ const search = document.getElementById("search");
 const count = document.getElementById("search-count");
 const copyButton = document.getElementById("copy");
 const copyStatus = document.getElementById("copy-status");
-
-function el(tag, attrs, text) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v);
-  if (text !== undefined && text !== null) node.textContent = text;
-  return node;
-}
-function fmt(template, values) {
-  return template.replace(/\{(\w+)\}/g, (_, k) => values[k]);
-}
-function clock(seconds) {
-  const s = Math.max(0, Math.floor(seconds || 0));
-  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
-  const two = (n) => String(n).padStart(2, "0");
-  return (h ? h + ":" + two(m) : String(m)) + ":" + two(r);
-}
 
 // -- seeking: every time mark is a button ------------------------------------------------------
 function seekButton(at, label) {
@@ -135,15 +118,6 @@ function stamped(at, segmentIndex, text) {
   if (Number.isFinite(at) && !(segmentIndex < 0)) { li.appendChild(seekButton(at, "[" + clock(at) + "]")); }
   li.appendChild(document.createTextNode(" " + text));
   return li;
-}
-function points(title, items, render) {
-  const section = el("div");
-  section.appendChild(el("h4", {}, title));
-  if (!items || !items.length) { section.appendChild(el("p", {class: "text-secondary small"}, T.nothing)); return section; }
-  const ul = el("ul", {class: "mb-1"});
-  for (const item of items) ul.appendChild(render(item));
-  section.appendChild(ul);
-  return section;
 }
 function showKonspekt(k) {
   const target = document.getElementById("konspekt");

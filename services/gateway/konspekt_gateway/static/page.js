@@ -1,34 +1,14 @@
 // The page's script: uploads, and the job list polled from the API. A file, not inline: the
 // Content-Security-Policy allows scripts from this origin only. What the server tells it (the
 // texts in the page's language, the API's address, the limits) is in data-config on <main>.
+// Loaded after common.js, whose globals (CONFIG, T, el, fmt, clock, points) it uses.
 "use strict";
-const CONFIG = JSON.parse(document.getElementById("page").dataset.config);
-const T = CONFIG.texts;
 const LANG = CONFIG.lang;
 const API = CONFIG.api;
 const MAX_MB = CONFIG.max_upload_mb;
 const MAX_BYTES = MAX_MB * 1024 * 1024;
 const EXTENSIONS = new Set(CONFIG.extensions);
 
-// attrs become attributes, except "width" (a percentage): set through the style object, which
-// the CSP allows (a style="..." attribute it would block)
-function el(tag, attrs, text) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs || {})) {
-    if (k === "width") node.style.width = v; else node.setAttribute(k, v);
-  }
-  if (text !== undefined && text !== null) node.textContent = text;
-  return node;
-}
-function fmt(template, values) {
-  return template.replace(/\{(\w+)\}/g, (_, k) => values[k]);
-}
-function clock(seconds) {
-  const s = Math.max(0, Math.floor(seconds || 0));
-  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
-  const two = (n) => String(n).padStart(2, "0");
-  return (h ? h + ":" + two(m) : String(m)) + ":" + two(r);
-}
 function duration(seconds) {
   return seconds < 90 ? fmt(T.seconds, {n: Math.ceil(seconds)}) : fmt(T.minutes, {n: Math.ceil(seconds / 60)});
 }
@@ -164,15 +144,6 @@ function stageBadges(job) {
   return box;
 }
 
-function points(title, items, render) {
-  const box = el("div");
-  box.appendChild(el("h4", {}, title));
-  if (!items || !items.length) { box.appendChild(el("p", {class: "text-secondary small"}, T.nothing)); return box; }
-  const ul = el("ul", {class: "mb-1"});
-  for (const item of items) ul.appendChild(render(item));
-  box.appendChild(ul);
-  return box;
-}
 function stamped(at, text) {
   const li = el("li");
   li.appendChild(el("span", {class: "ts text-secondary me-1"}, "[" + clock(at) + "]"));

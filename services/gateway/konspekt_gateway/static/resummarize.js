@@ -1,8 +1,8 @@
 // "Summarize again" on the job view: style, language of the konspekt and the person's
 // instruction, sent with POST …/resummarize; the job then runs the summarizer and the renderer
 // again and the page follows it like any run (job.js's follow), showing the new konspekt when it
-// is done. Loaded after job.js and edit.js, whose globals (T, fmt, follow, showJob, lastJob,
-// loaded) it uses.
+// is done. Loaded after common.js, job.js and edit.js, whose globals (CONFIG, T, fmt; follow,
+// showJob, lastJob, loaded) it uses.
 "use strict";
 const againButton = document.getElementById("again");
 const againForm = document.getElementById("again-form");
