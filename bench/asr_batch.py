@@ -35,8 +35,8 @@ from benchlib import (
     whisper_run,
 )
 
-from konspekt.devstack import MODELS
 from konspekt.settings import available_cores
+from konspekt_devstack import MODELS
 
 DEFAULT_VIDEO = TESTDATA / "video" / "news_en_169s.mp4"
 

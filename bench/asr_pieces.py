@@ -22,7 +22,7 @@ from typing import Any
 
 from benchlib import RunInfo, asr_settings, extract_wav, md_table, save
 
-from konspekt.devstack import MODELS
+from konspekt_devstack import MODELS
 
 
 def child(wav: Path, piece_seconds: int) -> dict[str, Any]:

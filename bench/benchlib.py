@@ -26,9 +26,9 @@ from typing import Any
 
 import httpx
 
-from konspekt.devstack import ROOT, Stack
 from konspekt.settings import available_cores
 from konspekt_asr.settings import AsrSettings
+from konspekt_devstack import ROOT, Stack
 
 OUT = ROOT / "bench" / "out"
 TESTDATA = Path(os.environ.get("KONSPEKT_TESTDATA", ROOT.parent / "shared" / "testdata"))
@@ -182,7 +182,7 @@ def local_stack(overrides: dict[str, str], *, stages: bool = True) -> Iterator[S
     ``stages=False``: SeaweedFS and the gateway only; the stage targets point at closed ports,
     so a submitted job just retries its first stage until it is deleted.
     """
-    from konspekt.devstack import STAGES, Seaweed, free_port
+    from konspekt_devstack import STAGES, Seaweed, free_port
 
     run_dir = Path(tempfile.mkdtemp(prefix="konspekt-bench-"))
     stack = Stack(run_dir, overrides=overrides)

@@ -32,11 +32,11 @@ from typing import Any
 import grpc
 from benchlib import TESTDATA, RunInfo, extract_wav, md_table, save
 
-from konspekt.devstack import MODELS, ROOT
 from konspekt.transcripts import transcript_from_json
 from konspekt.v1 import asr_pb2, asr_pb2_grpc, common_pb2, summarizer_pb2, summarizer_pb2_grpc
 from konspekt_asr.server import build_server as build_asr
 from konspekt_asr.settings import AsrSettings
+from konspekt_devstack import MODELS, ROOT
 from konspekt_summarizer.server import build_server as build_summarizer
 from konspekt_summarizer.settings import SummarizerSettings
 

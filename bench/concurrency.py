@@ -46,7 +46,7 @@ from benchlib import (
 )
 from make_long import long_video
 
-from konspekt.devstack import default_stage_env
+from konspekt_devstack import default_stage_env
 
 CLIP_SECONDS = 145
 

@@ -8,7 +8,7 @@ same run (the pipeline's ASR overhead). Not a test: it prints markdown and write
     .venv/bin/python bench/e2e.py --long 10 --long 60    # bench/make_long.py videos (cached)
     .venv/bin/python bench/e2e.py --video a.mp4 --video b.mkv --env KONSPEKT_ASR_BATCH_SIZE=8
 
-Without --url the script starts SeaweedFS, the four stages and the gateway (konspekt.devstack)
+Without --url the script starts SeaweedFS, the four stages and the gateway (konspekt_devstack)
 with the embedded defaults; --env KEY=VALUE overrides any setting of any of them.
 """
 
@@ -44,7 +44,7 @@ from benchlib import (
 )
 from make_long import long_video
 
-from konspekt.devstack import default_stage_env
+from konspekt_devstack import default_stage_env
 
 DEFAULT_VIDEO = TESTDATA / "video" / "news_en_169s.mp4"
 

@@ -29,7 +29,7 @@ for s in "${services[@]}"; do
     if [ -z "${WEED_PID:-}" ]; then  # SeaweedFS on the host, as ./dev run starts it
       coproc WEED { "${PY:-.venv/bin/python}" -c 'import sys, tempfile
 from pathlib import Path
-from konspekt.devstack import Seaweed
+from konspekt_devstack import Seaweed
 weed = Seaweed(Path(tempfile.mkdtemp(prefix="konspekt-smoke-"))).start()
 print(*(f"{k}={v}" for k, v in weed.env().items()), "END", sep="\n", flush=True)
 sys.stdin.read()

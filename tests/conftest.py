@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from konspekt.devstack import MODELS, ROOT, Seaweed
 from konspekt.settings import S3Settings
 from konspekt.storage import ObjectStore
+from konspekt_devstack import MODELS, ROOT, Seaweed
 
 if TYPE_CHECKING:
     from tests.audio.test_media_security import Listener
@@ -27,7 +27,7 @@ for _prefix in (
     os.environ[f"{_prefix}_METRICS_PORT"] = "0"
 # Stages that tests build in this process serve calls without a client token, on their whole
 # test bucket (a stage used alone); tests/security/test_stage_access.py builds stages with
-# clients and checks tokens and prefixes. Stacks of processes (konspekt.devstack) set their own
+# clients and checks tokens and prefixes. Stacks of processes (konspekt_devstack) set their own
 # clients and tokens, as `./dev run` does.
 for _prefix in ("KONSPEKT", *(f"KONSPEKT_{s}" for s in ("AUDIO", "ASR", "SUMMARIZER", "RENDERER"))):
     os.environ[f"{_prefix}_ALLOW_UNAUTHENTICATED"] = "true"

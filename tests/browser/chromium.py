@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from konspekt.devstack import ROOT
+from konspekt_devstack import ROOT
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [

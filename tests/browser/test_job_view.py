@@ -16,11 +16,11 @@ from pathlib import Path
 import docx
 import pytest
 
-from konspekt.devstack import ROOT, Proc, free_port
 from konspekt.settings import S3Settings
 from konspekt.storage import ObjectStore
 from konspekt.transcripts import to_json
 from konspekt.v1 import common_pb2
+from konspekt_devstack import ROOT, Proc, free_port
 from konspekt_renderer.server import build_server as build_renderer
 from konspekt_renderer.settings import RendererSettings
 from tests.browser.chromium import ARGS, CHROMIUM, require_chromium

@@ -11,9 +11,9 @@ from pathlib import Path
 import grpc
 import pytest
 
-from konspekt.devstack import Proc, free_port
 from konspekt.settings import S3Settings
 from konspekt.storage import ObjectStore
+from konspekt_devstack import Proc, free_port
 from tests.browser.chromium import ARGS, CHROMIUM, require_chromium
 from tests.browser.chromium import ARTIFACTS as BROWSER_ARTIFACTS
 from tests.gateway.conftest import drop_bucket

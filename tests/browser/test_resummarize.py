@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from konspekt.devstack import Proc, free_port
 from konspekt.settings import S3Settings
 from konspekt.storage import ObjectStore
 from konspekt.v1 import common_pb2
+from konspekt_devstack import Proc, free_port
 from konspekt_renderer.server import build_server as build_renderer
 from konspekt_renderer.settings import RendererSettings
 from tests.browser.chromium import ARGS, CHROMIUM, require_chromium

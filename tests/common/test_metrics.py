@@ -12,13 +12,13 @@ import grpc
 import httpx
 import pytest
 
-from konspekt.devstack import free_port
 from konspekt.errors import InvalidInput
 from konspekt.logs import JOB_ID_METADATA
 from konspekt.metrics import MetricsEndpoint, serve_metrics
 from konspekt.server import StageServer, rpc
 from konspekt.settings import ServiceSettings
 from konspekt.v1 import asr_pb2, asr_pb2_grpc, common_pb2, renderer_pb2, renderer_pb2_grpc
+from konspekt_devstack import free_port
 from tests.scrape import Scrape, scrape
 
 RENDERER = renderer_pb2.DESCRIPTOR.services_by_name["RendererService"].full_name

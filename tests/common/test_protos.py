@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-from konspekt.devstack import ROOT
+from konspekt_devstack import ROOT
 
 
 def test_generated_stubs_are_fresh() -> None:

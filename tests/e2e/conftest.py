@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from konspekt.devstack import Stack
+from konspekt_devstack import Stack
 
 
 @pytest.fixture(scope="package")

@@ -12,7 +12,7 @@ from pathlib import Path
 import docx
 import pytest
 
-from konspekt.devstack import Stack
+from konspekt_devstack import Stack
 from tests.browser.chromium import ARGS, ARTIFACTS, CHROMIUM, require_chromium
 from tests.e2e.test_stack import normalize
 

@@ -18,8 +18,8 @@ import docx
 import httpx
 import pytest
 
-from konspekt.devstack import STAGES, Stack
 from konspekt.v1 import asr_pb2, audio_pb2, renderer_pb2, summarizer_pb2
+from konspekt_devstack import STAGES, Stack
 from tests.scrape import Scrape, scrape
 
 pytestmark = pytest.mark.slow

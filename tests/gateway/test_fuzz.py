@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from konspekt.devstack import free_port
 from konspekt.settings import S3Settings
 from konspekt.storage import ObjectStore
+from konspekt_devstack import free_port
 from tests.gateway.fake_stages import FakeStages
 from tests.gateway.test_process import gateway_env, start_gateway
 

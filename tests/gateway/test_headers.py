@@ -13,9 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from konspekt.devstack import ROOT, Proc, free_port
 from konspekt.settings import S3Settings
 from konspekt.storage import ObjectStore
+from konspekt_devstack import ROOT, Proc, free_port
 from konspekt_gateway.jobs import ASR_LANGUAGES
 from konspekt_gateway.web import CONTENT_SECURITY_POLICY
 from tests.gateway.conftest import gateway_settings, serve

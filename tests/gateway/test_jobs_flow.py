@@ -10,12 +10,12 @@ from pathlib import Path
 import grpc
 import pytest
 
-from konspekt.devstack import free_port
 from konspekt.logs import JOB_ID_METADATA
 from konspekt.server import BUSY
 from konspekt.settings import S3Settings
 from konspekt.storage import ObjectStore
 from konspekt.v1 import common_pb2
+from konspekt_devstack import free_port
 from konspekt_gateway.jobs import DOWNLOADS
 from tests.gateway.conftest import TERMINAL, gateway_settings, serve, upload, wait_state
 from tests.gateway.fake_stages import FakeStages, rendered

@@ -11,9 +11,9 @@ import grpc
 import httpx
 import pytest
 
-from konspekt.devstack import free_port
 from konspekt.settings import S3Settings
 from konspekt.storage import ObjectStore
+from konspekt_devstack import free_port
 from konspekt_gateway.settings import GatewaySettings
 from tests.gateway.conftest import TERMINAL, gateway_settings, serve, upload, wait_state
 from tests.gateway.fake_stages import FakeStages

@@ -17,9 +17,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from konspekt.devstack import Proc, free_port, http_ok, spawn, wait_until
 from konspekt.settings import S3Settings
 from konspekt.storage import ObjectStore
+from konspekt_devstack import Proc, free_port, http_ok, spawn, wait_until
 from konspekt_gateway import cli
 from konspekt_gateway.jobs import DOWNLOADS
 from tests.gateway.conftest import drop_bucket

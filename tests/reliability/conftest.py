@@ -9,9 +9,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from konspekt.devstack import Stack
 from konspekt.errors import NotFound
 from konspekt.storage import ObjectStore
+from konspekt_devstack import Stack
 from konspekt_gateway.jobs import PREFIX, RECORD, job_key
 from tests.gateway.conftest import anyio_backend, bucket_s3, bucket_store, stages
 from tests.reliability.stack import temp_files

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import threading
 
-from konspekt.devstack import free_port
+from konspekt_devstack import free_port
 
 
 class TcpProxy:

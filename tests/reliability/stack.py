@@ -1,4 +1,4 @@
-"""The whole service as processes (konspekt.devstack.Stack) with the small models, and what the
+"""The whole service as processes (konspekt_devstack.Stack) with the small models, and what the
 reliability suites do to its processes: kill, freeze, restart, and look for leftovers."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from konspekt.devstack import MODELS, Stack
 from konspekt.settings import S3Settings
 from konspekt.storage import ObjectStore
+from konspekt_devstack import MODELS, Stack
 from tests.e2e.test_stack import TERMINAL, upload, wait_for, wait_job
 
 __all__ = ["TERMINAL", "upload", "wait_for", "wait_job"]

@@ -31,8 +31,8 @@ import docx
 import httpx
 import pytest
 
-from konspekt.devstack import ROOT, Stack
 from konspekt.storage import ObjectStore
+from konspekt_devstack import ROOT, Stack
 from konspekt_gateway.jobs import DOWNLOADS
 from tests.e2e.test_stack import normalize
 from tests.reliability.conftest import assert_keeps_only_what_it_claims, job_keys

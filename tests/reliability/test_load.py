@@ -17,9 +17,9 @@ from typing import Any
 import httpx
 import pytest
 
-from konspekt.devstack import ROOT, free_port
 from konspekt.settings import S3Settings
 from konspekt.storage import ObjectStore
+from konspekt_devstack import ROOT, free_port
 from tests.gateway.conftest import gateway_settings, serve
 from tests.gateway.fake_stages import FakeStages
 from tests.gateway.test_process import MB, Peak, gateway_env, rss_bytes, start_gateway

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from konspekt.devstack import Stack
+from konspekt_devstack import Stack
 from konspekt_gateway.jobs import DOWNLOADS
 from tests.e2e.test_stack import normalize
 from tests.reliability.conftest import assert_keeps_only_what_it_claims

@@ -33,10 +33,10 @@ import grpc
 import httpx
 import pytest
 
-from konspekt.devstack import ROOT, Proc, free_port
 from konspekt.errors import NotFound
 from konspekt.settings import S3Settings
 from konspekt.storage import ObjectStore
+from konspekt_devstack import ROOT, Proc, free_port
 from konspekt_gateway.jobs import DOWNLOADS
 from tests.gateway.fake_stages import STAGES, FakeStages, Script, rendered
 from tests.gateway.test_process import gateway_env, start_gateway

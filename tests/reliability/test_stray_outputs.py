@@ -10,10 +10,10 @@ from typing import Any
 import grpc
 import httpx
 
-from konspekt.devstack import free_port
 from konspekt.logs import JOB_ID_METADATA
 from konspekt.settings import S3Settings
 from konspekt.storage import ObjectStore
+from konspekt_devstack import free_port
 from konspekt_gateway.jobs import job_key
 from tests.gateway.fake_stages import FakeStages
 from tests.gateway.test_process import gateway_env, start_gateway

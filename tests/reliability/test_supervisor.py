@@ -1,6 +1,6 @@
 """``./dev run`` supervises (issue 16): a process that dies is restarted with backoff and logged,
 the rest keeps running, and Ctrl-C still stops everything. Run as the user runs it
-(``python -m konspekt.devstack``), with the renderer as the one stage (cheap to start), the
+(``python -m konspekt_devstack``), with the renderer as the one stage (cheap to start), the
 gateway and SeaweedFS."""
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ import httpx
 import pytest
 
 from konspekt.channels import open_channel
-from konspekt.devstack import ROOT, STAGE_TOKEN_FILE, STAGES, Proc, Stack, Supervisor, _Watch, free_port
 from konspekt.settings import S3Settings
 from konspekt.storage import ObjectStore
 from konspekt.v1 import common_pb2, renderer_pb2, renderer_pb2_grpc
+from konspekt_devstack import ROOT, STAGE_TOKEN_FILE, STAGES, Proc, Stack, Supervisor, _Watch, free_port
 from konspekt_gateway.auth import OWNER_COOKIE, SECRET_KEY_OBJECT
 from tests.reliability.stack import SMALL_MODELS, TERMINAL, upload, wait_for, wait_job
 
@@ -94,7 +94,7 @@ def test_the_backoff_doubles_up_to_30_s_and_starts_again_after_a_stable_run() ->
 
 
 class DevRun:
-    """``python -m konspekt.devstack`` in the background, its log, and its child processes."""
+    """``python -m konspekt_devstack`` in the background, its log, and its child processes."""
 
     def __init__(self, data: Path, port: int, stages: str = "renderer", **env_vars: str) -> None:
         self.log = data.parent / "devstack.log"
@@ -104,7 +104,7 @@ class DevRun:
         with open(self.log, "wb") as out:
             args = ["--port", str(port), "--data", str(data), "--stages", stages]
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "konspekt.devstack", *args],
+                [sys.executable, "-m", "konspekt_devstack", *args],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 env=env,

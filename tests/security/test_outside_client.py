@@ -20,13 +20,13 @@ from typing import Any
 
 import pytest
 
-from konspekt.devstack import ROOT
 from konspekt.server import StageServer
 from konspekt.storage import ObjectStore
 from konspekt.transcripts import konspekt_from_json, transcript_from_json
 from konspekt_asr.server import build_server as build_asr
 from konspekt_audio.server import build_server as build_audio
 from konspekt_audio.settings import AudioSettings
+from konspekt_devstack import ROOT
 from konspekt_renderer.server import build_server as build_renderer
 from konspekt_renderer.settings import RendererSettings
 from konspekt_summarizer.server import build_server as build_summarizer

@@ -12,12 +12,12 @@ import pytest
 from pydantic import SecretStr, ValidationError
 
 from konspekt.access import AccessInterceptor, AccessPolicy, StageClient
-from konspekt.devstack import STAGE_TOKEN_FILE, Seaweed, Stack
 from konspekt.server import run_stage
 from konspekt.settings import S3Settings
 from konspekt.storage import ObjectStore
 from konspekt.transcripts import to_json
 from konspekt.v1 import asr_pb2, audio_pb2, common_pb2, renderer_pb2, summarizer_pb2
+from konspekt_devstack import STAGE_TOKEN_FILE, Seaweed, Stack
 from konspekt_gateway.settings import GatewaySettings
 from konspekt_renderer import cli
 from konspekt_renderer.server import build_server

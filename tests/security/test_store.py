@@ -1,6 +1,6 @@
 """The embedded store only konspekt can use, and the cookie secret outside it (issue 16).
 
-SeaweedFS as ``./dev run`` and every test start it (konspekt.devstack.Seaweed): the S3 port wants
+SeaweedFS as ``./dev run`` and every test start it (konspekt_devstack.Seaweed): the S3 port wants
 S3 credentials; the master, volume and filer ports, HTTP and gRPC, speak only mutual TLS with the
 data folder's certificate, and volume and filer want a JWT even from a holder of it. The cookie
 secret lives in a file (or the setting), never in the bucket.
@@ -21,9 +21,9 @@ import grpc
 import httpx
 import pytest
 
-from konspekt.devstack import Seaweed
 from konspekt.settings import S3Settings
 from konspekt.storage import ObjectStore
+from konspekt_devstack import Seaweed
 from konspekt_gateway.app import create_app
 from konspekt_gateway.auth import OWNER_COOKIE, SECRET_KEY_OBJECT, Signer, load_secret
 from tests.gateway.conftest import client_for, gateway_settings, serve, upload

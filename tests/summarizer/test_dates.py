@@ -252,5 +252,27 @@ def test_lines_left_out_are_shown_once_more_after_the_cached_transcript(style: i
         ]
     )
     assert [d.text for d in k.decisions] == [*copied, "Stay with Mixpanel this year"]
-    assert not k.action_items
+    # the tasks the model left out are kept as said (``exchanges``): a request with its answer
+    # in one line, and work given in the third person with a deadline
+    tasks = [
+        (
+            "Boris, you will fix the two payment crashes by Wednesday, right?"
+            " — Yes, Boris will do it by Wednesday.",
+            "Boris",
+            "by Wednesday",
+            4,
+        ),
+        ("Kate will send the invitations to the beta testers by Friday.", "Kate", "by Friday", 6),
+        (
+            "Anna will update the privacy policy page before the release, by March 14th.",
+            "Anna",
+            "by March 14th",
+            9,
+        ),
+    ]
+    assert [(a.task, a.owner, a.due, a.segment_index) for a in k.action_items] == tasks
+    assert [w for w in warnings if "taken word for word from" in w] == [
+        f"action item {task!r}: the model left it out; taken word for word from {at}"
+        for (task, *_), at in zip(tasks, ["00:27", "00:41", "00:57"], strict=True)
+    ]
     assert any("Book a party boat" in w and "dropped" in w for w in warnings)

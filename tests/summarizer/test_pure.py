@@ -384,13 +384,15 @@ def test_what_the_model_got_wrong_about_decisions_is_put_right() -> None:
     k, warnings = ru_konspekt()
     # its line says "решили" and no one is to do it: a decision. Of what the model left out
     # even when shown those lines again, the line that says plainly it was agreed
-    # ("Договорились…" at 00:15) is kept word for word (a warning says so); Anna's task at
-    # 00:20 is not copied.
+    # ("Договорились…" at 00:15) is kept word for word (a warning says so); so is Anna's task at
+    # 00:20, said in the third person with its deadline (``exchanges``), as an action item.
     assert [(d.text, d.segment_index) for d in k.decisions] == [
         ("Решить отказаться от платной подписки", 2),
         ("Договорились, что доступ получают только продажи.", 3),
     ]
-    assert not k.action_items
+    assert [(a.task, a.owner, a.due, a.segment_index) for a in k.action_items] == [
+        ("Анна согласует финальный дизайн с заказчиком до конца недели.", "Анна", "до конца недели", 4)
+    ]
     # "Магазин" is said in lower case too: not a person; the "task" is a fact
     assert [(p.text, p.segment_index) for p in k.key_points] == [("Магазин проверяет сборку неделю", 5)]
     assert any("a question is not a decision" in w for w in warnings)
@@ -398,7 +400,9 @@ def test_what_the_model_got_wrong_about_decisions_is_put_right() -> None:
     assert any("not a person named in the transcript; dropped; listed as a key point" in w for w in warnings)
     assert [w for w in warnings if "word for word" in w] == [
         "decision 'Договорились, что доступ получают только продажи.': "
-        "the model left it out; taken word for word at 00:15"
+        "the model left it out; taken word for word at 00:15",
+        "action item 'Анна согласует финальный дизайн с заказчиком до конца недели.': "
+        "the model left it out; taken word for word from 00:20",
     ]
 
 
