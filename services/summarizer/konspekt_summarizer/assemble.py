@@ -9,16 +9,30 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from konspekt.cli import fmt_time
 from konspekt.v1 import common_pb2
 from konspekt_summarizer.answer import ActionOut, ItemsOut, PointOut
-from konspekt_summarizer.checks import SENTENCE, assignee, check_due, check_free_text, states_decision
+from konspekt_summarizer.checks import (
+    SENTENCE,
+    Checked,
+    assignee,
+    check_due,
+    check_free_text,
+    said_in,
+    said_words,
+    states_decision,
+)
 from konspekt_summarizer.cues import NOT_DECIDED, acknowledges_only, kind_of, named
 from konspekt_summarizer.dates import find_dates
 from konspekt_summarizer.evidence import (
     dedupe,
     find_evidence,
     found_by_another_window,
+    says_mostly_the_same,
+    stems,
 )
+from konspekt_summarizer.exchanges import Exchange, find_exchanges, half_of
+from konspekt_summarizer.figures import figures_left_out
 from konspekt_summarizer.owners import Names, Owner, addressed, assigned, check_owner, same_name
 from konspekt_summarizer.prompts import Prompts
 
@@ -38,6 +52,7 @@ class Assembly:
 
     segments: Sequence[common_pb2.Segment]
     konspekt: common_pb2.Konspekt
+    exchanges: Sequence[Exchange] = ()
     warnings: list[str] = field(default_factory=list)
     placed: Placed = field(default_factory=lambda: {"key point": [], "decision": [], "action item": []})
 
@@ -66,8 +81,8 @@ def assemble(
 ) -> tuple[common_pb2.Konspekt, list[str]]:
     """The checked konspekt and the notes on what the checks changed."""
     konspekt = common_pb2.Konspekt(language=language, title=title, summary=summary, style=style)  # type: ignore[arg-type]
-    out = Assembly(segments, konspekt)
     names = Names.of(segments)
+    out = Assembly(segments, konspekt, find_exchanges(segments, names))
     # (window number, item): an item found again at the same place by the next window (they
     # overlap) is the same item, even in other words
     key_points = dedupe([(w, p) for w, a in enumerate(answers) for p in a.key_points], lambda t: t[1].text)
@@ -118,6 +133,7 @@ def assemble(
             out.add_point("decision", window, p.text, index)
     for window, x in actions:
         _action(out, window, x, names)
+    _exchanges_left_out(out)
     said = [*out.placed["decision"], *out.placed["action item"]]
     for window, p in key_points:
         index = out.evidence(p.time, p.text, "key point")
@@ -133,6 +149,7 @@ def assemble(
             said.append((window, p.text, index))
             continue
         out.add_point("key point", window, p.text, index)
+    _figures_left_out(out, summary)
     # in the order they were said (windows come in any order)
     for items in (konspekt.key_points, konspekt.decisions, konspekt.action_items):
         items.sort(key=lambda item: item.at)
@@ -167,7 +184,24 @@ def _action(out: Assembly, window: int, x: ActionOut, names: Names) -> None:
     if index < 0 or found_by_another_window(window, x.task, index, out.placed["action item"]):
         return
     owner = _owner(x.owner, out.segments, index, names)
-    due = check_due(x.task, x.due, out.segments, index, owner.value)
+    exchange = next((e for e in out.exchanges if e.holds(index)), None)
+    task = x.task
+    if exchange is not None:
+        owner = _exchange_owner(owner, exchange, index, out.segments)
+        if half_of(task, exchange, index):
+            # "Да, пятница успеешь" says when, not what: the request says what
+            log.info(
+                "action item %r: the whole exchange at %s taken", task, fmt_time(out.segments[index].start)
+            )
+            task = exchange.text
+            if any(exchange.holds(i) for _, _, i in out.placed["action item"]):
+                log.info("action item %r: its exchange is listed already", x.task)
+                return
+    due = check_due(task, x.due, out.segments, index, owner.value)
+    if exchange is not None and exchange.due and not said_in(due.value, said_words(exchange.text)):
+        # the deadline of the exchange the item comes from, not one said nearby for another task
+        was = f"due {due.value!r} replaced by" if due.value else "due"
+        due = Checked(exchange.due, note=f"{was} {exchange.due!r}, said in the request or its answer")
     moved, reason = _not_a_task(out.segments[index].text, x.task, owner, due.value, names)
     if moved:
         # what it repeats is already listed (with a decision the 1.5B often writes each line as a
@@ -177,16 +211,20 @@ def _action(out: Assembly, window: int, x: ActionOut, names: Names) -> None:
             out.add_point(moved, window, x.task, index)
             out.warnings.append(f"action item {x.task!r}: no one is to do it; {reason}; listed as a {moved}")
         return
-    out.placed["action item"].append((window, x.task, index))
+    _add_action(out, window, task, owner, due, index)
+
+
+def _add_action(out: Assembly, window: int, task: str, owner: Owner, due: Checked, index: int) -> None:
+    out.placed["action item"].append((window, task, index))
     for warning in (owner.warning, due.warning):
         if warning:
-            out.warnings.append(f"action item {x.task!r}: {warning}")
+            out.warnings.append(f"action item {task!r}: {warning}")
     for note in (owner.note, due.note):
         if note:
-            log.info("action item %r: %s", x.task, note)
+            log.info("action item %r: %s", task, note)
     out.konspekt.action_items.append(
         common_pb2.ActionItem(
-            task=x.task,
+            task=task,
             owner=owner.value,
             due=due.value,
             at=out.segments[index].start,
@@ -194,6 +232,71 @@ def _action(out: Assembly, window: int, x: ActionOut, names: Names) -> None:
             owner_unconfirmed=owner.unconfirmed,
         )
     )
+
+
+def _exchange_owner(
+    owner: Owner, exchange: Exchange, index: int, segments: Sequence[common_pb2.Segment]
+) -> Owner:
+    """An item on the answer to a request belongs to the person asked: "I'll do it" / "сделаю"
+    is said by them, whoever the model named."""
+    if index == exchange.request or same_name(owner.value, exchange.owner):
+        return owner
+    asked = fmt_time(segments[exchange.request].start)
+    if not owner.value:
+        return Owner(exchange.owner, note=f"owner is {exchange.owner!r}, asked at {asked}")
+    return Owner(
+        exchange.owner,
+        warning=f"owner {owner.value!r} replaced by {exchange.owner!r}, who was asked at {asked}",
+    )
+
+
+#: The warning on a task the model left out and the exchange gives (``_exchanges_left_out``).
+LEFT_OUT_WINDOW = 1_000_000  # the items the checks add are a "window" of their own
+EXCHANGE_LEFT_OUT = "the model left it out; taken word for word from {at}"
+EXCHANGE_FOR = "replaced by the request and answer at {at}, which say its deadline {due!r}"
+
+
+def _exchanges_left_out(out: Assembly) -> None:
+    """The requests taken on (``exchanges``) that no action item covers: kept as said, with the
+    person asked and the deadline of the exchange. An item of the same person that says the
+    same elsewhere without that deadline ("Может, цветы и подарочную карту?" before "Сергей,
+    купи её" — "Хорошо, куплю до четверга") becomes the exchange."""
+    items = out.konspekt.action_items
+    for exchange in out.exchanges:
+        if any(exchange.holds(x.segment_index) for x in items):
+            continue
+        index = exchange.request
+        at = fmt_time(out.segments[index].start)
+        mine = stems(exchange.text)
+        same = [x for x in items if same_name(x.owner, exchange.owner) and says_mostly_the_same(mine, x.task)]
+        if same and (not exchange.due or said_in(same[0].due, said_words(exchange.text))):
+            continue
+        if same:
+            x = same[0]
+            out.warnings.append(f"action item {x.task!r}: {EXCHANGE_FOR.format(at=at, due=exchange.due)}")
+            x.task, x.due, x.at, x.segment_index = (
+                exchange.text,
+                exchange.due,
+                out.segments[index].start,
+                index,
+            )
+            continue
+        _add_action(out, LEFT_OUT_WINDOW, exchange.text, Owner(exchange.owner), Checked(exchange.due), index)
+        out.warnings.append(f"action item {exchange.text!r}: {EXCHANGE_LEFT_OUT.format(at=at)}")
+
+
+FIGURE_LEFT_OUT = "a figure said at {at} that no item has; taken word for word"
+
+
+def _figures_left_out(out: Assembly, summary: str) -> None:
+    """The sentences with numbers no item or the summary has, as key points (``figures``)."""
+    k = out.konspekt
+    texts = [summary, *(p.text for p in [*k.key_points, *k.decisions])]
+    texts += [f"{x.task} {x.due}" for x in k.action_items]
+    for figure in figures_left_out(out.segments, texts):
+        out.add_point("key point", LEFT_OUT_WINDOW, figure.text, figure.index)
+        at = fmt_time(out.segments[figure.index].start)
+        out.warnings.append(f"key point {figure.text!r}: {FIGURE_LEFT_OUT.format(at=at)}")
 
 
 def _owner(said: str, segments: Sequence[common_pb2.Segment], index: int, names: Names) -> Owner:

@@ -43,7 +43,7 @@ def clean_field(value: str, transcript_words: set[str]) -> str:
 # -- owners and due dates, checked where the item was said ------------------------------------
 
 
-def _said_words(text: str) -> set[str]:
+def said_words(text: str) -> set[str]:
     """Words of ``text`` for the owner/due checks; "14th" counts as "14"."""
     return {number_of(w) if w[:1].isdigit() else w for w in content_words(text)}
 
@@ -55,7 +55,7 @@ def near_words(segments: Sequence[common_pb2.Segment], index: int) -> set[str]:
         w
         for i, s in enumerate(segments)
         if abs(i - index) <= NEAR_LINES or abs(s.start - at) <= NEAR_SECONDS
-        for w in _said_words(s.text)
+        for w in said_words(s.text)
     }
 
 
@@ -63,7 +63,7 @@ def said_in(value: str, words: set[str]) -> bool:
     """Whether ``value`` (a due date, an owner) was said among ``words``: at least one of its
     words, and every date word (weekday, month, number) of it, so "Friday, March 3" is not
     kept because "Friday" was said."""
-    mine = _said_words(value)
+    mine = said_words(value)
 
     def heard(w: str) -> bool:
         return w in words or any(same_word(w, t) for t in words)
@@ -72,7 +72,7 @@ def said_in(value: str, words: set[str]) -> bool:
 
 
 def _date_words(text: str) -> int:
-    return sum(1 for w in _said_words(text) if is_date_word(w))
+    return sum(1 for w in said_words(text) if is_date_word(w))
 
 
 @dataclass(frozen=True)
@@ -131,7 +131,7 @@ def check_due(
     said_here = pick_due([here.text], hint=task)
     where = fmt_time(here.start)
     if value and said_in(value, near_words(segments, index)):
-        if said_here and not said_in(value, _said_words(said_here)):
+        if said_here and not said_in(value, said_words(said_here)):
             return Checked(said_here, f"due {value!r} replaced by {said_here!r}, said at {where}")
         if said_here and _date_words(said_here) > _date_words(value):
             # "двенадцатый" for "к двенадцатому ноября": the same date, said in full there

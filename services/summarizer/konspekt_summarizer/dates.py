@@ -34,6 +34,8 @@ _EN_CORES = [
     rf"(?:end|middle|start|beginning)\s+of\s+(?:the\s+|this\s+|next\s+)?{_EN_PERIOD}",
     r"tonight|tomorrow(?:\s+(?:morning|afternoon|evening|night))?|(?:the\s+)?day\s+after\s+tomorrow",
     r"later\s+today|end\s+of\s+today|eod|eow",
+    # said alone after a verb ("I'll do it today"), as "сегодня" is; not "Today we talk."
+    r"(?<=\w\s)today|this\s+(?:morning|afternoon|evening)",
     rf"(?:next|this|the\s+coming|the\s+following)\s+{_EN_PERIOD}",
     rf"(?:in|within)\s+{_EN_NUMBER}\s+(?:days?|weeks?|months?)",
     r"\d{4}-\d{2}-\d{2}|\d{1,2}/\d{1,2}(?:/\d{2,4})?",
@@ -42,7 +44,6 @@ _EN_CORES = [
 _EN_WITH_DEADLINE = [
     rf"{_EN_MONTH_FULL}",
     r"\d{1,2}(?:st|nd|rd|th)",
-    r"today",
 ]
 
 # -- Russian --------------------------------------------------------------------------------------
