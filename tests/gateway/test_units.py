@@ -91,6 +91,7 @@ def test_summarizer_notes_and_progress_are_translated() -> None:
     here by its own checks) and every progress message reach a Russian page in Russian."""
     from konspekt.v1 import common_pb2
     from konspekt_gateway import i18n
+    from konspekt_summarizer.assemble import EXCHANGE_FOR, FIGURE_LEFT_OUT
     from konspekt_summarizer.checks import check_due, check_free_text
     from konspekt_summarizer.evidence import find_evidence
     from konspekt_summarizer.konspekt import cut_off_warning, too_short_warning
@@ -141,7 +142,13 @@ def test_summarizer_notes_and_progress_are_translated() -> None:
         owner = check_owner(name, shop, 2, Names.of(shop))
         assert owner.warning
         notes.append(f"action item {'Write the notes'!r}: {owner.warning}")
-    assert len(notes) == 8
+    # the task the model left out and the exchanges check kept (Anna's, at 00:20)
+    assert len(notes) == 9
+    notes += [
+        f"action item {'Write the notes'!r}: {EXCHANGE_FOR.format(at='01:00', due='by Monday')}",
+        f"action item {'Write the notes'!r}: owner 'Boris' replaced by 'Anna', who was asked at 01:00",
+        f"key point {'We shipped 4200 orders.'!r}: {FIGURE_LEFT_OUT.format(at='00:05')}",
+    ]
     for english in notes:  # each in Russian, with no English sentence left
         russian = i18n.reason(english, "ru")
         assert russian != english and not re.search(

@@ -346,6 +346,22 @@ _NOTES: list[tuple[re.Pattern[str], str]] = [
             r"^the model left it out; taken word for word at (?P<t>[\d:]+)$",
             "модель это пропустила; взято дословно из расшифровки ({t})",
         ),
+        (
+            r"^the model left it out; taken word for word from (?P<t>[\d:]+)$",
+            "модель это пропустила; взято дословно из расшифровки: просьба и ответ ({t})",
+        ),
+        (
+            r"^replaced by the request and answer at (?P<t>[\d:]+), which say its deadline (?P<d>.+)$",
+            "заменена просьбой и ответом из расшифровки ({t}), где назван срок {d}",
+        ),
+        (
+            r"^owner (?P<a>.+) replaced by (?P<b>.+), who was asked at (?P<t>[\d:]+)$",
+            "ответственный {a} заменён на {b}: об этом просили его ({t})",
+        ),
+        (
+            r"^a figure said at (?P<t>[\d:]+) that no item has; taken word for word$",
+            "число, названное в {t}, которого нет в других пунктах; взято дословно",
+        ),
     ]
 ]
 _FREE_TEXT_WARNING = re.compile(
