@@ -9,7 +9,7 @@ import pytest
 
 from konspekt.v1 import common_pb2
 from konspekt_summarizer import morph
-from konspekt_summarizer.checks import check_due, firm_decision
+from konspekt_summarizer.checks import check_due, firm_decision, firm_left_out
 from konspekt_summarizer.cues import acknowledges_only, covered, kind_of, named, repeats, uncovered
 from konspekt_summarizer.konspekt import Summarizer
 from konspekt_summarizer.settings import SummarizerSettings
@@ -347,6 +347,11 @@ def test_a_rule_written_as_a_thing_s_task_is_a_decision() -> None:
         ("Тогда решаем так: в этом квартале в выставках не участвуем.", True),
         ("We keep the old API running until June, that is decided.", True),
         ("Then we move the morning round to seven o'clock.", True),
+        # "we decide", a motion carried, a rule from a date on, "значит, решаем"
+        ("So we decide, the on-call engineer may roll back a release without asking anyone.", True),
+        ("Aye, carried: road repair gets 1.1 million dollars.", True),
+        ("So from tonight, every patient over 75 gets a bed alarm at night.", True),
+        ("Значит, решаем: праздник проводим в классе, а не в кафе.", True),
         # the group's plan without saying it was agreed, a bare agreement, a deferral
         ("Выкатываем постепенно.", False),
         ("Договорились.", False),
@@ -357,6 +362,43 @@ def test_a_rule_written_as_a_thing_s_task_is_a_decision() -> None:
 def test_a_line_that_says_plainly_it_was_decided_is_firm(text: str, firm: bool) -> None:
     """Only such a line is kept word for word when the model passes it over twice."""
     assert firm_decision(text) is firm
+
+
+def test_a_firm_decision_takes_the_decision_line_after_it() -> None:
+    """ "Решаем так: без шлема на площадку." — "Никого не пускаем, даже на пять минут.": what
+    is decided is said over two lines; a line about something else is not joined."""
+    said = [
+        Line(11, "00:50", "Решаем так, без шлема на площадку."),
+        Line(12, "00:54", "Никого не пускаем, даже на пять минут."),
+        Line(14, "01:05", "Ну, шлемы у нас старые."),
+    ]
+    assert [(ln.index, ln.text) for ln in firm_left_out(said, [])] == [
+        (11, "Решаем так, без шлема на площадку. Никого не пускаем, даже на пять минут.")
+    ]
+
+
+def test_a_task_given_to_no_one_its_decision_line_names_is_a_decision() -> None:
+    """The model gave the group's decision to a person its line does not name ("Решили:
+    покупаем шторы из фонда класса" with the owner "Денис"): it is the decision."""
+    segments = lines(
+        "Денис узнавал цены, выходит около 15 тысяч.",
+        "Решили: покупаем шторы из фонда класса, но не дороже 15 тысяч.",
+    )
+    answer: dict[str, object] = {
+        "title": "Шторы",
+        "summary": "Обсудили шторы.",
+        "key_points": [],
+        "decisions": [],
+        "action_items": [
+            {"task": "Покупаем шторы из фонда класса", "owner": "Денис", "due": "", "time": "00:05"}
+        ],
+    }
+    transcript = common_pb2.Transcript(language="ru", segments=segments, duration=10.0)
+    settings = SummarizerSettings(engine="openai", base_url="http://model-server/v1")
+    k, _usage, warnings = Summarizer(ScriptedEngine(answer), settings).summarize(transcript)
+    assert not k.action_items
+    assert [d.text for d in k.decisions] == ["Покупаем шторы из фонда класса"]
+    assert any("does not name Денис; listed as a decision" in w for w in warnings)
 
 
 def test_a_promise_written_as_a_named_person_s_decision_is_their_task() -> None:

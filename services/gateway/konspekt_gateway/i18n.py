@@ -343,6 +343,10 @@ _NOTES: list[tuple[re.Pattern[str], str]] = [
         ),
         (r"^no due date and no one asked or promising$", "нет срока, и никого не просят и никто не обещает"),
         (
+            r"^its line states a decision and does not name (?P<a>.+)$",
+            "в строке сказано о решении, а {a} не назван",
+        ),
+        (
             r"^the model left it out; taken word for word at (?P<t>[\d:]+)$",
             "модель это пропустила; взято дословно из расшифровки ({t})",
         ),

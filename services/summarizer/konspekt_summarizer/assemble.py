@@ -25,6 +25,7 @@ from konspekt_summarizer.checks import (
 from konspekt_summarizer.cues import NOT_DECIDED, acknowledges_only, kind_of, named
 from konspekt_summarizer.dates import find_dates
 from konspekt_summarizer.evidence import (
+    WORD_RE,
     dedupe,
     find_evidence,
     found_by_another_window,
@@ -322,6 +323,10 @@ def _not_a_task(line: str, task: str, owner: Owner, due: str, names: Names) -> t
     тысяч переводим в контекстную рекламу" with no owner, no due and no one asked or promising in
     its line: what was said, not a task."""
     if owner.value:
+        named_here = any(same_name(owner.value, w) for w in WORD_RE.findall(line))
+        if not named_here and states_decision(line) and kind_of(line, names.people) != "task":
+            # "Решили: покупаем шторы из фонда класса" given by the model to someone it does not name
+            return "decision", f"its line states a decision and does not name {owner.value}"
         return "", ""
     if states_decision(line):
         return "decision", "its line states a decision"

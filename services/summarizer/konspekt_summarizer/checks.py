@@ -173,7 +173,8 @@ SENTENCE = re.compile(r"[^.!?]+")
 #: A line that plainly states a decision ("we agree", "we decided", "the decision is",
 #: "решили", "договорились") and is not a refusal to decide ("we are not deciding", "не решаем").
 _DECISION_CUE = re.compile(
-    r"\b(?:decided|decide to|agree to|agreed|we agree|the decision is|решили|договорились|согласовали|"
+    r"\b(?:decided|decide to|we decide|agree to|agreed|we agree|the decision is|carried|approved"
+    r"|решили|решаем|договорились|согласовали|"
     r"решение\s+(?:такое|—|-|:))",
     re.IGNORECASE,
 )
@@ -277,7 +278,8 @@ def states_decision(text: str) -> bool:
 #: A line that opens with agreement or with the group deciding ("Согласна, выкатываем…",
 #: "Тогда решаем так…", "Итак, решили…", "Then we move the round…").
 _AGREED_OPENING = re.compile(
-    r"^\W*(?:согласн\w*|решаем|итак|тогда|agreed|i agree|then we|so,? we)\b", re.IGNORECASE
+    r"^\W*(?:согласн\w*|решаем|итак|тогда|значит|agreed|i agree|then we|so,? we|(?:so,? )?from)\b",
+    re.IGNORECASE,
 )
 
 
@@ -300,9 +302,18 @@ def firm_left_out(
 ) -> list[Line]:
     """The lines that say plainly a decision was taken ("Согласна, выкатываем постепенно…") and
     that no item covers even after the model's second look: kept as said, the sentences that
-    decide only ("Everyone okay with that?" and "Good, decided." left out)."""
-    return [
-        Line(ln.index, ln.label, decision_sentences(ln.text, people))
-        for ln in lines
-        if firm_decision(ln.text, people) and not covered(ln, items) and decision_sentences(ln.text, people)
-    ]
+    decide only ("Everyone okay with that?" and "Good, decided." left out). A decision line
+    right after one that announces it ("Решаем так: без шлема на площадку" — "Никого не
+    пускаем") is part of it."""
+    kept: list[Line] = []
+    for i, ln in enumerate(lines):
+        said = decision_sentences(ln.text, people)
+        if not (said and firm_decision(ln.text, people) and not covered(ln, items)):
+            continue
+        after = lines[i + 1] if i + 1 < len(lines) else None
+        if after is not None and after.index == ln.index + 1 and not firm_decision(after.text, people):
+            more = decision_sentences(after.text, people)
+            if more and not covered(after, items):
+                said = f"{said} {more}"
+        kept.append(Line(ln.index, ln.label, said))
+    return kept

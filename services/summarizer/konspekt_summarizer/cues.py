@@ -24,8 +24,11 @@ from konspekt_summarizer.windows import Line
 #: The group speaks of what it does or will do, or says it decided.
 _EN_WE = re.compile(
     r"\b(?:we(?:'ll|’ll| will| shall| agree| are going to|'re going to|’re going to| decided| agreed| go with"
-    r"| keep| move| stay| switch| cancel| drop| postpone| start| stop)|let's|let’s|let us|agreed|decided"
-    r"|from now on|going forward|the decision is)\b",
+    r"| keep| move| stay| switch| cancel| drop| postpone| start| stop| decide)"
+    r"|let's|let’s|let us|agreed|decided"
+    # a rule from a date on ("So from tonight, every patient over 75…"); a motion carried
+    r"|from now on|from (?:tonight|tomorrow|today|next \w+|monday|tuesday|wednesday|thursday|friday)"
+    r"|going forward|the decision is|carried)\b",
     re.IGNORECASE,
 )
 #: A person takes a task on.
