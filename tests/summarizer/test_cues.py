@@ -352,6 +352,9 @@ def test_a_rule_written_as_a_thing_s_task_is_a_decision() -> None:
         ("Aye, carried: road repair gets 1.1 million dollars.", True),
         ("So from tonight, every patient over 75 gets a bed alarm at night.", True),
         ("Значит, решаем: праздник проводим в классе, а не в кафе.", True),
+        # agreement, then what the group does
+        ("Хорошо, про субботу забудьте, едем в воскресенье, 13-го.", True),
+        ("Okay, let's start with the budget.", False),
         # the group's plan without saying it was agreed, a bare agreement, a deferral
         ("Выкатываем постепенно.", False),
         ("Договорились.", False),

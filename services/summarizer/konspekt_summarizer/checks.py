@@ -276,9 +276,10 @@ def states_decision(text: str) -> bool:
 
 
 #: A line that opens with agreement or with the group deciding ("Согласна, выкатываем…",
-#: "Тогда решаем так…", "Итак, решили…", "Then we move the round…").
+#: "Тогда решаем так…", "Итак, решили…", "Then we move the round…", "Хорошо, едем в воскресенье").
 _AGREED_OPENING = re.compile(
-    r"^\W*(?:согласн\w*|решаем|итак|тогда|значит|agreed|i agree|then we|so,? we|(?:so,? )?from)\b",
+    r"^\W*(?:согласн\w*|решаем|итак|тогда|значит|хорошо|ладно|окей|agreed|i agree|then we|so,? we"
+    r"|(?:so,? )?from|okay|ok|good|fine|alright|all right)\b",
     re.IGNORECASE,
 )
 
