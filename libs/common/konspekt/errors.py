@@ -37,6 +37,12 @@ class FailedPrecondition(StageError):
     code = grpc.StatusCode.FAILED_PRECONDITION
 
 
+class Conflict(StageError):
+    """A conditional write lost to another writer (the object changed since it was read)."""
+
+    code = grpc.StatusCode.ABORTED
+
+
 class ResourceExhausted(StageError):
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
 

@@ -16,7 +16,7 @@ from minio.commonconfig import ENABLED, Filter
 from minio.error import S3Error
 from minio.lifecycleconfig import AbortIncompleteMultipartUpload, Expiration, LifecycleConfig, Rule
 
-from konspekt.errors import FailedPrecondition, InvalidInput, NotFound, Unavailable
+from konspekt.errors import Conflict, FailedPrecondition, InvalidInput, NotFound, Unavailable
 from konspekt.settings import S3Settings
 from konspekt.v1 import common_pb2
 
@@ -30,6 +30,8 @@ PART_SIZE = 16 * 1024 * 1024
 EXPIRY_RULE_ID = "konspekt-expire"
 EXPIRY_PREFIX = "jobs/"
 _MISSING = {"NoSuchKey", "NoSuchBucket", "NoSuchObject", "NoSuchUpload"}
+#: A conditional write (put_if) lost: the object is not as the writer saw it.
+_RACED = {"PreconditionFailed", "ConditionalRequestConflict"}
 
 
 class ObjectStore:
@@ -119,6 +121,29 @@ class ObjectStore:
             )
         return common_pb2.ObjectRef(bucket=bucket, key=key)
 
+    def put_if(self, key: str, data: bytes, etag: str | None, content_type: str = "application/json") -> str:
+        """Write ``key`` only if it is as the caller last saw it (S3 conditional write): absent
+        (``etag`` None: ``If-None-Match: *``) or still at ``etag`` (``If-Match``). Returns the new
+        ETag; raises Conflict when another writer got there first (412; or 409 from a server
+        that reports concurrent conditional writes so). MinIO and SeaweedFS (≥ 3.9x, tested in
+        tests/gateway/test_lease.py) both do this atomically."""
+        headers: dict[str, str | list[str] | tuple[str]] = {"Content-Type": content_type}
+        headers["If-None-Match" if etag is None else "If-Match"] = "*" if etag is None else f'"{etag}"'
+        with _translated(f"{self.bucket}/{key}"):
+            # minio-py's public put_object sends no conditional headers: its PutObject call does
+            result = self.client._put_object(self.bucket, key, data, headers)
+        return str(result.etag)
+
+    def get_tagged(self, key: str) -> tuple[bytes, str]:
+        """An object's content and its ETag (for a later ``put_if``)."""
+        with _translated(f"{self.bucket}/{key}"):
+            resp = self.client.get_object(self.bucket, key)
+            try:
+                return resp.read(), resp.headers.get("ETag", "").strip('"')
+            finally:
+                resp.close()
+                resp.release_conn()
+
     # -- read -------------------------------------------------------------------------------
     def get_bytes(self, ref: common_pb2.ObjectRef | str) -> bytes:
         bucket, key = self._split(ref)
@@ -193,6 +218,13 @@ class ObjectStore:
             for obj in self.client.list_objects(self.bucket, prefix=prefix, recursive=True):
                 if obj.object_name and obj.last_modified is not None:
                     yield obj.object_name, obj.last_modified
+
+    def list_etags(self, prefix: str) -> Iterator[tuple[str, str]]:
+        """(key, ETag) of every object under ``prefix``: what changed since the last listing."""
+        with _translated(f"{self.bucket}/{prefix}"):
+            for obj in self.client.list_objects(self.bucket, prefix=prefix, recursive=True):
+                if obj.object_name:
+                    yield obj.object_name, (obj.etag or "").strip('"')
 
     def stale_uploads(self, prefix: str) -> list[tuple[str, str, datetime]]:
         """Multipart uploads under ``prefix`` that were neither completed nor aborted (the writer
@@ -333,6 +365,8 @@ def _translated(what: str) -> Iterator[None]:
     except S3Error as exc:
         if exc.code in _MISSING:
             raise NotFound(f"object {what} does not exist") from exc
+        if exc.code in _RACED:
+            raise Conflict(f"object {what} was changed by another writer: {exc.code}") from exc
         if exc.code in {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"}:
             raise Unavailable(f"object store refused access to {what}: {exc.code}") from exc
         raise Unavailable(f"object store error for {what}: {exc.code} {exc.message}") from exc
