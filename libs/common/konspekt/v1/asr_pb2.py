@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from konspekt.v1 import common_pb2 as konspekt_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15konspekt/v1/asr.proto\x12\x0bkonspekt.v1\x1a\x18konspekt/v1/common.proto\"o\n\x11TranscribeRequest\x12 \n\x05\x61udio\x18\x01 \x01(\x0b\x32\x11.konspekt.v1.Blob\x12\x10\n\x08language\x18\x02 \x01(\t\x12&\n\x06output\x18\x03 \x01(\x0b\x32\x16.konspekt.v1.ObjectRef\"\xa2\x01\n\x12TranscribeResponse\x12)\n\x08progress\x18\x01 \x01(\x0b\x32\x15.konspekt.v1.ProgressH\x00\x12\'\n\x07segment\x18\x02 \x01(\x0b\x32\x14.konspekt.v1.SegmentH\x00\x12/\n\x06result\x18\x03 \x01(\x0b\x32\x1d.konspekt.v1.TranscribeResultH\x00\x42\x07\n\x05\x65vent\"\xb9\x01\n\x10TranscribeResult\x12\x10\n\x08language\x18\x01 \x01(\t\x12\x1c\n\x14language_probability\x18\x02 \x01(\x02\x12\x10\n\x08\x64uration\x18\x03 \x01(\x01\x12\x15\n\rsegment_count\x18\x04 \x01(\x05\x12\x11\n\tno_speech\x18\x05 \x01(\x08\x12*\n\ntranscript\x18\x06 \x01(\x0b\x32\x16.konspekt.v1.ObjectRef\x12\r\n\x05model\x18\x07 \x01(\t2]\n\nAsrService\x12O\n\nTranscribe\x12\x1e.konspekt.v1.TranscribeRequest\x1a\x1f.konspekt.v1.TranscribeResponse0\x01\x42O\n\x0bkonspekt.v1B\x08\x41srProtoP\x01Z&konspekt/gen/go/konspekt/v1;konspektv1\xaa\x02\x0bKonspekt.V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15konspekt/v1/asr.proto\x12\x0bkonspekt.v1\x1a\x18konspekt/v1/common.proto\"o\n\x11TranscribeRequest\x12 \n\x05\x61udio\x18\x01 \x01(\x0b\x32\x11.konspekt.v1.Blob\x12\x10\n\x08language\x18\x02 \x01(\t\x12&\n\x06output\x18\x03 \x01(\x0b\x32\x16.konspekt.v1.ObjectRef\"\xa2\x01\n\x12TranscribeResponse\x12)\n\x08progress\x18\x01 \x01(\x0b\x32\x15.konspekt.v1.ProgressH\x00\x12\'\n\x07segment\x18\x02 \x01(\x0b\x32\x14.konspekt.v1.SegmentH\x00\x12/\n\x06result\x18\x03 \x01(\x0b\x32\x1d.konspekt.v1.TranscribeResultH\x00\x42\x07\n\x05\x65vent\"\xdf\x01\n\x10TranscribeResult\x12\x10\n\x08language\x18\x01 \x01(\t\x12\x1c\n\x14language_probability\x18\x02 \x01(\x02\x12\x10\n\x08\x64uration\x18\x03 \x01(\x01\x12\x15\n\rsegment_count\x18\x04 \x01(\x05\x12\x11\n\tno_speech\x18\x05 \x01(\x08\x12*\n\ntranscript\x18\x06 \x01(\x0b\x32\x16.konspekt.v1.ObjectRef\x12\r\n\x05model\x18\x07 \x01(\t\x12$\n\x07notices\x18\x08 \x03(\x0b\x32\x13.konspekt.v1.Notice2]\n\nAsrService\x12O\n\nTranscribe\x12\x1e.konspekt.v1.TranscribeRequest\x1a\x1f.konspekt.v1.TranscribeResponse0\x01\x42O\n\x0bkonspekt.v1B\x08\x41srProtoP\x01Z&konspekt/gen/go/konspekt/v1;konspektv1\xaa\x02\x0bKonspekt.V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,7 +38,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TRANSCRIBERESPONSE']._serialized_start=178
   _globals['_TRANSCRIBERESPONSE']._serialized_end=340
   _globals['_TRANSCRIBERESULT']._serialized_start=343
-  _globals['_TRANSCRIBERESULT']._serialized_end=528
-  _globals['_ASRSERVICE']._serialized_start=530
-  _globals['_ASRSERVICE']._serialized_end=623
+  _globals['_TRANSCRIBERESULT']._serialized_end=566
+  _globals['_ASRSERVICE']._serialized_start=568
+  _globals['_ASRSERVICE']._serialized_end=661
 # @@protoc_insertion_point(module_scope)

@@ -3,8 +3,10 @@
 isort:skip_file
 The ASR stage (default port 50052): audio in, timestamped transcript out, with faster-whisper."""
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf.internal import containers as _containers
 from konspekt.v1 import common_pb2 as _common_pb2
 import builtins as _builtins
 import sys
@@ -108,6 +110,7 @@ class TranscribeResult(_message.Message):
     NO_SPEECH_FIELD_NUMBER: _builtins.int
     TRANSCRIPT_FIELD_NUMBER: _builtins.int
     MODEL_FIELD_NUMBER: _builtins.int
+    NOTICES_FIELD_NUMBER: _builtins.int
     language: _builtins.str
     """ISO 639-1 code of the language spoken (detected, or the one asked for); with no speech,
     only the one asked for (empty if none was).
@@ -126,6 +129,10 @@ class TranscribeResult(_message.Message):
     def transcript(self) -> _common_pb2.ObjectRef:
         """The stored transcript JSON: set when an output ref was given, unset otherwise."""
 
+    @_builtins.property
+    def notices(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Notice]:
+        """Notes for people as data (see Notice): "no_speech" when no_speech is true; empty otherwise."""
+
     def __init__(
         self,
         *,
@@ -136,10 +143,11 @@ class TranscribeResult(_message.Message):
         no_speech: _builtins.bool = ...,
         transcript: _common_pb2.ObjectRef | None = ...,
         model: _builtins.str = ...,
+        notices: _abc.Iterable[_common_pb2.Notice] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["transcript", b"transcript"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["duration", b"duration", "language", b"language", "language_probability", b"language_probability", "model", b"model", "no_speech", b"no_speech", "segment_count", b"segment_count", "transcript", b"transcript"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["duration", b"duration", "language", b"language", "language_probability", b"language_probability", "model", b"model", "no_speech", b"no_speech", "notices", b"notices", "segment_count", b"segment_count", "transcript", b"transcript"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

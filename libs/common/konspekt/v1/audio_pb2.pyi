@@ -182,6 +182,7 @@ class ExtractResult(_message.Message):
     AUDIO_DURATION_FIELD_NUMBER: _builtins.int
     AUDIO_BYTES_FIELD_NUMBER: _builtins.int
     WARNINGS_FIELD_NUMBER: _builtins.int
+    NOTICES_FIELD_NUMBER: _builtins.int
     audio_duration: _builtins.float
     """Seconds of audio actually decoded (may be less than media.duration)."""
     audio_bytes: _builtins.int
@@ -202,6 +203,12 @@ class ExtractResult(_message.Message):
         than it claims (decoding was cut). Empty when all is well.
         """
 
+    @_builtins.property
+    def notices(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Notice]:
+        """The same notes as data (see Notice), one for each entry of warnings, in the same order:
+        notices[i].text == warnings[i].
+        """
+
     def __init__(
         self,
         *,
@@ -210,10 +217,11 @@ class ExtractResult(_message.Message):
         audio_duration: _builtins.float = ...,
         audio_bytes: _builtins.int = ...,
         warnings: _abc.Iterable[_builtins.str] | None = ...,
+        notices: _abc.Iterable[_common_pb2.Notice] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["audio", b"audio", "media", b"media"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["audio", b"audio", "audio_bytes", b"audio_bytes", "audio_duration", b"audio_duration", "media", b"media", "warnings", b"warnings"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audio", b"audio", "audio_bytes", b"audio_bytes", "audio_duration", b"audio_duration", "media", b"media", "notices", b"notices", "warnings", b"warnings"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18konspekt/v1/common.proto\x12\x0bkonspekt.v1\"(\n\tObjectRef\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\"I\n\x04\x42lob\x12%\n\x03ref\x18\x01 \x01(\x0b\x32\x16.konspekt.v1.ObjectRefH\x00\x12\x10\n\x06inline\x18\x02 \x01(\x0cH\x00\x42\x08\n\x06source\"-\n\x08Progress\x12\x10\n\x08\x66raction\x18\x01 \x01(\x02\x12\x0f\n\x07message\x18\x02 \x01(\t\"B\n\x07Segment\x12\r\n\x05index\x18\x01 \x01(\x05\x12\r\n\x05start\x18\x02 \x01(\x01\x12\x0b\n\x03\x65nd\x18\x03 \x01(\x01\x12\x0c\n\x04text\x18\x04 \x01(\t\"v\n\nTranscript\x12\x10\n\x08language\x18\x01 \x01(\t\x12\x1c\n\x14language_probability\x18\x02 \x01(\x02\x12\x10\n\x08\x64uration\x18\x03 \x01(\x01\x12&\n\x08segments\x18\x04 \x03(\x0b\x32\x14.konspekt.v1.Segment\"8\n\x05Point\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\n\n\x02\x61t\x18\x02 \x01(\x01\x12\x15\n\rsegment_index\x18\x03 \x01(\x05\"t\n\nActionItem\x12\x0c\n\x04task\x18\x01 \x01(\t\x12\r\n\x05owner\x18\x02 \x01(\t\x12\x0b\n\x03\x64ue\x18\x03 \x01(\t\x12\n\n\x02\x61t\x18\x04 \x01(\x01\x12\x15\n\rsegment_index\x18\x05 \x01(\x05\x12\x19\n\x11owner_unconfirmed\x18\x06 \x01(\x08\"\xdd\x01\n\x08Konspekt\x12\x10\n\x08language\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x0f\n\x07summary\x18\x03 \x01(\t\x12&\n\nkey_points\x18\x04 \x03(\x0b\x32\x12.konspekt.v1.Point\x12%\n\tdecisions\x18\x05 \x03(\x0b\x32\x12.konspekt.v1.Point\x12-\n\x0c\x61\x63tion_items\x18\x06 \x03(\x0b\x32\x17.konspekt.v1.ActionItem\x12!\n\x05style\x18\x07 \x01(\x0e\x32\x12.konspekt.v1.Style*D\n\x05Style\x12\x15\n\x11STYLE_UNSPECIFIED\x10\x00\x12\x11\n\rSTYLE_MEETING\x10\x01\x12\x11\n\rSTYLE_LECTURE\x10\x02\x42R\n\x0bkonspekt.v1B\x0b\x43ommonProtoP\x01Z&konspekt/gen/go/konspekt/v1;konspektv1\xaa\x02\x0bKonspekt.V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18konspekt/v1/common.proto\x12\x0bkonspekt.v1\"(\n\tObjectRef\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\"I\n\x04\x42lob\x12%\n\x03ref\x18\x01 \x01(\x0b\x32\x16.konspekt.v1.ObjectRefH\x00\x12\x10\n\x06inline\x18\x02 \x01(\x0cH\x00\x42\x08\n\x06source\"R\n\x08Progress\x12\x10\n\x08\x66raction\x18\x01 \x01(\x02\x12\x0f\n\x07message\x18\x02 \x01(\t\x12#\n\x06notice\x18\x03 \x01(\x0b\x32\x13.konspekt.v1.Notice\"\xf0\x01\n\x06Notice\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12+\n\x04\x61rgs\x18\x02 \x03(\x0b\x32\x1d.konspekt.v1.Notice.ArgsEntry\x12\x0c\n\x04text\x18\x03 \x01(\t\x12-\n\x05parts\x18\x04 \x03(\x0b\x32\x1e.konspekt.v1.Notice.PartsEntry\x1a+\n\tArgsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x41\n\nPartsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\"\n\x05value\x18\x02 \x01(\x0b\x32\x13.konspekt.v1.Notice:\x02\x38\x01\"B\n\x07Segment\x12\r\n\x05index\x18\x01 \x01(\x05\x12\r\n\x05start\x18\x02 \x01(\x01\x12\x0b\n\x03\x65nd\x18\x03 \x01(\x01\x12\x0c\n\x04text\x18\x04 \x01(\t\"v\n\nTranscript\x12\x10\n\x08language\x18\x01 \x01(\t\x12\x1c\n\x14language_probability\x18\x02 \x01(\x02\x12\x10\n\x08\x64uration\x18\x03 \x01(\x01\x12&\n\x08segments\x18\x04 \x03(\x0b\x32\x14.konspekt.v1.Segment\"8\n\x05Point\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\n\n\x02\x61t\x18\x02 \x01(\x01\x12\x15\n\rsegment_index\x18\x03 \x01(\x05\"t\n\nActionItem\x12\x0c\n\x04task\x18\x01 \x01(\t\x12\r\n\x05owner\x18\x02 \x01(\t\x12\x0b\n\x03\x64ue\x18\x03 \x01(\t\x12\n\n\x02\x61t\x18\x04 \x01(\x01\x12\x15\n\rsegment_index\x18\x05 \x01(\x05\x12\x19\n\x11owner_unconfirmed\x18\x06 \x01(\x08\"\xdd\x01\n\x08Konspekt\x12\x10\n\x08language\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x0f\n\x07summary\x18\x03 \x01(\t\x12&\n\nkey_points\x18\x04 \x03(\x0b\x32\x12.konspekt.v1.Point\x12%\n\tdecisions\x18\x05 \x03(\x0b\x32\x12.konspekt.v1.Point\x12-\n\x0c\x61\x63tion_items\x18\x06 \x03(\x0b\x32\x17.konspekt.v1.ActionItem\x12!\n\x05style\x18\x07 \x01(\x0e\x32\x12.konspekt.v1.Style*D\n\x05Style\x12\x15\n\x11STYLE_UNSPECIFIED\x10\x00\x12\x11\n\rSTYLE_MEETING\x10\x01\x12\x11\n\rSTYLE_LECTURE\x10\x02\x42R\n\x0bkonspekt.v1B\x0b\x43ommonProtoP\x01Z&konspekt/gen/go/konspekt/v1;konspektv1\xaa\x02\x0bKonspekt.V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,22 +32,32 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'konspekt.v1.common_pb2', _g
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\013konspekt.v1B\013CommonProtoP\001Z&konspekt/gen/go/konspekt/v1;konspektv1\252\002\013Konspekt.V1'
-  _globals['_STYLE']._serialized_start=793
-  _globals['_STYLE']._serialized_end=861
+  _globals['_NOTICE_ARGSENTRY']._loaded_options = None
+  _globals['_NOTICE_ARGSENTRY']._serialized_options = b'8\001'
+  _globals['_NOTICE_PARTSENTRY']._loaded_options = None
+  _globals['_NOTICE_PARTSENTRY']._serialized_options = b'8\001'
+  _globals['_STYLE']._serialized_start=1073
+  _globals['_STYLE']._serialized_end=1141
   _globals['_OBJECTREF']._serialized_start=41
   _globals['_OBJECTREF']._serialized_end=81
   _globals['_BLOB']._serialized_start=83
   _globals['_BLOB']._serialized_end=156
   _globals['_PROGRESS']._serialized_start=158
-  _globals['_PROGRESS']._serialized_end=203
-  _globals['_SEGMENT']._serialized_start=205
-  _globals['_SEGMENT']._serialized_end=271
-  _globals['_TRANSCRIPT']._serialized_start=273
-  _globals['_TRANSCRIPT']._serialized_end=391
-  _globals['_POINT']._serialized_start=393
-  _globals['_POINT']._serialized_end=449
-  _globals['_ACTIONITEM']._serialized_start=451
-  _globals['_ACTIONITEM']._serialized_end=567
-  _globals['_KONSPEKT']._serialized_start=570
-  _globals['_KONSPEKT']._serialized_end=791
+  _globals['_PROGRESS']._serialized_end=240
+  _globals['_NOTICE']._serialized_start=243
+  _globals['_NOTICE']._serialized_end=483
+  _globals['_NOTICE_ARGSENTRY']._serialized_start=373
+  _globals['_NOTICE_ARGSENTRY']._serialized_end=416
+  _globals['_NOTICE_PARTSENTRY']._serialized_start=418
+  _globals['_NOTICE_PARTSENTRY']._serialized_end=483
+  _globals['_SEGMENT']._serialized_start=485
+  _globals['_SEGMENT']._serialized_end=551
+  _globals['_TRANSCRIPT']._serialized_start=553
+  _globals['_TRANSCRIPT']._serialized_end=671
+  _globals['_POINT']._serialized_start=673
+  _globals['_POINT']._serialized_end=729
+  _globals['_ACTIONITEM']._serialized_start=731
+  _globals['_ACTIONITEM']._serialized_end=847
+  _globals['_KONSPEKT']._serialized_start=850
+  _globals['_KONSPEKT']._serialized_end=1071
 # @@protoc_insertion_point(module_scope)

@@ -149,23 +149,137 @@ class Progress(_message.Message):
 
     FRACTION_FIELD_NUMBER: _builtins.int
     MESSAGE_FIELD_NUMBER: _builtins.int
+    NOTICE_FIELD_NUMBER: _builtins.int
     fraction: _builtins.float
     """0.0 .. 1.0 of this call's work."""
     message: _builtins.str
-    """Short human-readable phase in English, e.g. "decoding", "window 2/5". For display only."""
+    """Short human-readable phase in English, e.g. "decoding", "window 2/5". For display only
+    (the same as notice.text when notice is set).
+    """
+    @_builtins.property
+    def notice(self) -> Global___Notice:
+        """The phase as data: a code and its arguments to show in the client's own language (e.g.
+        code "asr_position", args {"done": "12", "total": "60"}). Unset when message is empty.
+        """
+
     def __init__(
         self,
         *,
         fraction: _builtins.float = ...,
         message: _builtins.str = ...,
+        notice: Global___Notice | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["notice", b"notice"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["fraction", b"fraction", "message", b"message"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["fraction", b"fraction", "message", b"message", "notice", b"notice"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Progress: _TypeAlias = Progress  # noqa: Y015
+
+@_typing.final
+class Notice(_message.Message):
+    """A note for people as data: a stable code with the values it is made of, which a client
+    translates with its own table, and the English sentence for clients that do not translate.
+    Stage warnings (SummarizeResult.notices, ExtractResult.notices, TranscribeResult.notices) and
+    progress phases (Progress.notice) come as notices.
+
+    Codes are lower_snake_case and stable: a code keeps its meaning and its args; new codes may
+    appear in any release (a client that does not know one shows text). The list of codes, each
+    with its English template, is konspekt's registry libs/common/konspekt/notices.py (the
+    README's "calling a stage alone" section lists them too). The main ones:
+      audio: audio_reading, audio_decoding, audio_storing (progress); audio_truncated,
+             audio_more_than_claimed, audio_far_more_than_size, audio_longer_than_claimed.
+      asr:   asr_recognising, asr_position {done, total}, asr_done (progress); no_speech.
+      summarizer progress: summarizer_writing, summarizer_reading {label}, summarizer_merging...
+      summarizer warnings: <kind>_dropped / <kind>_note {text, note} (kind: key_point,
+             decision, action_item) with a nested note (evidence_*, owner_*, due_*,
+             task_*), summary_sentence_dropped, title_dropped, transcript_too_short,
+             answer_cut_off, windows_joined.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class ArgsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class PartsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        @_builtins.property
+        def value(self) -> Global___Notice: ...
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: Global___Notice | None = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    CODE_FIELD_NUMBER: _builtins.int
+    ARGS_FIELD_NUMBER: _builtins.int
+    TEXT_FIELD_NUMBER: _builtins.int
+    PARTS_FIELD_NUMBER: _builtins.int
+    code: _builtins.str
+    """What the note says, e.g. "owner_unconfirmed"; see the message comment for the list."""
+    text: _builtins.str
+    """The same note as one English sentence (what the string fields beside notices hold, byte
+    for byte): show it when the code is unknown.
+    """
+    @_builtins.property
+    def args(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """The values the sentence is made of, by name, as text (numbers already formatted as the
+        English sentence shows them, e.g. "12" seconds, "01:23" times): e.g. {"text": "Send the
+        report", "owner": "Ann"}. Which names a code has is fixed by its template.
+        """
+
+    @_builtins.property
+    def parts(self) -> _containers.MessageMap[_builtins.str, Global___Notice]:
+        """Arguments that are notes themselves, by name: e.g. "note" of "action_item_note" says what
+        was changed in the item (its own code, args and text). Translate them with the same table
+        and put them in the place of {name} in the outer template.
+        """
+
+    def __init__(
+        self,
+        *,
+        code: _builtins.str = ...,
+        args: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        text: _builtins.str = ...,
+        parts: _abc.Mapping[_builtins.str, Global___Notice] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["args", b"args", "code", b"code", "parts", b"parts", "text", b"text"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Notice: _TypeAlias = Notice  # noqa: Y015
 
 @_typing.final
 class Segment(_message.Message):

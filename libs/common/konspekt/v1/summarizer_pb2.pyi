@@ -166,6 +166,7 @@ class SummarizeResult(_message.Message):
     STORED_FIELD_NUMBER: _builtins.int
     USAGE_FIELD_NUMBER: _builtins.int
     WARNINGS_FIELD_NUMBER: _builtins.int
+    NOTICES_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def konspekt(self) -> _common_pb2.Konspekt:
         """The konspekt (always set)."""
@@ -185,6 +186,12 @@ class SummarizeResult(_message.Message):
         there is nothing to say.
         """
 
+    @_builtins.property
+    def notices(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Notice]:
+        """The same notes as data (see Notice), one for each entry of warnings, in the same order:
+        notices[i].text == warnings[i].
+        """
+
     def __init__(
         self,
         *,
@@ -192,10 +199,11 @@ class SummarizeResult(_message.Message):
         stored: _common_pb2.ObjectRef | None = ...,
         usage: Global___Usage | None = ...,
         warnings: _abc.Iterable[_builtins.str] | None = ...,
+        notices: _abc.Iterable[_common_pb2.Notice] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["konspekt", b"konspekt", "stored", b"stored", "usage", b"usage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["konspekt", b"konspekt", "stored", b"stored", "usage", b"usage", "warnings", b"warnings"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["konspekt", b"konspekt", "notices", b"notices", "stored", b"stored", "usage", b"usage", "warnings", b"warnings"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
