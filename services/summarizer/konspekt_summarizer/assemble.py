@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from konspekt.cli import fmt_time
+from konspekt.notices import Note
 from konspekt.v1 import common_pb2
 from konspekt_summarizer.answer import ActionOut, ItemsOut, PointOut
 from konspekt_summarizer.checks import (
@@ -29,6 +30,7 @@ from konspekt_summarizer.evidence import (
     dedupe,
     find_evidence,
     found_by_another_window,
+    item_note,
     says_mostly_the_same,
     stems,
 )
@@ -60,9 +62,9 @@ class Assembly:
     def evidence(self, time: str, text: str, what: str) -> int:
         found = find_evidence(time, text, self.segments)
         if found.index < 0:
-            self.warnings.append(f"{what} {text!r} dropped: {found.note}")
+            self.warnings.append(item_note(what, text, found.note, dropped=True))
         elif found.note:
-            self.warnings.append(f"{what} {text!r}: {found.note}")
+            self.warnings.append(item_note(what, text, found.note))
         return found.index
 
     def add_point(self, what: str, window: int, text: str, index: int) -> None:
@@ -92,13 +94,13 @@ def assemble(
     _tasks_written_as_decisions(segments, decisions, actions, names, len(answers))
     for window, p in decisions:
         if "?" in p.text:
-            out.warnings.append(f"decision {p.text!r} dropped: a question is not a decision")
+            out.warnings.append(item_note("decision", p.text, Note("question_not_decision"), dropped=True))
             continue
         if acknowledges_only(p.text):
-            out.warnings.append(f"decision {p.text!r} dropped: it only agrees and says nothing of what")
+            out.warnings.append(item_note("decision", p.text, Note("agrees_only"), dropped=True))
             continue
         if NOT_DECIDED.search(p.text):
-            out.warnings.append(f"decision {p.text!r} dropped: it says the matter is not decided")
+            out.warnings.append(item_note("decision", p.text, Note("not_decided"), dropped=True))
             continue
         if kind_of(p.text, names.people) == "task":
             # "Светлана, перенеси кампанию…", "Описание обновлю я": a request or a promise
@@ -210,7 +212,8 @@ def _action(out: Assembly, window: int, x: ActionOut, names: Names) -> None:
         earlier = [*out.placed[moved], *(out.placed["decision"] if moved == "key point" else [])]
         if not found_by_another_window(-1, x.task, index, earlier):
             out.add_point(moved, window, x.task, index)
-            out.warnings.append(f"action item {x.task!r}: no one is to do it; {reason}; listed as a {moved}")
+            listed = Note(f"task_to_{moved.replace(' ', '_')}", reason=reason)
+            out.warnings.append(item_note("action item", x.task, listed))
         return
     _add_action(out, window, task, owner, due, index)
 
@@ -219,7 +222,7 @@ def _add_action(out: Assembly, window: int, task: str, owner: Owner, due: Checke
     out.placed["action item"].append((window, task, index))
     for warning in (owner.warning, due.warning):
         if warning:
-            out.warnings.append(f"action item {task!r}: {warning}")
+            out.warnings.append(item_note("action item", task, warning))
     for note in (owner.note, due.note):
         if note:
             log.info("action item %r: %s", task, note)
@@ -247,7 +250,7 @@ def _exchange_owner(
         return Owner(exchange.owner, note=f"owner is {exchange.owner!r}, asked at {asked}")
     return Owner(
         exchange.owner,
-        warning=f"owner {owner.value!r} replaced by {exchange.owner!r}, who was asked at {asked}",
+        warning=Note("owner_replaced_asked", owner=owner.value, person=exchange.owner, at=asked),
     )
 
 
@@ -274,7 +277,8 @@ def _exchanges_left_out(out: Assembly) -> None:
             continue
         if same:
             x = same[0]
-            out.warnings.append(f"action item {x.task!r}: {EXCHANGE_FOR.format(at=at, due=exchange.due)}")
+            said = Note("exchange_for", at=at, due=exchange.due)
+            out.warnings.append(item_note("action item", x.task, said))
             x.task, x.due, x.at, x.segment_index = (
                 exchange.text,
                 exchange.due,
@@ -283,7 +287,7 @@ def _exchanges_left_out(out: Assembly) -> None:
             )
             continue
         _add_action(out, LEFT_OUT_WINDOW, exchange.text, Owner(exchange.owner), Checked(exchange.due), index)
-        out.warnings.append(f"action item {exchange.text!r}: {EXCHANGE_LEFT_OUT.format(at=at)}")
+        out.warnings.append(item_note("action item", exchange.text, Note("exchange_left_out", at=at)))
 
 
 FIGURE_LEFT_OUT = "a figure said at {at} that no item has; taken word for word"
@@ -297,7 +301,7 @@ def _figures_left_out(out: Assembly, summary: str) -> None:
     for figure in figures_left_out(out.segments, texts):
         out.add_point("key point", LEFT_OUT_WINDOW, figure.text, figure.index)
         at = fmt_time(out.segments[figure.index].start)
-        out.warnings.append(f"key point {figure.text!r}: {FIGURE_LEFT_OUT.format(at=at)}")
+        out.warnings.append(item_note("key point", figure.text, Note("figure_left_out", at=at)))
 
 
 def _owner(said: str, segments: Sequence[common_pb2.Segment], index: int, names: Names) -> Owner:
@@ -312,7 +316,7 @@ def _owner(said: str, segments: Sequence[common_pb2.Segment], index: int, names:
         return owner
     if not owner.value:
         return Owner(person, note=f"owner is {person!r}, named in its line")
-    return Owner(person, warning=f"owner {owner.value!r} replaced by {person!r}, named in its line")
+    return Owner(person, warning=Note("owner_replaced_named", owner=owner.value, person=person))
 
 
 def _not_a_task(line: str, task: str, owner: Owner, due: str, names: Names) -> tuple[str, str]:
@@ -326,16 +330,16 @@ def _not_a_task(line: str, task: str, owner: Owner, due: str, names: Names) -> t
         named_here = any(same_name(owner.value, w) for w in WORD_RE.findall(line))
         if not named_here and states_decision(line) and kind_of(line, names.people) != "task":
             # "Решили: покупаем шторы из фонда класса" given by the model to someone it does not name
-            return "decision", f"its line states a decision and does not name {owner.value}"
+            return "decision", Note("line_states_decision_unnamed", owner=owner.value)
         return "", ""
     if states_decision(line):
-        return "decision", "its line states a decision"
+        return "decision", Note("line_states_decision")
     kinds = (kind_of(line, names.people), kind_of(task, names.people))
     kind = "decision" if "decision" in kinds and "task" not in kinds else "key point"
     if owner.warning:  # "From now on the shop checks every build" with the owner "Shop"
         return kind, owner.warning
     if not due and "task" not in kinds:
-        return kind, "no due date and no one asked or promising"
+        return kind, Note("no_due_no_one")
     return "", ""
 
 

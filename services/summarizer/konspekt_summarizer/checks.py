@@ -10,6 +10,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from konspekt.cli import fmt_time
+from konspekt.notices import Note
 from konspekt.v1 import common_pb2
 from konspekt_summarizer.cues import NOT_DECIDED, acknowledges_only, covered, decision_sentences, kind_of
 from konspekt_summarizer.dates import is_date_word, number_of, pick_due
@@ -132,22 +133,20 @@ def check_due(
     where = fmt_time(here.start)
     if value and said_in(value, near_words(segments, index)):
         if said_here and not said_in(value, said_words(said_here)):
-            return Checked(said_here, f"due {value!r} replaced by {said_here!r}, said at {where}")
+            return Checked(said_here, Note("due_replaced", due=value, said=said_here, at=where))
         if said_here and _date_words(said_here) > _date_words(value):
             # "двенадцатый" for "к двенадцатому ноября": the same date, said in full there
             return Checked(said_here, note=f"due {value!r} completed as said at {where}: {said_here!r}")
         return Checked(value)
     if said_here:
         if value:
-            return Checked(
-                said_here, f"due {value!r} is not said near the item; {said_here!r} is (at {where})"
-            )
+            return Checked(said_here, Note("due_not_near_said", due=value, said=said_here, at=where))
         return Checked(said_here, note=f"due {said_here!r} taken from the transcript at {where}")
     said_in_exchange = "" if value else _due_in_exchange(task, owner, segments, index)
     if said_in_exchange:
         return Checked(said_in_exchange, note=f"due {said_in_exchange!r} taken from the request or its reply")
     if value:
-        return Checked("", f"due {value!r} is not said near the item; dropped")
+        return Checked("", Note("due_not_near_dropped", due=value))
     return Checked("")
 
 
@@ -248,7 +247,7 @@ def check_free_text(title: str, summary: str, segments: Sequence[common_pb2.Segm
     transcript never said (``unsaid_words``). What is left may be empty: the caller fills it."""
     said = {w for s in segments for w in WORD_RE.findall(s.text.lower())}
     all_said = " ".join(re.sub(r"(?<=\d)[\s,.](?=\d)", "", s.text) for s in segments)
-    warnings = []
+    warnings: list[str] = []
     kept = []
     invented: set[str] = set()
     for sentence in _SUMMARYSENTENCE.findall(summary):
@@ -257,7 +256,7 @@ def check_free_text(title: str, summary: str, segments: Sequence[common_pb2.Segm
         unsaid = unsaid_words(sentence, said, all_said)
         invented |= {w.lower() for w in unsaid}
         if unsaid:
-            warnings.append(f"summary sentence {sentence.strip()!r} dropped: {', '.join(unsaid)} not said")
+            warnings.append(Note("summary_sentence_dropped", text=sentence.strip(), names=", ".join(unsaid)))
         else:
             kept.append(sentence.strip())
     # A title is often in title case ("Weekly Sync Meeting"), so its capitals say nothing: it
@@ -265,7 +264,7 @@ def check_free_text(title: str, summary: str, segments: Sequence[common_pb2.Segm
     unsaid = unsaid_numbers(title, all_said)
     unsaid += [w for w in WORD_RE.findall(title) if w.lower() in invented and w not in unsaid]
     if unsaid:
-        warnings.append(f"title {title!r} dropped: {', '.join(unsaid)} not said")
+        warnings.append(Note("title_dropped", text=title, names=", ".join(unsaid)))
         title = ""
     return FreeText(title, " ".join(kept), warnings)
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from konspekt.cli import fmt_time
+from konspekt.notices import Note
 from konspekt.v1 import common_pb2
 
 _TIME_RE = re.compile(r"^\[?\s*(?:(\d+):)?(\d{1,3}):(\d{1,2})(?:[.,]\d+)?\s*\]?$")
@@ -161,22 +162,22 @@ def find_evidence(time: str, text: str, segments: Sequence[common_pb2.Segment]) 
     are nowhere in the transcript, it is invented: index -1.
     """
     if not segments:
-        return Evidence(-1, "the transcript is empty")
+        return Evidence(-1, Note("transcript_empty"))
     seconds = parse_time(time)
     if seconds is not None and points_to_segment(seconds, segments):
         index = locate(time, text, segments)
         if supported(text, segments, index, seconds):
             return Evidence(index)
-        problem = f"nothing near {time} says it"
+        problem = Note("not_near", time=time)
     elif seconds is not None:
-        problem = f"{time} is not a time in the transcript"
+        problem = Note("not_a_time", time=time)
     else:
-        problem = f"no usable time ({time!r})"
+        problem = Note("no_usable_time", time=time)
     scores = [overlap(text, s) for s in segments]
     best = max(range(len(segments)), key=lambda i: scores[i])
     if scores[best] > 0 and supported(text, segments, best, None):
-        return Evidence(best, f"{problem}; placed at {fmt_time(segments[best].start)}, where it was said")
-    return Evidence(-1, f"{problem}, and its words are nowhere in the transcript")
+        return Evidence(best, Note("placed_at", problem=problem, at=fmt_time(segments[best].start)))
+    return Evidence(-1, Note("words_nowhere", problem=problem))
 
 
 # -- cleaning -----------------------------------------------------------------------------------
@@ -284,3 +285,9 @@ def same_word(a: str, b: str) -> bool:
         return False
     common = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
     return common >= max(4, min(len(a), len(b)) - 2)
+
+
+def item_note(what: str, text: str, said: str, *, dropped: bool = False) -> Note:
+    """The warning on an item of kind ``what`` ("key point", "decision", "action item") with
+    the ``text`` the model gave it: what was done to it (``said``, a note of its own)."""
+    return Note(f"{what.replace(' ', '_')}_{'dropped' if dropped else 'note'}", text=text, note=said)

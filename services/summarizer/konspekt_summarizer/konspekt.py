@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from konspekt.errors import FailedPrecondition
+from konspekt.notices import Note
 from konspekt.v1 import common_pb2, summarizer_pb2
 from konspekt_summarizer.answer import (
     MERGE_MAX_TOKENS,
@@ -43,6 +44,7 @@ from konspekt_summarizer.assemble import assemble
 from konspekt_summarizer.checks import firm_left_out
 from konspekt_summarizer.cues import repeats, uncovered
 from konspekt_summarizer.engine import TEMPLATE_OVERHEAD, Completion, LLMEngine
+from konspekt_summarizer.evidence import item_note
 from konspekt_summarizer.owners import Names
 from konspekt_summarizer.prompts import Prompts, prompts_for, with_wish
 from konspekt_summarizer.settings import SummarizerSettings
@@ -57,11 +59,11 @@ TOO_SHORT_WORDS = 10
 
 
 def too_short_warning(words: int) -> str:
-    return f"the transcript has only {words} word(s), too few to summarize: quoted instead"
+    return Note("transcript_too_short", words=str(words))
 
 
 def cut_off_warning(label: str, max_tokens: int) -> str:
-    return f"{label}: the answer was cut off at {max_tokens} tokens; its complete items were kept"
+    return Note("answer_cut_off", label=label, tokens=str(max_tokens))
 
 
 @dataclass
@@ -244,7 +246,7 @@ class Summarizer:
             text = job.prompts.user.format(
                 kind=job.kind, part=part, lines="\n".join(ln.render() for ln in window)
             )
-            label = f"window {i + 1}/{n}" if n > 1 else "summary"
+            label = Note("label_window", i=str(i + 1), n=str(n)) if n > 1 else Note("label_summary")
             return lambda: self._read(text, window, label, (i / shares, (i + 1) / shares), job)
 
         answers = self._all([window_call(i, window) for i, window in enumerate(windows)])
@@ -256,7 +258,7 @@ class Summarizer:
             list(transcript.segments), answers, title, summary, language, style, job.prompts
         )
         job.warnings += warnings
-        job.report(1.0, "done")
+        job.report(1.0, Note("done"))
         return konspekt, job.usage, job.warnings
 
     def _read(
@@ -296,7 +298,7 @@ class Summarizer:
                 konspekt_schema(job.style, only=fields),
                 self.max_tokens,
                 (lo + step * n, lo + step * (n + 1)),
-                f"{label}: {what}" if what else label,
+                Note(f"label_{what}", label=label) if what else label,
                 first_pass=True,
                 reads=n == 0,
             )
@@ -326,7 +328,7 @@ class Summarizer:
             konspekt_schema(job.style, only=("decisions", "action_items")),
             self.max_tokens,
             span,
-            f"{label}: {len(left)} more lines",
+            Note("label_more_lines", label=label, count=str(len(left))),
         )
         found = self._ask(call, ItemsOut, job)
         # what the answer repeats of the lists is left out here: items of one window are not
@@ -344,9 +346,7 @@ class Summarizer:
         found_items += [(f"{x.task} {x.owner} {x.due}", x.time) for x in found.action_items]
         for line in firm_left_out(left, [*items, *found_items], job.people):
             found.decisions.append(PointOut(text=line.text, time=line.label))
-            job.warnings.append(
-                f"decision {line.text!r}: the model left it out; taken word for word at {line.label}"
-            )
+            job.warnings.append(item_note("decision", line.text, Note("left_out_at", at=line.label)))
         parts["decisions"] = [*parts["decisions"], *found.decisions]
         parts["action_items"] = [*parts["action_items"], *found.action_items]
 
@@ -386,8 +386,8 @@ class Summarizer:
         lo, hi = call.span
         error = ""
         for attempt in range(2):
-            note = " (retry)" if attempt else ""
-            job.report(lo, f"{call.label}: reading the transcript{note}")
+            note = "_retry" if attempt else ""
+            job.report(lo, Note(f"call_reading{note}", label=call.label))
             retry = job.prompts.retry.format(error=error) if attempt else ""
             messages = [
                 {"role": "system", "content": call.system or job.system},
@@ -395,7 +395,8 @@ class Summarizer:
             ]
 
             def on_token(n: int, note: str = note) -> None:
-                job.report(lo + (hi - lo) * min(n / call.max_tokens, 0.99), f"{call.label}: writing{note}")
+                at = lo + (hi - lo) * min(n / call.max_tokens, 0.99)
+                job.report(at, Note(f"call_writing{note}", label=call.label))
 
             done = self.engine.complete_json(messages, call.schema, call.max_tokens, on_token)
             job.add(done, call.first_pass and not attempt, call.reads and not attempt)
@@ -437,7 +438,7 @@ class Summarizer:
         while True:
             groups = self._merge_groups(parts, system, prompts, with_wish("", prompts, job.instruction))
             if groups is None:
-                job.warnings.append("window summaries too long to merge with the model; joined instead")
+                job.warnings.append(Note("windows_joined"))
                 return parts[0][0], " ".join(summary for _, summary in parts)
             last = len(groups) == 1
             # this round gets half of what is left of the span, the last round all of it
@@ -451,7 +452,9 @@ class Summarizer:
                     merged.append(group[0])
                     continue
                 label = (
-                    "merging windows" if last else f"merging windows (round {level}, group {n + 1}/{calls})"
+                    Note("label_merging")
+                    if last
+                    else Note("label_merging_round", round=str(level), group=str(n + 1), groups=str(calls))
                 )
                 call = Call(
                     with_wish(

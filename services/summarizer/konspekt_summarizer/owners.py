@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from itertools import pairwise
 
 from konspekt.cli import fmt_time
+from konspekt.notices import Note
 from konspekt.v1 import common_pb2
 from konspekt_summarizer import morph
 from konspekt_summarizer.evidence import PLACEHOLDERS, WORD_RE, same_word
@@ -224,5 +225,5 @@ def check_owner(owner: str, segments: Sequence[common_pb2.Segment], index: int, 
     if names.said(value):
         return Owner(value)
     if names.a_thing(value):
-        return Owner("", warning=f"owner {value!r} is not a person named in the transcript; dropped")
-    return Owner(value, unconfirmed=True, warning=f"owner {value!r} {NOT_SAID}")
+        return Owner("", warning=Note("owner_not_person", owner=value))
+    return Owner(value, unconfirmed=True, warning=Note("owner_unconfirmed", owner=value))

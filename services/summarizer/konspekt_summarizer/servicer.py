@@ -14,6 +14,7 @@ from prometheus_client import Counter, Histogram
 
 from konspekt.errors import Cancelled, InvalidInput
 from konspekt.logs import in_this_context
+from konspekt.notices import notices, to_proto
 from konspekt.server import Loader, rpc
 from konspekt.storage import ObjectStore, output_ref, require_store
 from konspekt.transcripts import to_json, transcript_from_json
@@ -82,7 +83,8 @@ class SummarizerServicer(summarizer_pb2_grpc.SummarizerServiceServicer):
         def on_progress(fraction: float, message: str) -> None:
             if cancelled.is_set():
                 raise Cancelled("the call was cancelled")
-            events.put(("progress", common_pb2.Progress(fraction=fraction, message=message)))
+            progress = common_pb2.Progress(fraction=fraction, message=message, notice=to_proto(message))
+            events.put(("progress", progress))
 
         def work() -> None:
             try:
@@ -136,7 +138,11 @@ class SummarizerServicer(summarizer_pb2_grpc.SummarizerServiceServicer):
         )
         yield summarizer_pb2.SummarizeResponse(
             result=summarizer_pb2.SummarizeResult(
-                konspekt=konspekt, stored=stored, usage=usage.to_proto(), warnings=warnings
+                konspekt=konspekt,
+                stored=stored,
+                usage=usage.to_proto(),
+                warnings=warnings,
+                notices=notices(warnings),
             )
         )
 
