@@ -98,6 +98,11 @@ def test_inline_streams_segments_before_the_result(target: str, wav: WavMaker) -
     assert not result.HasField("transcript")
     fractions = [e.progress.fraction for e in events if e.HasField("progress")]
     assert fractions == sorted(fractions)
+    progress = [e.progress for e in events if e.HasField("progress")]
+    assert all(p.notice.text == p.message for p in progress)
+    phases = [p.notice for p in progress]
+    assert {p.code for p in phases} == {"asr_recognising", "asr_position", "done"}
+    assert not result.notices
     assert fractions[-1] == pytest.approx(1.0)
 
 
@@ -141,6 +146,9 @@ def test_silence_is_no_speech(target: str, testdata: Path) -> None:
     assert "segment" not in kinds(events)
     result = events[-1].result
     assert result.no_speech
+    assert [(n.code, n.text) for n in result.notices] == [
+        ("no_speech", "no speech was found in the recording")
+    ]
     assert result.segment_count == 0
     assert result.duration == pytest.approx(20.0, abs=0.1)
 

@@ -13,6 +13,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from pydantic import ValidationError
 
+from konspekt.errors import details_of
 from konspekt.server import Loader, StageServer
 from konspekt.settings import S3Settings
 from konspekt.storage import ObjectStore
@@ -139,6 +140,9 @@ def test_truncated_upload_comes_with_a_warning(
     assert read_wav(b"".join(chunks)).duration == pytest.approx(result.audio_duration)
     assert result.audio_duration < 4.0 and result.media.duration == pytest.approx(11.0)
     assert [w.split(":")[0] for w in result.warnings] == ["the file seems truncated"]
+    # the same notes as data: a code, its args, the English text byte for byte
+    assert [(n.code, n.text) for n in result.notices] == [("audio_truncated", result.warnings[0])]
+    assert set(result.notices[0].args) == {"decoded", "claimed"}
 
 
 @pytest.mark.parametrize(
@@ -148,6 +152,9 @@ def test_truncated_upload_comes_with_a_warning(
 def test_bad_input_is_invalid_argument_with_the_reason(
     stub: audio_pb2_grpc.AudioServiceStub, stage: Stage, testdata: Path, name: str, message: str
 ) -> None:
+    reason, code = {"empty.mp4": ("INVALID_MEDIA", "file_empty")}.get(
+        name, ("NO_AUDIO_TRACK", "no_audio_track")
+    )
     request = audio_pb2.ExtractRequest(input=_inline(testdata / "bad" / name))
     with pytest.raises(grpc.RpcError) as err:
         _extract(stub, request)
@@ -156,6 +163,8 @@ def test_bad_input_is_invalid_argument_with_the_reason(
     with pytest.raises(grpc.RpcError) as err:
         stub.Probe(audio_pb2.ProbeRequest(input=request.input), timeout=30)
     assert (err.value.code(), err.value.details()) == (grpc.StatusCode.INVALID_ARGUMENT, message)
+    info = details_of(err.value)  # the reason for programs, and the note's code to translate
+    assert info is not None and (info.reason, info.metadata["code"]) == (reason, code)
     _assert_no_temp_files(stage[2])
 
 

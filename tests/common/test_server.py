@@ -10,8 +10,9 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from konspekt.errors import InvalidInput
+from konspekt.errors import DOMAIN, InvalidInput, details_of, reason_of
 from konspekt.logs import JOB_ID_METADATA, job_id_var
+from konspekt.notices import Note
 from konspekt.server import LIVENESS_SERVICE, Loader, StageServer, rpc
 from konspekt.settings import ServiceSettings
 from konspekt.v1 import renderer_pb2, renderer_pb2_grpc
@@ -35,7 +36,7 @@ class _Servicer(renderer_pb2_grpc.RendererServiceServicer):
         self.loader.get()
         self.seen_job_ids.append(job_id_var.get())
         if request.source_name == "bad":
-            raise InvalidInput("the file has no audio track")
+            raise InvalidInput(Note("no_audio_track"), reason="NO_AUDIO_TRACK")
         if request.source_name == "block":
             self.entered.release()
             self.release.wait(30)
@@ -71,6 +72,7 @@ def test_not_serving_until_loaded_then_serving(stage: tuple[StageServer, Loader[
         renderer_pb2_grpc.RendererServiceStub(ch).Render(renderer_pb2.RenderRequest(), timeout=5)
     assert err.value.code() == grpc.StatusCode.UNAVAILABLE
     assert "loading" in (err.value.details() or "")
+    assert reason_of(err.value) == "LOADING"
     server.load_and_serve(loader)
     assert _health(server.address) == health_pb2.HealthCheckResponse.SERVING
     assert _health(server.address, SERVICE) == health_pb2.HealthCheckResponse.SERVING
@@ -89,10 +91,14 @@ def test_errors_become_statuses_with_human_messages(
             )
         assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert err.value.details() == "the file has no audio track"
+        info = details_of(err.value)  # the reason and the note's code, for programs
+        assert info is not None and info.domain == DOMAIN and info.reason == "NO_AUDIO_TRACK"
+        assert dict(info.metadata) == {"code": "no_audio_track"}
         with pytest.raises(grpc.RpcError) as err:
             stub.Render(renderer_pb2.RenderRequest(source_name="bug"), timeout=5)
         assert err.value.code() == grpc.StatusCode.INTERNAL
         assert "secret detail" not in (err.value.details() or "")
+        assert reason_of(err.value) == "INTERNAL"
     assert servicer.seen_job_ids == ["j1", ""]
 
 
@@ -134,6 +140,7 @@ def test_busy_stage_still_answers_health_and_refuses_overflow(
             stub.Render(renderer_pb2.RenderRequest(), timeout=5, wait_for_ready=False)
         assert err.value.code() == grpc.StatusCode.UNAVAILABLE
         assert "busy" in (err.value.details() or "")
+        assert reason_of(err.value) == "BUSY"
         assert _health(server.address) == health_pb2.HealthCheckResponse.SERVING
         servicer.release.set()
         running.result(timeout=10)

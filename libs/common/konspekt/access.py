@@ -33,6 +33,7 @@ from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import Message
 from pydantic import BaseModel, ConfigDict, SecretStr, field_validator, model_validator
 
+from konspekt.errors import abort
 from konspekt.interceptors import wrap_handler
 from konspekt.v1 import common_pb2
 
@@ -291,12 +292,12 @@ class AccessInterceptor(_Interceptor):
             caller = self.policy.caller(context.invocation_metadata())
         except Unauthenticated as exc:
             log.warning("UNAUTHENTICATED %s from %s: %s", method, context.peer(), exc)
-            context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
+            abort(context, grpc.StatusCode.UNAUTHENTICATED, str(exc), "UNAUTHENTICATED")
         try:
             self.policy.check_request(caller, request)
         except PermissionDenied as exc:
             log.warning("PERMISSION_DENIED %s for client %s: %s", method, caller.name, exc)
-            context.abort(grpc.StatusCode.PERMISSION_DENIED, str(exc))
+            abort(context, grpc.StatusCode.PERMISSION_DENIED, str(exc), "PERMISSION_DENIED")
         caller_var.set(caller.name)
 
     def _stream(

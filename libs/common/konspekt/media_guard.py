@@ -18,6 +18,7 @@ import re
 from pathlib import Path
 
 from konspekt.errors import InvalidInput
+from konspekt.notices import Note
 
 #: The only protocol an ffmpeg input on disk may use (the upload is a local temp file).
 PROTOCOLS = "file"
@@ -116,10 +117,7 @@ _TEXT_POINTER = re.compile(rb"[a-z][a-z0-9+.-]{1,15}://|(?:^|[\s'\"=])/[\w.-]+/"
 
 def refused(detail: str) -> InvalidInput:
     """The error for a file that is (or may be) a pointer to other inputs."""
-    return InvalidInput(
-        f"playlists and files that point at other files or URLs are not accepted ({detail}); "
-        "upload the recording itself"
-    )
+    return InvalidInput(Note("playlist", detail=detail), reason="REFERENCES_OTHER_FILES")
 
 
 def sniff(head: bytes) -> str | None:
@@ -153,9 +151,7 @@ def check_format(format_name: str) -> None:
     if names & INDIRECT_DEMUXERS:
         raise refused(format_name)
     if not names & set(DEMUXERS):
-        raise InvalidInput(
-            f"this is not a video or audio file that can be read (format {format_name} is not accepted)"
-        )
+        raise InvalidInput(Note("format_not_accepted", format=format_name), reason="INVALID_MEDIA")
 
 
 _NOT_ON_WHITELIST = re.compile(rb"\[([\w,]+) @ 0x[0-9a-fA-F]+\] Format not on whitelist")
@@ -169,7 +165,7 @@ def whitelist_refusal(stderr: bytes | None) -> InvalidInput | None:
     name = found.group(1).decode("ascii", errors="replace")
     if set(name.split(",")) & INDIRECT_DEMUXERS:
         return refused(name)
-    return InvalidInput(f"this is not a video or audio file that can be read (format {name} is not accepted)")
+    return InvalidInput(Note("format_not_accepted", format=name), reason="INVALID_MEDIA")
 
 
 def input_options(protocols: str = PROTOCOLS) -> dict[str, str]:

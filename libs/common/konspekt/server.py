@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
 from konspekt.access import AccessInterceptor, AccessPolicy, require_clients
-from konspekt.errors import StageError, Unavailable
+from konspekt.errors import StageError, Unavailable, abort
 from konspekt.interceptors import wrap_handler
 from konspekt.logs import JOB_ID_METADATA, job_id_var, setup_logging
 from konspekt.metrics import (
@@ -64,7 +64,7 @@ class Loader(Generic[T]):
 
     def get(self) -> T:
         if self._value is None:
-            raise Unavailable(LOADING)
+            raise Unavailable(LOADING, reason="LOADING")
         return self._value
 
     @property
@@ -119,15 +119,17 @@ def _bind_job_id(context: grpc.ServicerContext) -> None:
 def _abort(context: grpc.ServicerContext, exc: BaseException) -> None:
     if isinstance(exc, StageError):
         log.warning("%s: %s", exc.code.name, exc.message)
-        context.abort(exc.code, exc.message)
+        abort(context, exc.code, exc.message, exc.reason)
     log.exception("unexpected error")
-    context.abort(grpc.StatusCode.INTERNAL, f"internal error ({type(exc).__name__}); see the service log")
+    message = f"internal error ({type(exc).__name__}); see the service log"
+    abort(context, grpc.StatusCode.INTERNAL, message, "INTERNAL")
 
 
 def rpc(fn: F) -> F:
     """Servicer method wrapper: binds the job id for logs and turns errors into gRPC statuses.
 
-    StageError subclasses keep their code and message; anything else becomes INTERNAL.
+    StageError subclasses keep their code and message, with an ErrorInfo detail carrying their
+    reason (``konspekt.errors``); anything else becomes INTERNAL (reason "INTERNAL").
     Works for unary and server-streaming methods. Before the method runs, the request is checked
     for enum fields holding a number the enum does not define (INVALID_ARGUMENT), so no stage
     trips over one later (``konspekt.validation``).
@@ -164,14 +166,16 @@ else:
 
 #: Threads kept free of stage work, so health and reflection answer during long calls.
 RESERVED_THREADS = 2
-#: Details of the UNAVAILABLE answer when every worker and queue place is taken. Clients (the
-#: gateway) recognise it: waiting for capacity is not a failed try.
+#: Details of the UNAVAILABLE answer when every worker and queue place is taken (ErrorInfo
+#: reason "BUSY": clients such as the gateway recognise the reason, never this text; waiting for
+#: capacity is not a failed try).
 BUSY = "the stage is busy with other requests; retry later"
-#: Details of the UNAVAILABLE answer while the stage loads its model (after a start or restart):
-#: clients wait for it without counting a failed try.
+#: Details of the UNAVAILABLE answer while the stage loads its model (after a start or restart;
+#: reason "LOADING"): clients wait for it without counting a failed try.
 LOADING = "the model is still loading; try again shortly"
 #: Details of the UNAVAILABLE answer to new calls while the stage drains on SIGTERM (health says
-#: NOT_SERVING meanwhile): clients wait for the restarted stage or go to another replica.
+#: NOT_SERVING meanwhile; reason "DRAINING"): clients wait for the restarted stage or go to
+#: another replica.
 DRAINING = "the stage is shutting down; retry shortly"
 
 
@@ -208,9 +212,9 @@ class _Admission(_Interceptor):
 
     def _admit(self, context: grpc.ServicerContext) -> None:
         if self.draining:
-            context.abort(grpc.StatusCode.UNAVAILABLE, DRAINING)
+            abort(context, grpc.StatusCode.UNAVAILABLE, DRAINING, "DRAINING")
         if not self.admitted.acquire(blocking=False):
-            context.abort(grpc.StatusCode.UNAVAILABLE, BUSY)
+            abort(context, grpc.StatusCode.UNAVAILABLE, BUSY, "BUSY")
 
     def _stream(
         self, method: str, behavior: Callable[[Any, Any], Iterator[Any]]

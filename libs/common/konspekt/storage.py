@@ -338,7 +338,8 @@ def require_store(store: ObjectStore | None, what: str) -> ObjectStore:
     if store is None:
         raise FailedPrecondition(
             f"the request has {what} but this stage has no object store configured "
-            "(set KONSPEKT_S3_ENDPOINT and credentials, or send the data inline)"
+            "(set KONSPEKT_S3_ENDPOINT and credentials, or send the data inline)",
+            reason="NO_OBJECT_STORE",
         )
     return store
 

@@ -43,7 +43,8 @@ def _check_value(field: FieldDescriptor, value: object, path: str) -> None:
     enum = field.enum_type
     if enum is not None:
         if value not in enum.values_by_number:
-            raise InvalidInput(f"{path}: {value} is not a {enum.full_name} value; {_allowed(enum)}")
+            message = f"{path}: {value} is not a {enum.full_name} value; {_allowed(enum)}"
+            raise InvalidInput(message, reason="ENUM_OUT_OF_RANGE")
     elif isinstance(value, Message):
         _check(value, path + ".")
 

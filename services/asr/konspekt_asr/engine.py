@@ -29,6 +29,7 @@ from prometheus_client import Counter
 
 from konspekt import media_guard
 from konspekt.errors import Cancelled, InvalidInput
+from konspekt.notices import Note
 from konspekt_asr.settings import AsrSettings
 
 log = logging.getLogger(__name__)
@@ -178,11 +179,13 @@ class WhisperTranscriber:
         if code not in self.languages:
             if not self.multilingual:
                 raise InvalidInput(
-                    f"language {code!r} is not supported: model {self.name} is English-only ('en')"
+                    f"language {code!r} is not supported: model {self.name} is English-only ('en')",
+                    reason="UNSUPPORTED_LANGUAGE",
                 )
             raise InvalidInput(
                 f"language {code!r} is not supported by model {self.name}: use an ISO 639-1 code "
-                "such as 'ru' or 'en', or leave it empty to auto-detect"
+                "such as 'ru' or 'en', or leave it empty to auto-detect",
+                reason="UNSUPPORTED_LANGUAGE",
             )
         return code
 
@@ -191,7 +194,7 @@ class WhisperTranscriber:
     ) -> tuple[TranscriptionInfo, Iterator[SegmentData]]:
         code = self.check_language(language)
         if audio.size == 0:
-            raise InvalidInput("the audio is empty (no samples)")
+            raise InvalidInput(Note("audio_empty_samples"), reason="INVALID_MEDIA")
         bounds = list(itertools.pairwise(cut_points(audio, self.piece_seconds)))
         # Language detection, VAD and the features happen here, eagerly, for the first piece;
         # a first piece without speech says nothing about the language, so the next one is
@@ -385,12 +388,10 @@ def _decode(source: Path | bytes) -> Audio:
     except InvalidInput:
         raise
     except IndexError as exc:  # container.decode(audio=0) on a file without audio streams
-        raise InvalidInput("the file has no audio track") from exc
+        raise InvalidInput(Note("no_audio_track"), reason="NO_AUDIO_TRACK") from exc
     except Exception as exc:  # PyAV raises many types for bad input; all of them mean "bad file"
         reason = getattr(exc, "strerror", None) or type(exc).__name__
-        raise InvalidInput(
-            f"cannot decode the audio: not a media file ffmpeg can read, or it is corrupt ({reason})"
-        ) from exc
+        raise InvalidInput(Note("cannot_decode", detail=reason), reason="INVALID_MEDIA") from exc
     return np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int16)
 
 
@@ -414,10 +415,10 @@ def load_audio(source: Path | bytes) -> Audio:
     InvalidInput if there is no usable audio."""
     size = source.stat().st_size if isinstance(source, Path) else len(source)
     if size == 0:
-        raise InvalidInput("the audio file is empty (0 bytes)")
+        raise InvalidInput(Note("audio_empty_bytes"), reason="INVALID_MEDIA")
     audio: Audio | None = read_wav(source)
     if audio is None:
         audio = _decode(source)
     if audio.size == 0:
-        raise InvalidInput("the file has no audio samples (empty or truncated audio track)")
+        raise InvalidInput(Note("audio_no_samples"), reason="INVALID_MEDIA")
     return audio

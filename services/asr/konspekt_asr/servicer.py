@@ -18,6 +18,7 @@ from prometheus_client import Counter, Histogram
 from konspekt.errors import InvalidInput
 from konspekt.logs import in_this_context
 from konspekt.metrics import RTF_BUCKETS
+from konspekt.notices import Note, to_proto
 from konspekt.server import Loader, rpc
 from konspekt.storage import ObjectStore, output_ref, require_store
 from konspekt.transcripts import to_json
@@ -59,7 +60,7 @@ class AsrServicer(asr_pb2_grpc.AsrServiceServicer):
         started = time.monotonic()
         output = output_ref(self.store, request.output, "output")  # before any work
         audio = self._audio(request)
-        yield Response(progress=common_pb2.Progress(fraction=0.0, message="recognising"))
+        yield Response(progress=_progress(0.0, Note("asr_recognising")))
 
         cancelled = threading.Event()
         if not context.add_callback(cancelled.set):  # cancelled, past its deadline, or ended
@@ -98,11 +99,8 @@ class AsrServicer(asr_pb2_grpc.AsrServiceServicer):
                 )
                 yield Response(segment=segment)
                 fraction = min(seg.end / info.duration, 1.0) if info.duration > 0 else 1.0
-                yield Response(
-                    progress=common_pb2.Progress(
-                        fraction=fraction, message=f"{seg.end:.0f} s of {info.duration:.0f} s"
-                    )
-                )
+                position = Note("asr_position", done=f"{seg.end:.0f}", total=f"{info.duration:.0f}")
+                yield Response(progress=_progress(fraction, position))
         except GeneratorExit:
             # gRPC stops pulling responses once the call is cancelled and closes this generator.
             cancelled.set()
@@ -122,6 +120,7 @@ class AsrServicer(asr_pb2_grpc.AsrServiceServicer):
             segment_count=count,
             no_speech=count == 0,
             model=transcriber.name,
+            notices=[] if count else [to_proto(Note("no_speech"))],
         )
         if output is not None:
             store = require_store(self.store, "output")
@@ -138,7 +137,7 @@ class AsrServicer(asr_pb2_grpc.AsrServiceServicer):
             count,
             elapsed,
         )
-        yield Response(progress=common_pb2.Progress(fraction=1.0, message="done"))
+        yield Response(progress=_progress(1.0, Note("done")))
         yield Response(result=result)
 
     def _recognise(
@@ -176,3 +175,7 @@ class AsrServicer(asr_pb2_grpc.AsrServiceServicer):
                 path = store.download(request.audio.ref, Path(tmp) / "audio")
                 return load_audio(path)
         raise InvalidInput("the request has no audio: set audio.ref or audio.inline")
+
+
+def _progress(fraction: float, phase: Note) -> common_pb2.Progress:
+    return common_pb2.Progress(fraction=fraction, message=phase, notice=to_proto(phase))

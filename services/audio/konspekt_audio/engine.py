@@ -26,6 +26,7 @@ import ffmpeg
 from konspekt import media_guard
 from konspekt.cli import fmt_time
 from konspekt.errors import Cancelled, InvalidInput
+from konspekt.notices import Note
 from konspekt_audio.settings import AudioSettings
 
 log = logging.getLogger(__name__)
@@ -143,7 +144,7 @@ class FfmpegTool:
         path = _local(source)
         size = path.stat().st_size
         if size == 0:
-            raise InvalidInput("the file is empty")
+            raise InvalidInput(Note("file_empty"), reason="INVALID_MEDIA")
         media_guard.check_head(path)  # a playlist is refused before any ffmpeg reads it
         location = media_guard.file_url(path)
         try:
@@ -153,13 +154,13 @@ class FfmpegTool:
             if refusal is not None:
                 raise refusal from exc
             reason = _reason(exc.stderr, location)
-            raise InvalidInput(f"this is not a video or audio file that can be read ({reason})") from exc
+            raise InvalidInput(Note("not_media", detail=reason), reason="INVALID_MEDIA") from exc
         info = _media_info(data, size)
         media_guard.check_format(info.container)
         if not info.has_audio:
-            raise InvalidInput("the file has no audio track")
+            raise InvalidInput(Note("no_audio_track"), reason="NO_AUDIO_TRACK")
         if info.duration > self.max_duration_s:
-            raise InvalidInput(self._too_long(info.duration))
+            raise InvalidInput(self._too_long(info.duration), reason="MEDIA_TOO_LONG")
         return info
 
     # -- extract ------------------------------------------------------------------------------
@@ -183,15 +184,17 @@ class FfmpegTool:
                 refusal = media_guard.whitelist_refusal(stderr)
                 if refusal is not None:
                     raise refusal
-                raise InvalidInput(f"the audio could not be decoded ({_reason(stderr, location)})")
+                raise InvalidInput(
+                    Note("audio_not_decoded", detail=_reason(stderr, location)), reason="INVALID_MEDIA"
+                )
             frames = _wav_frames(dest_wav)
             if frames == 0:
-                raise InvalidInput("no audio could be decoded from the file")
+                raise InvalidInput(Note("no_audio_decoded"), reason="INVALID_MEDIA")
             audio_duration = frames / SAMPLE_RATE
             hit_cap = audio_duration >= cap - _CAP_TOLERANCE_S
             if hit_cap and capped_by == "limit" and media.duration <= 0:
                 # The container did not say how long it is, and decoding hit the -t cap.
-                raise InvalidInput(self._too_long(audio_duration, "at least "))
+                raise InvalidInput(self._too_long(audio_duration, at_least=True), reason="MEDIA_TOO_LONG")
             warnings = _warnings(media, audio_duration, capped_by if hit_cap else None)
             if on_progress is not None:
                 on_progress(1.0)
@@ -265,11 +268,14 @@ class FfmpegTool:
             proc.stderr.close()
         return proc.returncode, b"".join(tail)
 
-    def _too_long(self, duration: float, qualifier: str = "") -> str:
+    def _too_long(self, duration: float, at_least: bool = False) -> Note:
         limit = self.max_duration_s
-        return (
-            f"the recording is {qualifier}{fmt_time(duration)} ({duration:.0f} s) long, over the "
-            f"limit of {fmt_time(limit)} ({limit:.0f} s)"
+        return Note(
+            "too_long_at_least" if at_least else "too_long",
+            length=fmt_time(duration),
+            seconds=f"{duration:.0f}",
+            limit=fmt_time(limit),
+            limit_seconds=f"{limit:.0f}",
         )
 
 
@@ -368,20 +374,11 @@ def _warnings(media: MediaInfo, decoded: float, capped_by: str | None) -> tuple[
     """What the user should know about the decoded length against the claimed one."""
     claimed = media.duration
     if capped_by == "size":
-        return (
-            "the file holds far more audio than a file of its size can; only the first "
-            f"{decoded:.1f} s were decoded",
-        )
+        return (Note("audio_far_more_than_size", decoded=f"{decoded:.1f}"),)
     if capped_by is not None and claimed > 0:  # "claim", or "limit" under a claim
-        return (
-            f"the file holds more audio than the {claimed:.1f} s it claims; only the first "
-            f"{decoded:.1f} s were decoded",
-        )
+        return (Note("audio_more_than_claimed", claimed=f"{claimed:.1f}", decoded=f"{decoded:.1f}"),)
     if claimed > 0 and decoded > OVERRUN_RATIO * claimed and decoded - claimed > OVERRUN_GAP_S:
-        return (f"the file holds {decoded:.1f} s of audio, more than the {claimed:.1f} s it claims",)
+        return (Note("audio_longer_than_claimed", claimed=f"{claimed:.1f}", decoded=f"{decoded:.1f}"),)
     if claimed > 0 and decoded < TRUNCATION_RATIO * claimed and claimed - decoded > TRUNCATION_GAP_S:
-        return (
-            f"the file seems truncated: only {decoded:.1f} s of the {claimed:.1f} s it claims "
-            "could be decoded",
-        )
+        return (Note("audio_truncated", claimed=f"{claimed:.1f}", decoded=f"{decoded:.1f}"),)
     return ()

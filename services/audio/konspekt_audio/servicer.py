@@ -23,6 +23,7 @@ from prometheus_client import Counter
 
 from konspekt.errors import Cancelled, InvalidInput, Unavailable
 from konspekt.logs import in_this_context
+from konspekt.notices import Note, notices, to_proto
 from konspekt.server import Loader, rpc
 from konspekt.storage import ObjectStore, output_ref, require_store
 from konspekt.v1 import audio_pb2, audio_pb2_grpc, common_pb2
@@ -81,16 +82,17 @@ class AudioServicer(audio_pb2_grpc.AudioServiceServicer):
         with self._workspace() as tmp:
             source = self._source(request.input, tmp)
             wav = tmp / "audio.wav"
-            yield _progress(0.0, "reading the file")
+            yield _progress(0.0, Note("audio_reading"))
             outcome = yield from self._extract(tool, request.input, source, tmp, wav, context)
             result = audio_pb2.ExtractResult(
                 media=media_info_pb(outcome.media),
                 audio_duration=outcome.audio_duration,
                 audio_bytes=outcome.audio_bytes,
                 warnings=outcome.warnings,
+                notices=notices(outcome.warnings),
             )
             if output is not None:
-                yield _progress(1.0, "storing the audio")
+                yield _progress(1.0, Note("audio_storing"))
                 store = require_store(self.store, "output")
                 result.audio.CopyFrom(store.put_file(output, wav, "audio/wav"))
             else:
@@ -141,7 +143,7 @@ class AudioServicer(audio_pb2_grpc.AudioServiceServicer):
             while (fraction := _next(fractions, cancel)) is not None:
                 if fraction - reported >= _PROGRESS_STEP or (fraction >= 1.0 > reported):
                     reported = fraction
-                    yield _progress(fraction, "decoding")
+                    yield _progress(fraction, Note("audio_decoding"))
         finally:
             if worker.is_alive():  # cancelled, or the generator was closed before the end
                 cancel.set()
@@ -182,12 +184,10 @@ class AudioServicer(audio_pb2_grpc.AudioServiceServicer):
                     f.write(chunk)
                     written += len(chunk)
         except (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError) as exc:
-            raise Unavailable(f"could not read the file from the object store ({exc})") from exc
+            raise Unavailable(Note("store_read_failed", detail=str(exc))) from exc
         _check(cancel)
         if written != expected:
-            raise Unavailable(
-                f"could not read the file from the object store (got {written} of {expected} bytes)"
-            )
+            raise Unavailable(Note("store_read_failed", detail=f"got {written} of {expected} bytes"))
         return path
 
 
@@ -212,4 +212,5 @@ def media_info_pb(info: MediaInfo) -> audio_pb2.MediaInfo:
 
 
 def _progress(fraction: float, message: str) -> audio_pb2.ExtractResponse:
-    return audio_pb2.ExtractResponse(progress=common_pb2.Progress(fraction=fraction, message=message))
+    progress = common_pb2.Progress(fraction=fraction, message=message, notice=to_proto(message))
+    return audio_pb2.ExtractResponse(progress=progress)
