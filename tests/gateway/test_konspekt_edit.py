@@ -81,7 +81,8 @@ async def test_an_edit_is_rendered_again_versioned_and_survives_a_restart(
         assert bucket_store.get_bytes(f"jobs/{job['id']}/konspekt.v1.json") == original
         assert not bucket_store.exists(old_docx)
         record = json.loads(bucket_store.get_bytes(f"jobs/{job['id']}/job.json"))
-        claimed = {f"jobs/{job['id']}/job.json", *record["files"].values()}
+        claimed = {f"jobs/{job['id']}/{name}" for name in ("job.json", "lease.json")}
+        claimed |= set(record["files"].values())
         assert set(bucket_store.list_keys(f"jobs/{job['id']}/")) == claimed
 
         # a second edit: version 3, both earlier versions kept

@@ -133,7 +133,8 @@ async def test_summarizing_again_runs_the_summarizer_and_renderer_only_and_keeps
         assert not bucket_store.exists(old_docx)
         assert not bucket_store.exists(prefix + "konspekt.next.json")
         record = json.loads(bucket_store.get_bytes(prefix + "job.json"))
-        assert set(bucket_store.list_keys(prefix)) == {prefix + "job.json", *record["files"].values()}
+        claimed = {prefix + "job.json", prefix + "lease.json", *record["files"].values()}
+        assert set(bucket_store.list_keys(prefix)) == claimed
 
         # an edit after it is version 3 and keeps version 2
         edited = now | {"title": "Edited after"}
@@ -233,7 +234,8 @@ async def test_a_failed_run_keeps_the_konspekt_before_and_may_be_asked_again(
         assert failed["files"] == job["files"] and failed["konspekt_version"] == 1
         assert (await owner.get(base + "/files/konspekt.docx")).status_code == 200
         record = json.loads(bucket_store.get_bytes(prefix + "job.json"))
-        assert set(bucket_store.list_keys(prefix)) == {prefix + "job.json", *record["files"].values()}
+        claimed = {prefix + "job.json", prefix + "lease.json", *record["files"].values()}
+        assert set(bucket_store.list_keys(prefix)) == claimed
 
         del script.fail["summarizer"]
         assert (await owner.post(base + "/resummarize", json={"instruction": WISH})).status_code == 202

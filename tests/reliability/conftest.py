@@ -13,6 +13,7 @@ from konspekt.errors import NotFound
 from konspekt.storage import ObjectStore
 from konspekt_devstack import Stack
 from konspekt_gateway.jobs import PREFIX, RECORD, job_key
+from konspekt_gateway.lease import LEASE
 from tests.gateway.conftest import anyio_backend, bucket_s3, bucket_store, stages
 from tests.reliability.stack import temp_files
 
@@ -39,14 +40,14 @@ def job_keys(store: ObjectStore, job_id: str) -> set[str]:
 
 
 def assert_keeps_only_what_it_claims(store: ObjectStore, job_id: str) -> dict[str, str]:
-    """The objects under the job's prefix are exactly its record plus the files the record
-    lists (upload, stage outputs, results): no partial upload, no stray or duplicated output.
-    Returns the record's ``files``."""
+    """The objects under the job's prefix are exactly its record (and its lease, once a gateway
+    ran it) plus the files the record lists (upload, stage outputs, results): no partial upload,
+    no stray or duplicated output. Returns the record's ``files``."""
     try:
         record = json.loads(store.get_bytes(job_key(job_id, RECORD)))
     except NotFound:
         raise AssertionError(f"job {job_id} has no record") from None
     files: dict[str, str] = record["files"]
     expected = {job_key(job_id, RECORD), *files.values()}
-    assert job_keys(store, job_id) == expected, f"job {job_id} ({record['state']})"
+    assert job_keys(store, job_id) - {job_key(job_id, LEASE)} == expected, f"job {job_id} ({record['state']})"
     return files

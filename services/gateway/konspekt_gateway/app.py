@@ -209,10 +209,10 @@ def create_app(settings: GatewaySettings | None = None, s3: S3Settings | None = 
             raise ApiError(401, "unauthorized")
         return who
 
-    def find(request: Request, job_id: str) -> Job:
+    async def find(request: Request, job_id: str) -> Job:
         """The caller's job; someone else's is reported exactly like a missing one."""
         who = owner(request)
-        job = gw(request).orchestrator.get(job_id) if valid_job_id(job_id) else None
+        job = await gw(request).orchestrator.find(job_id) if valid_job_id(job_id) else None
         if job is None or job.owner != who:
             raise ApiError(404, "not_found", "job_not_found", job_id=job_id[:64])
         return job
@@ -380,7 +380,7 @@ def create_app(settings: GatewaySettings | None = None, s3: S3Settings | None = 
 
     @app.get(f"{API}/jobs/{{job_id}}", tags=["jobs"], response_model=JobOut, responses=ERROR_RESPONSES)
     async def get_job(request: Request, job_id: str) -> JSONResponse:
-        return JSONResponse(view(request, find(request, job_id)))
+        return JSONResponse(view(request, await find(request, job_id)))
 
     @app.get(
         f"{API}/jobs/{{job_id}}/events",
@@ -410,7 +410,7 @@ def create_app(settings: GatewaySettings | None = None, s3: S3Settings | None = 
     async def job_events(request: Request, job_id: str) -> StreamingResponse:
         """Follow a job live (server-sent events); the stream ends when the job ends."""
         who = owner(request)
-        find(request, job_id)
+        await find(request, job_id)
         gateway = gw(request)
         orchestrator = gateway.orchestrator
         gateway.owner_streams.take(who)  # 429 past the owner's open streams; given back at the end
@@ -443,7 +443,7 @@ def create_app(settings: GatewaySettings | None = None, s3: S3Settings | None = 
     @app.delete(f"{API}/jobs/{{job_id}}", status_code=204, tags=["jobs"], responses=ERROR_RESPONSES)
     async def delete_job(request: Request, job_id: str) -> Response:
         """Stop the job if it runs and remove it with every stored object."""
-        find(request, job_id)
+        await find(request, job_id)
         await gw(request).orchestrator.delete(job_id)
         return Response(status_code=204)
 
@@ -456,7 +456,7 @@ def create_app(settings: GatewaySettings | None = None, s3: S3Settings | None = 
     async def get_konspekt(request: Request, job_id: str) -> Response:
         """The konspekt as JSON (title, summary, key points, decisions, action items; `at` =
         seconds into the recording)."""
-        job = find(request, job_id)
+        job = await find(request, job_id)
         key = job.files.get("konspekt")
         if not key:
             raise ApiError(409, "not_ready", "konspekt_not_ready", state=job.state.value)
@@ -484,7 +484,7 @@ def create_app(settings: GatewaySettings | None = None, s3: S3Settings | None = 
     )
     async def get_file(request: Request, job_id: str, name: str) -> StreamingResponse:
         """Download one result: konspekt.docx, konspekt.txt, konspekt.md, transcript.txt/.srt/.vtt/.json."""
-        job = find(request, job_id)
+        job = await find(request, job_id)
         if name not in DOWNLOADS:
             raise ApiError(404, "not_found", "file_not_found", name=name[:100], names=", ".join(DOWNLOADS))
         key = job.files.get(name)

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import math
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 import grpc
@@ -31,7 +31,7 @@ from konspekt_gateway.views import API, ErrorOut, KonspektOut
 
 log = logging.getLogger(__name__)
 
-FindJob = Callable[[Request, str], Job]
+FindJob = Callable[[Request, str], Awaitable[Job]]
 OrchestratorOf = Callable[[Request], Orchestrator]
 
 #: The documents made from the konspekt (the transcript's are not made again).
@@ -148,10 +148,10 @@ def install_konspekt_edit(app: FastAPI, find: FindJob, orchestrator_of: Orchestr
         }.items()
     }
 
-    def owned(request: Request, job_id: str) -> Job:
+    async def owned(request: Request, job_id: str) -> Job:
         """The owner check as a dependency: it runs before the body is validated, so anyone but
         the owner gets 404 whatever they send."""
-        return find(request, job_id)
+        return await find(request, job_id)
 
     owned_job = Depends(owned)
 

@@ -11,7 +11,7 @@ for a job that does not exist."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -26,7 +26,7 @@ from konspekt_gateway.media import MEDIA_CSP, RangeNotSatisfiable, parse_range, 
 from konspekt_gateway.views import API, ErrorOut
 from konspekt_gateway.web import TEXTS, link_base
 
-FindJob = Callable[[Request, str], Job]
+FindJob = Callable[[Request, str], Awaitable[Job]]
 StoreOf = Callable[[Request], ObjectStore]
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -72,7 +72,7 @@ def install_job_view(
         `-suffix`) gives 206 with Content-Range; a range starting past the end gives 416 with
         `Content-Range: bytes */<size>`; several ranges or a malformed header give the whole
         file (200). Always sent as a video or audio type (or octet-stream), never as a page."""
-        job = find(request, job_id)
+        job = await find(request, job_id)
         key = job.files.get("upload")
         if not key:  # a record without its upload (it was being deleted)
             raise LocalizedError(404, "not_found", "job_not_found", job_id=job_id[:64])
@@ -106,7 +106,7 @@ def install_job_view(
     async def get_transcript(request: Request, job_id: str) -> Response:
         """The transcript as JSON, once recognised: `language`, `duration` and `segments`, each
         with `index`, `start` and `end` (seconds) and `text`."""
-        job = find(request, job_id)
+        job = await find(request, job_id)
         key = job.files.get("transcript")
         if not key:
             raise LocalizedError(409, "not_ready", "transcript_not_ready", state=job.state.value)
@@ -119,7 +119,7 @@ def install_job_view(
         language = i18n.pick_language(
             request.headers.get("accept-language"), chosen or request.cookies.get(LANG_COOKIE)
         )
-        job = find(request, job_id)  # 404 for anyone but the owner
+        job = await find(request, job_id)  # 404 for anyone but the owner
         has_video = job.media.has_video if job.media is not None else None
         response = templates.TemplateResponse(
             request,

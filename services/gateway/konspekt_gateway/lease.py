@@ -15,7 +15,6 @@ writes again.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -122,10 +121,21 @@ class Leases:
 
     def release(self, held: Held) -> None:
         """Mark the lease released (any replica may claim the job at once); nothing if it is no
-        longer ours."""
-        body = LeaseBody(holder=self.holder, count=held.count + 1, ttl=self.ttl, released=True)
-        with contextlib.suppress(NotFound):
-            self._write(held.job_id, body, held.etag)
+        longer ours. A renewal of ours that landed after ``held`` (its reply was given up on) is
+        released too."""
+        etag, count = held.etag, held.count
+        for _ in range(3):
+            body = LeaseBody(holder=self.holder, count=count + 1, ttl=self.ttl, released=True)
+            try:
+                if self._write(held.job_id, body, etag) is not None:
+                    return
+                data, etag = self.store.get_tagged(job_key(held.job_id, LEASE))
+            except NotFound:
+                return
+            now = _parse(data)
+            if now.holder != self.holder or now.released:
+                return
+            count = now.count
 
     def forget(self, job_id: str) -> None:
         self._seen.pop(job_id, None)

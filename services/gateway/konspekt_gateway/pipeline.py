@@ -1,7 +1,11 @@
 """The orchestrator: a queue of jobs served fairly across owners (jobs.FairQueue) and
 ``concurrent_jobs`` workers that call the four stages over gRPC (audio → asr → summarizer →
 renderer), persisting every state change. The stage calls are in konspekt_gateway.stagecalls,
-each stage's step of a run in konspekt_gateway.steps."""
+each stage's step of a run in konspekt_gateway.steps.
+
+Several replicas share the jobs through the object store (konspekt_gateway.replicas): each one
+reads the records every ``sync_seconds``, queues the jobs that no live replica holds, and a worker
+runs a job only once it holds the job's lease (konspekt_gateway.lease)."""
 
 from __future__ import annotations
 
@@ -14,7 +18,9 @@ from konspekt.logs import job_id_var
 from konspekt.storage import ObjectStore
 from konspekt_gateway import callbacks, stages
 from konspekt_gateway import metrics as gateway_metrics
-from konspekt_gateway.jobs import RECORD, FairQueue, Job, JobState, JobStore, PastRun, Style, utcnow
+from konspekt_gateway.jobs import RECORD, Job, JobState, JobStore, PastRun, Style, utcnow
+from konspekt_gateway.lease import LEASE
+from konspekt_gateway.replicas import Replicas
 from konspekt_gateway.settings import GatewaySettings
 from konspekt_gateway.stagecalls import JobFailed, StageClients
 from konspekt_gateway.steps import NEXT_KONSPEKT, StageSteps
@@ -28,8 +34,8 @@ log = logging.getLogger(__name__)
 MAX_RUNS = 20
 
 
-class Orchestrator(StageSteps):
-    """Owns the in-memory view of every job (loaded at start, persisted on each change)."""
+class Orchestrator(Replicas, StageSteps):
+    """Owns the in-memory view of every job (read from the store, persisted on each change)."""
 
     def __init__(
         self,
@@ -43,32 +49,26 @@ class Orchestrator(StageSteps):
         super().__init__(settings, store, jobs, clients)
         #: Signs callbacks (callbacks.signing_key); without one, the configured secret or a random key.
         self.callback_key = callback_key or callbacks.signing_key(settings, secrets.token_bytes(32))
-        self._jobs: dict[str, Job] = {}
-        self._waiting = FairQueue()
-        self._wakeup = asyncio.Condition()
         self._workers: list[asyncio.Task[None]] = []
-        self._running: dict[str, asyncio.Task[None]] = {}
         self._callbacks: set[asyncio.Task[None]] = set()
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
-        """Load every record; unfinished jobs go back in the queue in creation order (each
-        owner's in its order, owners taking turns)."""
-        for job in await asyncio.to_thread(self.jobstore.list):
-            self._jobs[job.id] = job
-            if not job.state.terminal:
-                if job.state is not JobState.QUEUED:
-                    job.message = "waiting to resume after a restart"
-                self._waiting.append(job.id, job.owner or "")
+        """Read every record; unfinished jobs that no live replica holds go back in the queue in
+        creation order (each owner's in its order, owners taking turns)."""
+        await self.sync()
         if self._waiting:
             log.info("resuming %d unfinished job(s)", len(self._waiting))
         self._workers = [
             asyncio.create_task(self._worker(), name=f"konspekt-worker-{i}")
             for i in range(self.settings.concurrent_jobs)
         ]
+        self.start_sharing()
 
     async def stop(self) -> None:
-        """Stop the workers; running jobs keep their persisted state and resume on next start."""
+        """Stop the workers; running jobs keep their persisted state, their leases are released
+        (another replica resumes them at once; or this one on its next start)."""
+        await self.stop_sharing()
         for task in self._workers:
             task.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
@@ -83,6 +83,14 @@ class Orchestrator(StageSteps):
     # -- queries ------------------------------------------------------------------------------
     def get(self, job_id: str) -> Job | None:
         return self._jobs.get(job_id)
+
+    async def find(self, job_id: str) -> Job | None:
+        """The job, read from the store when this replica has not seen it yet (uploaded to
+        another replica since the last sync)."""
+        job = self._jobs.get(job_id)
+        if job is None:
+            job = await self.read(job_id)
+        return job
 
     def list(self) -> list[Job]:
         """Newest first."""
@@ -152,9 +160,11 @@ class Orchestrator(StageSteps):
         """Stop the job if it runs, then remove its record and every object."""
         job = self._jobs.pop(job_id, None)
         self._waiting.remove(job_id)
+        self._deleted.add(job_id)
+        self._etags.pop(job_id, None)
         task = self._running.get(job_id)
         if task is not None:
-            task.cancel()
+            self.lose(job_id, gone=True)
             await asyncio.wait({task})
         await asyncio.gather(*self._saves.pop(job_id, set()), return_exceptions=True)
         self._saved_at.pop(job_id, None)
@@ -171,9 +181,10 @@ class Orchestrator(StageSteps):
     async def _worker(self) -> None:
         while True:
             job_id = await self._next()
-            job = self._jobs.get(job_id)
-            if job is None:
+            claimed = await self.claim(job_id)
+            if claimed is None:  # another replica runs it, or it ended or went meanwhile
                 continue
+            job, lease = claimed
             task = asyncio.create_task(self._run(job), name=f"konspekt-job-{job.short_id}")
             self._running[job_id] = task
             try:
@@ -181,9 +192,11 @@ class Orchestrator(StageSteps):
             except asyncio.CancelledError:
                 task.cancel()
                 await asyncio.wait({task})
+                await self.hand_back(job_id, lease)
                 raise
             finally:
                 self._running.pop(job_id, None)
+            await self.hand_back(job_id, lease)
 
     async def _run(self, job: Job) -> None:
         job_id_var.set(job.id)
@@ -253,7 +266,7 @@ class Orchestrator(StageSteps):
         """A failed job keeps only what its record lists: an output that a stage wrote in a try
         that was then reported failed (a fault after the write, the reply lost) is removed, with
         a few tries if the store is away. Best effort: what is left goes at the job's retention."""
-        claimed = {job.key(RECORD), *job.files.values()}
+        claimed = {job.key(RECORD), job.key(LEASE), *job.files.values()}
 
         def sweep() -> int:
             stray = [key for key in self.store.list_keys(job.key("")) if key not in claimed]

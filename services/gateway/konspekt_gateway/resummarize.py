@@ -12,7 +12,7 @@ konspekt.v<N>.json, as an edit does (steps.StageSteps._resummarize)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
@@ -26,7 +26,7 @@ from konspekt_gateway.pipeline import Orchestrator
 from konspekt_gateway.settings import GatewaySettings
 from konspekt_gateway.views import API, ErrorOut, JobOut, job_view
 
-FindJob = Callable[[Request, str], Job]
+FindJob = Callable[[Request, str], Awaitable[Job]]
 OrchestratorOf = Callable[[Request], Orchestrator]
 SettingsOf = Callable[[Request], GatewaySettings]
 
@@ -81,9 +81,9 @@ def install_resummarize(
         }.items()
     }
 
-    def owned(request: Request, job_id: str) -> Job:
+    async def owned(request: Request, job_id: str) -> Job:
         """The owner check before the body is read: anyone else gets 404 whatever they send."""
-        return find(request, job_id)
+        return await find(request, job_id)
 
     owned_job = Depends(owned)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+import socket
 import urllib.parse
 from datetime import timedelta
 from pathlib import Path
@@ -153,6 +154,21 @@ class GatewaySettings(BaseSettings):
         "part since are aborted (a gateway killed mid-upload leaves them)",
     )
 
+    # Several replicas share the jobs through the object store (konspekt_gateway.lease): each job
+    # is run by the replica that holds its lease, renewed every third of lease_seconds.
+    replica: str = Field(
+        "",
+        max_length=200,
+        description="this replica's name in job leases; empty: host name and port (a pod's name). "
+        "A restarted replica of the same name takes its jobs back at once",
+    )
+    lease_seconds: float = Field(
+        15.0, ge=1, le=600, description="a job whose replica stopped renewing its lease so long is taken over"
+    )
+    sync_seconds: float = Field(
+        1.0, gt=0, le=60, description="how often the jobs other replicas run are read from the store"
+    )
+
     log_level: str = "INFO"
     log_json: bool = Field(True, description="JSON log lines (False: plain text)")
 
@@ -219,6 +235,9 @@ class GatewaySettings(BaseSettings):
         if not isinstance(logging.getLevelName(level), int):
             raise ValueError(f"unknown log level {value!r}")
         return level
+
+    def replica_name(self) -> str:
+        return self.replica or f"{socket.gethostname()}:{self.port}"
 
     def target(self, stage: Stage) -> str:
         return str(getattr(self, f"{stage}_target"))
