@@ -157,6 +157,7 @@ def create_app(settings: GatewaySettings | None = None, s3: S3Settings | None = 
         reaper.start()
         app.state.reaper = reaper
         app.state.gateway = Gateway(settings, store, jobs, clients, orchestrator, executor)
+        app.state.drain = orchestrator.drain
         gateway_metrics.watch(orchestrator)
         metrics = serve_metrics(settings.host, settings.metrics_port)
         log.info("gateway ready: bucket %s at %s", s3.bucket, s3.endpoint)
@@ -427,8 +428,8 @@ def create_app(settings: GatewaySettings | None = None, s3: S3Settings | None = 
                 if data != last:
                     yield f"event: job\ndata: {data}\n\n"
                     last = data
-                if job.state.terminal:
-                    return
+                if job.state.terminal or orchestrator.draining:
+                    return  # draining: the browser's EventSource reconnects, to another replica
                 if not await orchestrator.wait_change(tick, _SSE_KEEPALIVE_SECONDS):
                     yield ": keep-alive\n\n"
 

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+from collections.abc import Callable
+from types import FrameType
 
 import uvicorn
+from fastapi import FastAPI
 from pydantic import ValidationError
 
 from konspekt.logs import setup_logging
@@ -13,6 +18,21 @@ from konspekt_gateway.app import create_app
 from konspekt_gateway.settings import GatewaySettings
 
 log = logging.getLogger("konspekt_gateway")
+
+
+class DrainingServer(uvicorn.Server):
+    """Tells the app (``app.state.drain``) when a stop begins, before uvicorn waits for requests."""
+
+    def __init__(self, config: uvicorn.Config, app: FastAPI) -> None:
+        super().__init__(config)
+        self.app = app
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        drain: Callable[[], None] | None = getattr(self.app.state, "drain", None)
+        if drain is not None and not self.should_exit:
+            with contextlib.suppress(RuntimeError):  # no loop running: nothing to drain
+                asyncio.get_running_loop().call_soon_threadsafe(drain)
+        super().handle_exit(sig, frame)
 
 
 def main() -> int:
@@ -27,17 +47,19 @@ def main() -> int:
     if not s3.configured:
         log.error("the object store is not configured: set KONSPEKT_S3_ENDPOINT and credentials")
         return 2
+    app = create_app(settings, s3)
     config = uvicorn.Config(
-        create_app(settings, s3),
+        app,
         host=settings.host,
         port=settings.port,
         log_config=None,  # keep our JSON handler
         access_log=False,
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=settings.drain_seconds,
         lifespan="on",
     )
-    # SIGTERM/SIGINT: stop accepting, finish requests (10 s at most), run the lifespan's end;
-    # uvicorn then re-raises the signal, so the exit status says how the process ended.
-    server = uvicorn.Server(config)
+    # SIGTERM/SIGINT: stop accepting, end the event streams, finish requests (uploads: up to
+    # drain_seconds), run the lifespan's end (the jobs' leases released); uvicorn then re-raises
+    # the signal, so the exit status says how the process ended.
+    server = DrainingServer(config, app)
     server.run()
     return 0 if server.started else 1

@@ -57,6 +57,13 @@ class Replicas(StageCalls):
         self._deleted: set[str] = set()
         self._lease_lock = asyncio.Lock()
         self._sharing: list[asyncio.Task[None]] = []
+        self.draining = False
+
+    def drain(self) -> None:
+        """The process was asked to stop (SIGTERM): event streams end (their clients reconnect to
+        another replica) while uploads under way finish; jobs run on until the stop."""
+        self.draining = True
+        self.changed()
 
     def start_sharing(self) -> None:
         self._sharing = [

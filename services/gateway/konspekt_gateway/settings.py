@@ -169,6 +169,15 @@ class GatewaySettings(BaseSettings):
         1.0, gt=0, le=60, description="how often the jobs other replicas run are read from the store"
     )
 
+    drain_seconds: int = Field(
+        600,
+        ge=0,
+        le=86400,
+        description="on SIGTERM, requests under way (uploads) may finish this long; event streams end "
+        "at once (browsers reconnect); then the jobs' leases are released. terminationGracePeriodSeconds "
+        "must be longer",
+    )
+
     log_level: str = "INFO"
     log_json: bool = Field(True, description="JSON log lines (False: plain text)")
 
