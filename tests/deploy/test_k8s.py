@@ -203,10 +203,16 @@ def test_every_stage_has_a_pdb_and_one_autoscaler(path: str) -> None:
         assert pdbs[stage]["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/name": stage}
         assert (stage in hpas) != (stage in scaled), f"{stage}: one autoscaler"
         assert "replicas" not in deployments[stage]["spec"], f"{stage}: the autoscaler owns replicas"
-    assert "gateway" in pdbs
-    # the gateway resumes unfinished jobs at start: never two at once
-    assert deployments["gateway"]["spec"]["replicas"] == 1
-    assert deployments["gateway"]["spec"]["strategy"] == {"type": "Recreate"}
+    # the gateway: two replicas or more (they share the jobs through the store's leases), rolled
+    # one new pod before one old one goes, and a node drain takes one at a time
+    gateway = deployments["gateway"]["spec"]
+    assert gateway["replicas"] >= 2
+    rolling = {"maxSurge": 1, "maxUnavailable": 0}
+    assert gateway["strategy"] == {"type": "RollingUpdate", "rollingUpdate": rolling}
+    assert pdbs["gateway"]["spec"] == {
+        "minAvailable": 1,
+        "selector": {"matchLabels": {"app.kubernetes.io/name": "gateway"}},
+    }
     assert "gateway" not in hpas and "gateway" not in scaled
 
 

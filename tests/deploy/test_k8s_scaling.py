@@ -211,7 +211,13 @@ def test_queries_use_exported_metric_and_label_names(path: str) -> None:
                 )
                 assert matchers(query, metric)["namespace"] == ("=", obj["metadata"]["namespace"]), where
             assert not grouping, f"{where}: KEDA wants a single value"
-            assert query.lstrip().startswith(("sum(", "(sum(")), f"{where}: one value over all pods"
+            # one value over all pods: the stages' gauges are each pod's own (sum), every gateway
+            # replica reports every job (max: a sum would count each job once per replica)
+            for metric in selected:
+                shared = metric.startswith("konspekt_gateway_")
+                assert re.search(rf"\b{'max' if shared else 'sum'}\({re.escape(metric)}\{{", query), (
+                    f"{where}: {'max' if shared else 'sum'}({metric}{{...}})"
+                )
 
 
 @pytest.mark.parametrize("path", DEPLOYABLE)
@@ -365,3 +371,24 @@ def test_the_drain_check_catches_a_short_grace(monkeypatch: pytest.MonkeyPatch) 
     assert float(ServiceSettings.model_fields["grace_seconds"].default) < longest_deadline(
         "overlays/cpu", "renderer", monkeypatch
     ), "the code's default drain (20 s) would cut calls short: the ConfigMap must set it"
+
+
+@pytest.mark.parametrize("path", OVERLAYS)
+def test_a_stopping_gateway_lets_uploads_finish_then_hands_its_jobs_over(path: str) -> None:
+    """The gateway's rollout (deploy/README.md): preStop waits until the Service and the ingress
+    forget the pod, SIGTERM lets uploads under way finish for DRAIN_SECONDS, then its leases are
+    released; kubelet waits for all of it. A replica that dies instead is taken over after
+    LEASE_SECONDS, and every replica sees the others' jobs within SYNC_SECONDS."""
+    data = config(path)
+    settings = GatewaySettings.model_validate(
+        {
+            name: data[f"KONSPEKT_GATEWAY_{name.upper()}"]
+            for name in ("drain_seconds", "lease_seconds", "sync_seconds")
+        }
+    )
+    pod = pod_spec(by_kind(rendered(path), "Deployment")["gateway"])
+    settle = pod["containers"][0]["lifecycle"]["preStop"]["sleep"]["seconds"]
+    assert 3 <= settle <= 15
+    assert pod["terminationGracePeriodSeconds"] >= settle + settings.drain_seconds + 20
+    assert settings.drain_seconds >= 300, "a 4 GiB upload at 100 Mbit/s takes about 6 minutes"
+    assert settings.sync_seconds < settings.lease_seconds <= 60
