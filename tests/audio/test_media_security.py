@@ -197,27 +197,31 @@ def test_no_claim_is_capped_by_the_file_size(tmp_path: Path) -> None:
 
 
 def test_the_warnings_have_russian(tool: FfmpegTool) -> None:
-    english = {
-        f"{REFUSED} (hls); upload the recording itself": (
+    """The stage's notes (as it makes them: media_guard's refusals, the engine's warnings) in
+    Russian, from their code and args."""
+    from konspekt_audio.engine import MediaInfo, _warnings
+
+    media = MediaInfo(container="mov", duration=10.0, has_audio=True, has_video=False)
+    notes = {
+        media_guard.refused("hls").message: (
             "плейлисты и файлы со ссылками на другие файлы или адреса не принимаются (hls); "
             "загрузите саму запись"
         ),
-        "the file holds more audio than the 10.0 s it claims; only the first 71.0 s were decoded": (
+        _warnings(media, 71.0, "claim")[0]: (
             "в файле больше звука, чем заявленные 10.0 с; извлечены только первые 71.0 с"
         ),
-        "the file holds far more audio than a file of its size can; only the first 375.3 s were decoded": (
+        _warnings(media, 375.3, "size")[0]: (
             "в файле намного больше звука, чем может быть в файле такого размера; "
             "извлечены только первые 375.3 с"
         ),
-        "the file holds 30.0 s of audio, more than the 10.0 s it claims": (
-            "в файле 30.0 с звука — больше заявленных 10.0 с"
-        ),
-        "this is not a video or audio file that can be read (format png_pipe is not accepted)": (
-            "это не видео- и не аудиофайл, который можно прочитать (format png_pipe is not accepted)"
+        _warnings(media, 30.0, None)[0]: "в файле 30.0 с звука — больше заявленных 10.0 с",
+        media_guard.whitelist_refusal(b"[png_pipe @ 0x55d0] Format not on whitelist").message: (  # type: ignore[union-attr]
+            "это не видео- и не аудиофайл, который можно прочитать (формат png_pipe не принимается)"
         ),
     }
-    for en, ru in english.items():
-        assert i18n.reason(en, "ru") == ru
+    for note, ru in notes.items():
+        assert i18n.reason(note, "ru") == ru
+        assert i18n.reason(note, "en") == note
 
 
 # -- the deployed stage: inline and stored uploads -----------------------------------------------

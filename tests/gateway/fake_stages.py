@@ -19,6 +19,7 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from konspekt.errors import abort
 from konspekt.logs import JOB_ID_METADATA
 from konspekt.storage import ObjectStore
 from konspekt.transcripts import konspekt_from_json, to_json, transcript_from_json
@@ -44,14 +45,21 @@ NAMES = {
     renderer_pb2.FORMAT_KONSPEKT_MD: "konspekt.md",
 }
 
+#: How a scripted call fails: (code, message) or (code, message, ErrorInfo reason).
+Failure = tuple[grpc.StatusCode, str] | tuple[grpc.StatusCode, str, str]
+
 
 @dataclass
 class Script:
     """What the fake stages do. Stage names: probe, audio, asr, summarizer, renderer."""
 
-    fail: dict[str, tuple[grpc.StatusCode, str]] = field(default_factory=dict)
-    fail_once: dict[str, tuple[grpc.StatusCode, str]] = field(default_factory=dict)
-    fail_first: dict[str, tuple[int, grpc.StatusCode, str]] = field(default_factory=dict)
+    #: (code, message[, ErrorInfo reason]): the reason defaults to the code's name, as a real
+    #: stage's would be the class default; a Note message sends its code and args too
+    fail: dict[str, Failure] = field(default_factory=dict)
+    fail_once: dict[str, Failure] = field(default_factory=dict)
+    fail_first: dict[str, tuple[int, grpc.StatusCode, str] | tuple[int, grpc.StatusCode, str, str]] = field(
+        default_factory=dict
+    )
     hang: set[str] = field(default_factory=set)
     gates: dict[str, threading.Event] = field(default_factory=dict)
     no_speech: bool = False
@@ -98,11 +106,11 @@ class Script:
         if self.chaos is not None:
             self.chaos(stage, context)
         if stage in self.fail:
-            context.abort(*self.fail[stage])
+            _abort(context, *self.fail[stage])
         if first and stage in self.fail_once:
-            context.abort(*self.fail_once[stage])
+            _abort(context, *self.fail_once[stage])
         if stage in self.fail_first and self.calls[stage] <= self.fail_first[stage][0]:
-            context.abort(*self.fail_first[stage][1:])
+            _abort(context, *self.fail_first[stage][1:])
         if stage in self.hang:
             while context.is_active():
                 time.sleep(0.02)
@@ -116,6 +124,11 @@ class Script:
     def _leave(self, job_id: str) -> None:
         with self.lock:
             self.active[job_id] -= 1
+
+
+def _abort(context: grpc.ServicerContext, code: grpc.StatusCode, message: str, reason: str = "") -> None:
+    """Fail as a stage does (konspekt.errors.abort: the message, an ErrorInfo with the reason)."""
+    abort(context, code, message, reason or code.name)
 
 
 def _progress(fraction: float, message: str) -> common_pb2.Progress:

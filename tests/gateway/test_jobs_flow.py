@@ -163,7 +163,7 @@ async def test_a_busy_stage_is_waited_for_without_spending_tries(
     stages: FakeStages, bucket_s3: S3Settings
 ) -> None:
     """More "busy" answers than stage_attempts: the job still completes, with one ASR try."""
-    stages.script.fail_first["asr"] = (5, grpc.StatusCode.UNAVAILABLE, BUSY)
+    stages.script.fail_first["asr"] = (5, grpc.StatusCode.UNAVAILABLE, BUSY, "BUSY")
     async with serve(gateway_settings(stages.target, stage_attempts=2), bucket_s3) as client:
         created = await upload(client, b"one", "a.mp4")
         job = await wait_state(client, created["id"], TERMINAL)

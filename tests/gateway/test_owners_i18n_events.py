@@ -180,15 +180,21 @@ async def test_errors_and_states_speak_the_request_language(
 
 
 def test_failure_reasons_are_translated() -> None:
-    cases = {
-        "the summarizer stage did not finish within 0.4 s (tried 3 times)": (
+    """Failure reasons as the pipeline and the stages make them (notes), in Russian."""
+    from konspekt.notices import Note
+
+    timeout = Note("stage_timeout", stage="summarizer", seconds="0.4")
+    cases: dict[str, str] = {
+        Note("tried_times", reason=timeout, tries="3"): (
             "этап «составление конспекта» не завершился за 0.4 с (попыток: 3)"
         ),
-        "the speech recognition service is unavailable: busy": "служба «распознавание речи» недоступна: busy",
-        "this is not a video or audio file that can be read (moov atom not found)": (
+        Note("stage_unavailable_detail", stage="speech recognition", detail="busy"): (
+            "служба «распознавание речи» недоступна: busy"
+        ),
+        Note("not_media", detail="moov atom not found"): (
             "это не видео- и не аудиофайл, который можно прочитать (moov atom not found)"
         ),
-        "the recording is 5:00:00 (18000 s) long, over the limit of 4:00:00 (14400 s)": (
+        Note("too_long", length="5:00:00", seconds="18000", limit="4:00:00", limit_seconds="14400"): (
             "запись длится 5:00:00 (18000 с), это больше предела 4:00:00 (14400 с)"
         ),
         "something new": "something new",

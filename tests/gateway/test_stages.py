@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from konspekt.notices import Note
 from konspekt_gateway import i18n, stages
 from konspekt_gateway.jobs import JobState
 from konspekt_gateway.settings import GatewaySettings
@@ -75,5 +76,5 @@ def test_names_on_the_page_are_unchanged() -> None:
 
 def test_failure_reasons_name_the_stage_in_russian() -> None:
     for info in stages.REGISTRY:
-        text = i18n.reason(f"the {info.reason_name} stage did not finish within 60 s", "ru")
+        text = i18n.reason(Note("stage_timeout", stage=info.reason_name, seconds="60"), "ru")
         assert info.name_ru in text, text

@@ -88,12 +88,13 @@ def test_language_is_picked_from_accept_language() -> None:
 
 def test_summarizer_notes_and_progress_are_translated() -> None:
     """The warnings the summarizer writes when it checks items against the transcript (made
-    here by its own checks) and every progress message reach a Russian page in Russian."""
+    here by its own checks) and every progress message reach a Russian page in Russian, from
+    their code and args."""
+    from konspekt.notices import Note
     from konspekt.v1 import common_pb2
     from konspekt_gateway import i18n
-    from konspekt_summarizer.assemble import EXCHANGE_FOR, FIGURE_LEFT_OUT
     from konspekt_summarizer.checks import check_due, check_free_text
-    from konspekt_summarizer.evidence import find_evidence
+    from konspekt_summarizer.evidence import find_evidence, item_note
     from konspekt_summarizer.konspekt import cut_off_warning, too_short_warning
     from konspekt_summarizer.owners import Names, check_owner
     from tests.summarizer.test_pure import ru_konspekt
@@ -106,29 +107,28 @@ def test_summarizer_notes_and_progress_are_translated() -> None:
     moved = find_evidence("7:00", "Anna writes the notes", segments)
     assert invented.index == -1 and moved.index == 1
     warnings = {
-        f"key point {'Thomas Jefferson signed the declaration'!r} dropped: {invented.note}": (
+        item_note("key point", "Thomas Jefferson signed the declaration", invented.note, dropped=True): (
             "пункт «Главное» «Thomas Jefferson signed the declaration» убран: около 0:00 об этом "
             "не говорится, и этих слов в расшифровке нет"
         ),
-        f"decision {'Anna writes the notes'!r}: {moved.note}": (
+        item_note("decision", "Anna writes the notes", moved.note): (
             "решение «Anna writes the notes»: в расшифровке нет момента 7:00; перенесено на 01:00, "
             "где это сказано"
         ),
-        f"action item {'Write the notes'!r}: "
-        + check_due("Write the notes", "Tuesday", segments, 1).warning: (
+        item_note(
+            "action item", "Write the notes", check_due("Write the notes", "Tuesday", segments, 1).warning
+        ): (
             "задача «Write the notes»: срок 'Tuesday' рядом с задачей не назван, назван 'by Monday' (в 01:00)"
         ),
-        f"action item {'Write the notes'!r}: "
-        + check_due("Write the notes", "Friday", segments, 1).warning: (
-            "задача «Write the notes»: срок 'Friday' заменён на 'by Monday', сказанный в 01:00"
-        ),
+        item_note(
+            "action item", "Write the notes", check_due("Write the notes", "Friday", segments, 1).warning
+        ): ("задача «Write the notes»: срок 'Friday' заменён на 'by Monday', сказанный в 01:00"),
         too_short_warning(3): "в расшифровке всего 3 сл., слишком мало для конспекта: она приведена целиком",
-        cut_off_warning("window 2/3", 1200): (
+        cut_off_warning(Note("label_window", i="2", n="3"), 1200): (
             "часть 2/3: ответ модели оборвался на 1200 токенах; сохранены его полные пункты"
         ),
-        cut_off_warning("checking for missed decisions and tasks", 300): (
-            "проверка пропущенных решений и задач: ответ модели оборвался на 300 токенах; "
-            "сохранены его полные пункты"
+        cut_off_warning(Note("label_tasks", label=Note("label_summary")), 300): (
+            "конспект: задачи: ответ модели оборвался на 300 токенах; сохранены его полные пункты"
         ),
     }
     for english, russian in warnings.items():
@@ -141,15 +141,20 @@ def test_summarizer_notes_and_progress_are_translated() -> None:
     for name in ("Shop", "Boris"):
         owner = check_owner(name, shop, 2, Names.of(shop))
         assert owner.warning
-        notes.append(f"action item {'Write the notes'!r}: {owner.warning}")
+        notes.append(item_note("action item", "Write the notes", owner.warning))
     # the task the model left out and the exchanges check kept (Anna's, at 00:20)
     assert len(notes) == 9
     notes += [
-        f"action item {'Write the notes'!r}: {EXCHANGE_FOR.format(at='01:00', due='by Monday')}",
-        f"action item {'Write the notes'!r}: owner 'Boris' replaced by 'Anna', who was asked at 01:00",
-        f"key point {'We shipped 4200 orders.'!r}: {FIGURE_LEFT_OUT.format(at='00:05')}",
+        item_note("action item", "Write the notes", Note("exchange_for", at="01:00", due="by Monday")),
+        item_note(
+            "action item",
+            "Write the notes",
+            Note("owner_replaced_asked", owner="Boris", person="Anna", at="01:00"),
+        ),
+        item_note("key point", "We shipped 4200 orders.", Note("figure_left_out", at="00:05")),
     ]
     for english in notes:  # each in Russian, with no English sentence left
+        assert isinstance(english, Note), english
         russian = i18n.reason(english, "ru")
         assert russian != english and not re.search(
             r"\b(?:dropped|not said|the model|decision|owner)\b", russian
@@ -159,23 +164,50 @@ def test_summarizer_notes_and_progress_are_translated() -> None:
         "в записи не звучало Jefferson, 1776"
     )
 
+    window = Note("label_window", i="2", n="3")
     progress = {
-        "reading the media": "чтение файла",
-        "decoding": "декодирование звука",
-        "35 s of 169 s": "35 с из 169 с",
-        "window 2/3: writing (retry)": "часть 2/3: запись конспекта (повтор)",
-        "summary: reading the transcript": "конспект: чтение расшифровки",
-        "checking for missed decisions and tasks: writing": (
-            "проверка пропущенных решений и задач: запись конспекта"
+        Note("job_reading_media"): "чтение файла",
+        Note("audio_decoding"): "декодирование звука",
+        Note("asr_position", done="35", total="169"): "35 с из 169 с",
+        Note("call_writing_retry", label=window): "часть 2/3: запись конспекта (повтор)",
+        Note("call_reading", label=Note("label_summary")): "конспект: чтение расшифровки",
+        Note("call_writing", label=Note("label_more_lines", label=window, count="4")): (
+            "часть 2/3: ещё 4 строк: запись конспекта"
         ),
-        "reading 20:03-33:41 again: writing": "повторное чтение 20:03–33:41: запись конспекта",
-        "merging windows (round 2, group 1/3)": "объединение частей (круг 2, группа 1/3)",
-        "waiting for a free speech recognition slot": "ждёт свободного места на этапе «распознавание речи»",
-        "the speech recognition service is unavailable; retrying (try 2 of 3)": (
-            "служба «распознавание речи» недоступна; повтор (попытка 2 из 3)"
-        ),
+        Note(
+            "label_merging_round", round="2", group="1", groups="3"
+        ): "объединение частей (круг 2, группа 1/3)",
+        Note(
+            "waiting_slot", stage="speech recognition"
+        ): "ждёт свободного места на этапе «распознавание речи»",
+        Note(
+            "retrying",
+            reason=Note("stage_unavailable", stage="speech recognition"),
+            attempt="2",
+            attempts="3",
+        ): "служба «распознавание речи» недоступна; повтор (попытка 2 из 3)",
+        "waiting to resume after a restart": "ожидает продолжения после перезапуска",  # plain, no args
         "something new": "",  # never English on a Russian page
     }
     for english, russian in progress.items():
         assert i18n.progress(english, "ru") == russian
         assert i18n.progress(english, "en") == english
+
+
+def test_every_note_code_has_english_and_russian_text() -> None:
+    """Every code the stages and the gateway can write (the one registry, konspekt.notices)
+    has a text in each language's table, with the same arguments as the English template."""
+    import string
+
+    from konspekt.notices import TEMPLATES
+    from konspekt_gateway import i18n
+    from konspekt_gateway.notice_texts import TABLES
+
+    def fields(template: str) -> set[str]:
+        return {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+
+    for lang in i18n.LANGUAGES:
+        table = TABLES[lang]
+        assert set(table) == set(TEMPLATES), (lang, set(TEMPLATES) ^ set(table))
+        for code, template in table.items():
+            assert template and fields(template) == fields(TEMPLATES[code]), (lang, code)

@@ -30,12 +30,15 @@ def proxy(bucket_s3: S3Settings, bucket_store: ObjectStore) -> Iterator[TcpProxy
     running.close()
 
 
-@pytest.mark.parametrize(("answer", "shown"), [(LOADING, "ждёт запуска"), (DRAINING, "ждёт запуска")])
+@pytest.mark.parametrize(
+    ("answer", "reason", "shown"),
+    [(LOADING, "LOADING", "ждёт запуска"), (DRAINING, "DRAINING", "ждёт запуска")],
+)
 async def test_a_stage_that_loads_or_drains_is_waited_for_without_spending_tries(
-    stages: FakeStages, bucket_s3: S3Settings, answer: str, shown: str
+    stages: FakeStages, bucket_s3: S3Settings, answer: str, reason: str, shown: str
 ) -> None:
     """More such answers than tries: the job still completes, with one try counted."""
-    stages.script.fail_first["summarizer"] = (6, grpc.StatusCode.UNAVAILABLE, answer)
+    stages.script.fail_first["summarizer"] = (6, grpc.StatusCode.UNAVAILABLE, answer, reason)
     settings = gateway_settings(stages.target, stage_attempts=2, retry_backoff_seconds=0.02)
     async with serve(settings, bucket_s3) as client:
         created = await upload(client, b"data", "a.mp4")

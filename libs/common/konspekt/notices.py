@@ -139,9 +139,9 @@ TEMPLATES: dict[str, str] = {
     "renderer_stored_nothing": "the renderer stored no files",
     "konspekt_not_stored": "the konspekt could not be stored: {detail}",
     "gateway_internal": "internal error in the gateway; see its log",
-    "stage_error": "{detail}",
-    "callback_blocked": "the callback was not sent: {host} resolves to {address}, a {kind} address",
-    "callback_unresolved": "the callback was not sent: {host} could not be resolved ({detail})",
+    "callback_not_sent": "the callback was not sent: {reason}",
+    "callback_blocked": "{host} resolves to {address}, a {kind} address",
+    "callback_unresolved": "{host} could not be resolved ({detail})",
     "callback_bad_url": "the callback was not sent: its URL is not a plain http(s) URL",
     "callback_redirect": (
         "the callback was not delivered: the receiver answered HTTP {status}, a redirect, "

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from konspekt.notices import Note
 from konspekt_gateway.i18n import ADDRESS_KINDS, LocalizedError
 
 if TYPE_CHECKING:
@@ -112,7 +113,7 @@ class BadCallback(LocalizedError):
 
 
 class Refused(Exception):
-    """A callback that must not be sent; ``str(exc)`` says why (English, shown on the job)."""
+    """A callback that must not be sent; ``exc.args[0]``, a Note, says why (shown on the job)."""
 
 
 # -- the allow-list -------------------------------------------------------------------------------
@@ -341,14 +342,14 @@ async def resolve(target: Target, allow: Allow) -> IPAddress:
         try:
             addresses = await _getaddrinfo(target.host, target.port)
         except (OSError, UnicodeError) as exc:
-            raise Refused(f"{target.host} could not be resolved ({exc})") from None
+            raise Refused(Note("callback_unresolved", host=target.host, detail=str(exc))) from None
         if not addresses:
-            raise Refused(f"{target.host} could not be resolved (no address)")
+            raise Refused(Note("callback_unresolved", host=target.host, detail="no address"))
     if not allow.allows_name(target.host):
         for address in addresses:
             kind = blocked_kind(address)
             if kind is not None and not allow.allows_address(address):
-                raise Refused(f"{target.host} resolves to {address}, a {kind} address")
+                raise Refused(Note("callback_blocked", host=target.host, address=str(address), kind=kind))
     chosen = addresses[0]
     if isinstance(chosen, ipaddress.IPv6Address) and chosen.ipv4_mapped is not None:
         chosen = chosen.ipv4_mapped
@@ -417,7 +418,7 @@ async def deliver(
         target = parse(url)
     except BadCallback as exc:
         log.warning("%scallback refused, nothing sent: %s", who, exc.message)
-        return "the callback was not sent: its URL is not a plain http(s) URL"
+        return Note("callback_bad_url")
     body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     problem = ""
     async with httpx.AsyncClient(
@@ -431,7 +432,7 @@ async def deliver(
                 address = await resolve(target, allow)
             except Refused as exc:
                 log.warning("%scallback to %s refused, nothing sent: %s", who, target.host, exc)
-                return f"the callback was not sent: {exc}"
+                return Note("callback_not_sent", reason=exc.args[0])
             try:
                 resp = await client.send(_request(target, address, body, key))
                 await resp.aclose()
@@ -445,10 +446,7 @@ async def deliver(
                         target.host,
                         resp.status_code,
                     )
-                    return (
-                        f"the callback was not delivered: the receiver answered HTTP "
-                        f"{resp.status_code}, a redirect, which is not followed"
-                    )
+                    return Note("callback_redirect", status=str(resp.status_code))
                 if resp.status_code < 400:
                     log.info("%scallback to %s answered %d", who, target.host, resp.status_code)
                     return ""
@@ -456,7 +454,7 @@ async def deliver(
             log.warning("%scallback try %d to %s failed: %s", who, attempt, target.host, problem)
             if attempt < ATTEMPTS:
                 await asyncio.sleep(backoff(attempt))
-    return f"the callback was not delivered: {problem} (tried {ATTEMPTS} times)"
+    return Note("callback_failed", detail=problem, tries=str(ATTEMPTS))
 
 
 def describe(settings: GatewaySettings, configured_secret: bool) -> str:

@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from konspekt.errors import NotFound
 from konspekt.storage import ObjectStore
+from konspekt_gateway.notes import Notice
 
 log = logging.getLogger(__name__)
 
@@ -159,12 +160,17 @@ class Job(BaseModel):
     message: str = ""
     error: str = ""
     failed_stage: str = ""
+    #: message and error as data (code and args: konspekt_gateway.notes), when they are notes
+    message_notice: Notice | None = None
+    error_notice: Notice | None = None
 
     media: MediaFacts | None = None
     audio_duration: float = 0.0
     detected_language: str = ""
     no_speech: bool = False
     warnings: list[str] = Field(default_factory=list)
+    #: the warnings as data, one for each (a record from before notices has none)
+    notices: list[Notice] = Field(default_factory=list)
     #: Stored objects by kind: "upload", "audio", "transcript", "konspekt" and the download names.
     files: dict[str, str] = Field(default_factory=dict)
     stage_seconds: dict[str, float] = Field(default_factory=dict)

@@ -15,11 +15,13 @@ import secrets
 
 from konspekt.errors import StageError
 from konspekt.logs import job_id_var
+from konspekt.notices import Note
 from konspekt.storage import ObjectStore
 from konspekt_gateway import callbacks, stages
 from konspekt_gateway import metrics as gateway_metrics
 from konspekt_gateway.jobs import RECORD, Job, JobState, JobStore, PastRun, Style, utcnow
 from konspekt_gateway.lease import LEASE
+from konspekt_gateway.notes import Notice, warn
 from konspekt_gateway.replicas import Replicas
 from konspekt_gateway.settings import GatewaySettings
 from konspekt_gateway.stagecalls import JobFailed, StageClients
@@ -219,7 +221,7 @@ class Orchestrator(Replicas, StageSteps):
         except Exception:
             log.exception("job %s: unexpected gateway error", job.short_id)
             running = stages.running_in(job.state)
-            self._finish(job, JobState.FAILED, error="internal error in the gateway; see its log")
+            self._finish(job, JobState.FAILED, error=Note("gateway_internal"))
             job.failed_stage = running.id if running else ""
         else:
             log.info("job %s done", job.short_id)
@@ -248,13 +250,14 @@ class Orchestrator(Replicas, StageSteps):
             log.exception("job %s: the callback failed in the gateway", job.short_id)
             return
         if note and note not in job.warnings and job.id in self._jobs:  # not if deleted meanwhile
-            job.warnings.append(note)
+            warn(job, [note])
             await self._save(job)
 
     @staticmethod
     def _finish(job: Job, state: JobState, error: str = "", failed_stage: str = "") -> None:
         job.state = state
         job.error = error
+        job.error_notice = Notice.of(error) if error else None
         job.failed_stage = failed_stage
         job.message = ""
         job.stage_started_at = None

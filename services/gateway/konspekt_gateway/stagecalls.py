@@ -16,13 +16,14 @@ import grpc.aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from konspekt.channels import job_metadata, open_aio_channel
-from konspekt.errors import StageError
-from konspekt.server import BUSY, DRAINING, LOADING
+from konspekt.errors import StageError, reason_of
+from konspekt.notices import Note
 from konspekt.storage import ObjectStore
 from konspekt.v1 import asr_pb2_grpc, audio_pb2_grpc, common_pb2, renderer_pb2_grpc, summarizer_pb2_grpc
 from konspekt_gateway import metrics as gateway_metrics
 from konspekt_gateway import stages
 from konspekt_gateway.jobs import Job, JobStore, utcnow
+from konspekt_gateway.notes import from_error, received, say
 from konspekt_gateway.settings import GatewaySettings
 from konspekt_gateway.stages import STAGES, Stage
 
@@ -44,9 +45,10 @@ RETRYABLE = frozenset(
         grpc.StatusCode.UNKNOWN,
     }
 )
-#: UNAVAILABLE details that mean "no capacity right now" (busy, draining, loading the model):
-#: the job waits for the stage without spending a try.
-_NOT_A_TRY = frozenset({BUSY, LOADING, DRAINING})
+#: ErrorInfo reasons (konspekt.errors.REASONS) that mean "no capacity right now" (busy,
+#: draining, loading the model): the job waits for the stage without spending a try. Decided on
+#: the reason the stage sends, never on its message.
+_NOT_A_TRY = frozenset({"BUSY", "LOADING", "DRAINING"})
 #: How often a job that waits for the object store asks whether it is back.
 STORE_POLL_SECONDS = 2.0
 
@@ -59,12 +61,14 @@ class JobFailed(Exception):
 
 
 class CallFailed(Exception):
-    """A failed stage call reduced to a status code and a message."""
+    """A failed stage call reduced to a status code, a message (a Note when the stage named
+    its code) and the ErrorInfo reason ("" when the stage sent none)."""
 
-    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+    def __init__(self, code: grpc.StatusCode, message: str, reason: str = "") -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.reason = reason
 
 
 class StageClients:
@@ -146,7 +150,7 @@ class StageCalls:
     async def _enter(self, job: Job, stage: Stage, message: str) -> None:
         job.state = stages.info(stage).state
         job.progress = 0.0
-        job.message = message
+        say(job, message)
         job.stage_started_at = utcnow()
         job.touch()
         await self._save(job)
@@ -167,7 +171,7 @@ class StageCalls:
     async def _progress(self, job: Job, progress: common_pb2.Progress) -> None:
         job.progress = min(max(float(progress.fraction), 0.0), 1.0)
         if progress.message:
-            job.message = progress.message
+            say(job, received(progress.notice, progress.message))
         job.touch()
         self.changed()
         if time.monotonic() - self._saved_at.get(job.id, 0.0) >= self.settings.progress_save_seconds:
@@ -197,7 +201,7 @@ class StageCalls:
                 attempt += 1
                 counter = "probe" if probe else stage
                 if slot.locked():
-                    job.message = f"waiting for a free {stages.info(stage).reason_name} slot"
+                    say(job, Note("waiting_slot", stage=stages.info(stage).reason_name))
                     job.touch()
                     self.changed()
                 queued = time.monotonic()
@@ -208,23 +212,21 @@ class StageCalls:
                     try:
                         return await call(seconds)
                     except grpc.aio.AioRpcError as exc:
-                        failure = CallFailed(exc.code(), exc.details() or "")
+                        failure = CallFailed(exc.code(), from_error(exc, exc.details() or ""), reason_of(exc))
                     except StageError as exc:  # the gateway's own object store access
-                        failure = CallFailed(exc.code, exc.message)
+                        failure = CallFailed(exc.code, exc.message, exc.reason)
                     except CallFailed as exc:
                         failure = exc
                 name = stages.info(stage).reason_name
-                if failure.code is grpc.StatusCode.UNAVAILABLE and failure.message in _NOT_A_TRY:
+                if failure.code is grpc.StatusCode.UNAVAILABLE and failure.reason in _NOT_A_TRY:
                     # every worker of the stage is taken, or it is being restarted (draining,
                     # loading its model): wait for capacity, not a failed try
                     attempt -= 1
                     job.attempts[counter] -= 1
                     busy += 1
                     waited_for = self.settings.backoff(min(busy, 5))
-                    job.message = (
-                        f"waiting for a free {name} slot"
-                        if failure.message == BUSY
-                        else f"waiting for the {name} service to start"
+                    say(
+                        job, Note("waiting_slot" if failure.reason == "BUSY" else "waiting_start", stage=name)
                     )
                     job.touch()
                     self.changed()
@@ -240,17 +242,17 @@ class StageCalls:
                     continue
                 gateway_metrics.stage_failed(stage, failure.code)
                 if failure.code in PERMANENT:
-                    raise JobFailed(stage, failure.message or f"the {name} stage rejected the file")
+                    raise JobFailed(stage, failure.message or Note("stage_rejected", stage=name))
                 if failure.code is grpc.StatusCode.UNIMPLEMENTED and probe:
                     raise failure
                 reason = _reason(name, failure, seconds)
                 if failure.code not in RETRYABLE:
                     raise JobFailed(stage, reason)
                 if attempt == attempts:
-                    raise JobFailed(stage, f"{reason} (tried {attempts} times)")
+                    raise JobFailed(stage, Note("tried_times", reason=reason, tries=str(attempts)))
                 wait = self.settings.backoff(attempt)
                 log.warning("job %s: %s; retrying in %.1f s", job.short_id, reason, wait)
-                job.message = f"{reason}; retrying (try {attempt + 1} of {attempts})"
+                say(job, Note("retrying", reason=reason, attempt=str(attempt + 1), attempts=str(attempts)))
                 job.progress = 0.0
                 job.touch()
                 await self._save(job)
@@ -265,7 +267,7 @@ class StageCalls:
         """Poll the object store until it answers; returns the seconds waited."""
         started = time.monotonic()
         log.warning("job %s: the object store is unreachable; waiting for it", job.short_id)
-        job.message = "waiting for the object store"
+        say(job, Note("waiting_store"))
         job.progress = 0.0
         job.touch()
         self.changed()
@@ -291,14 +293,13 @@ class StageCalls:
             log.warning("job %s: could not save the record: %s", job.short_id, exc.message)
 
 
-def _reason(name: str, failure: CallFailed, deadline: float) -> str:
+def _reason(name: str, failure: CallFailed, deadline: float) -> Note:
     code = failure.code
-    detail = f": {failure.message}" if failure.message else ""
     if code is grpc.StatusCode.DEADLINE_EXCEEDED:
         shown = f"{deadline:.1f}" if deadline < 10 else f"{deadline:.0f}"
-        return f"the {name} stage did not finish within {shown} s"
-    if code is grpc.StatusCode.UNAVAILABLE:
-        return f"the {name} service is unavailable{detail}"
-    if code is grpc.StatusCode.RESOURCE_EXHAUSTED:
-        return f"the {name} service is overloaded{detail}"
-    return f"the {name} service failed{detail}"
+        return Note("stage_timeout", stage=name, seconds=shown)
+    kind = {grpc.StatusCode.UNAVAILABLE: "unavailable", grpc.StatusCode.RESOURCE_EXHAUSTED: "overloaded"}
+    what = f"stage_{kind.get(code, 'failed')}"
+    if not failure.message:
+        return Note(what, stage=name)
+    return Note(f"{what}_detail", stage=name, detail=failure.message)

@@ -7,9 +7,11 @@ import asyncio
 import logging
 
 from konspekt.errors import StageError
+from konspekt.notices import Note
 from konspekt.v1 import asr_pb2, audio_pb2, common_pb2, renderer_pb2, summarizer_pb2
 from konspekt_gateway import stages
 from konspekt_gateway.jobs import DOWNLOADS, Job, MediaFacts, ModelUsage
+from konspekt_gateway.notes import warn
 from konspekt_gateway.stagecalls import CallFailed, JobFailed, StageCalls
 
 log = logging.getLogger(__name__)
@@ -49,7 +51,7 @@ class StageSteps(StageCalls):
         version = job.konspekt_version + 1
         if NEXT_KONSPEKT not in job.files:
             await self._summarize(job, NEXT_KONSPEKT, job.key("konspekt.next.json"))
-        await self._enter(job, "renderer", "rendering the documents")
+        await self._enter(job, "renderer", Note("job_rendering"))
 
         async def render(deadline: float) -> renderer_pb2.RenderResponse:
             request = renderer_pb2.RenderRequest(
@@ -70,7 +72,7 @@ class StageSteps(StageCalls):
         made = {f.name: f.ref.key for f in response.files if f.name in names and f.ref.key}
         stray = [f.ref.key for f in response.files if f.ref.key and f.ref.key not in made.values()]
         if set(made) != names:
-            raise JobFailed("renderer", "the renderer stored no files")
+            raise JobFailed("renderer", Note("renderer_stored_nothing"))
         previous = job.key(f"konspekt.v{job.konspekt_version}.json")
 
         def store_version() -> None:
@@ -89,7 +91,7 @@ class StageSteps(StageCalls):
                 break
             except StageError as exc:
                 if attempt == self.settings.stage_attempts:
-                    raise JobFailed("renderer", f"the konspekt could not be stored: {exc.message}") from None
+                    raise JobFailed("renderer", Note("konspekt_not_stored", detail=exc.message)) from None
                 if not await asyncio.to_thread(self.store.ping):
                     await self._wait_for_store(job)
                 else:
@@ -115,7 +117,7 @@ class StageSteps(StageCalls):
         return min(job.size / _MIN_BYTES_PER_SECOND, _MAX_GUESSED_DURATION)
 
     async def _audio(self, job: Job) -> None:
-        await self._enter(job, "audio", "reading the media")
+        await self._enter(job, "audio", Note("job_reading_media"))
         upload = common_pb2.Blob(ref=self.store.ref(job.files["upload"]))
         meta = self.clients.metadata(job.id)
         if job.media is None:
@@ -151,11 +153,11 @@ class StageSteps(StageCalls):
         if result.HasField("media"):
             job.media = _media(result.media)
         job.audio_duration = result.audio_duration
-        job.warnings.extend(w for w in result.warnings if w not in job.warnings)
+        warn(job, result.warnings, result.notices)
         job.files["audio"] = result.audio.key or key
 
     async def _transcribe(self, job: Job) -> None:
-        await self._enter(job, "asr", "recognising speech")
+        await self._enter(job, "asr", Note("job_recognising"))
         key = job.key("transcript.json")
         request = asr_pb2.TranscribeRequest(
             audio=common_pb2.Blob(ref=self.store.ref(job.files["audio"])),
@@ -177,14 +179,14 @@ class StageSteps(StageCalls):
         job.no_speech = result.no_speech
         if result.duration > 0 and job.audio_duration <= 0:
             job.audio_duration = result.duration
-        if result.no_speech and "no speech was found in the recording" not in job.warnings:
-            job.warnings.append("no speech was found in the recording")
+        if result.no_speech:
+            warn(job, [Note("no_speech")])
         job.files["transcript"] = result.transcript.key or key
 
     async def _summarize(self, job: Job, name: str = "konspekt", key: str = "") -> None:
         """The summarizer stage; its konspekt is stored as ``key`` (konspekt.json) and listed in
         the job's files as ``name``."""
-        await self._enter(job, "summarizer", "writing the konspekt")
+        await self._enter(job, "summarizer", Note("job_writing"))
         key = key or job.key("konspekt.json")
         style = common_pb2.STYLE_LECTURE if job.style == "lecture" else common_pb2.STYLE_MEETING
         request = summarizer_pb2.SummarizeRequest(
@@ -205,7 +207,7 @@ class StageSteps(StageCalls):
         result = await self._attempts(
             job, "summarizer", summarize, lambda: self.settings.deadline("summarizer", self._duration(job))
         )
-        job.warnings.extend(w for w in result.warnings if w not in job.warnings)
+        warn(job, result.warnings, result.notices)
         job.files[name] = result.stored.key or key
         if result.HasField("usage"):
             u = result.usage
@@ -219,7 +221,7 @@ class StageSteps(StageCalls):
             )
 
     async def _render(self, job: Job) -> None:
-        await self._enter(job, "renderer", "rendering the documents")
+        await self._enter(job, "renderer", Note("job_rendering"))
 
         async def render(deadline: float) -> renderer_pb2.RenderResponse:
             # by reference: the renderer reads the konspekt as stored (the summarizer's, or an
@@ -241,7 +243,7 @@ class StageSteps(StageCalls):
             if file.name in DOWNLOADS and file.ref.key:
                 job.files[file.name] = file.ref.key
         if not job.downloads:
-            raise JobFailed("renderer", "the renderer stored no files")
+            raise JobFailed("renderer", Note("renderer_stored_nothing"))
 
 
 def _media(info: audio_pb2.MediaInfo) -> MediaFacts:

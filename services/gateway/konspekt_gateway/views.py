@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from konspekt_gateway import i18n
+from konspekt_gateway import i18n, notes
 from konspekt_gateway.jobs import Job, JobState, MediaFacts, ModelUsage, PastRun, RunKind, Style, utcnow
 from konspekt_gateway.stages import REGISTRY, RENDERER, SUMMARIZER, Stage
 
@@ -63,7 +63,11 @@ class JobOut(BaseModel):
     queue_position: int | None = Field(description="1-based place in the queue while waiting")
     message: str
     message_text: str
+    message_notice: notes.Notice | None = Field(
+        None, description="message as data: a code (konspekt.notices), its args and the English text"
+    )
     error: str = Field(description="why it failed (English)")
+    error_notice: notes.Notice | None = Field(None, description="error as data, like message_notice")
     error_text: str = Field(description="why it failed, in the request's language")
     failed_stage: str
     failed_stage_text: str
@@ -74,6 +78,7 @@ class JobOut(BaseModel):
     no_speech: bool
     warnings: list[str]
     warnings_text: list[str]
+    notices: list[notes.Notice] = Field(default_factory=list, description="the warnings as data, one each")
     files: list[str] = Field(description="downloadable file names, when done")
     stage_seconds: dict[str, float]
     model_usage: ModelUsage | None = Field(None, description="what the summarizer's model spent")
@@ -173,7 +178,7 @@ def job_view(
     """The public view of a job: no object keys or owner, links instead. ``retention``: the
     gateway's setting, after which the reaper deletes the job (``expires_at``)."""
     base = f"{API}/jobs/{job.id}"
-    message_text = i18n.progress(job.message, lang)
+    message_text = i18n.progress(notes.stored(job.message, job.message_notice), lang)
     data = job.model_dump(mode="json", exclude={"files", "owner", "stage_started_at"})
     data.update(
         short_id=job.short_id,
@@ -183,10 +188,10 @@ def job_view(
         eta_seconds=eta_seconds(job),
         queue_position=position,
         message_text=message_text,
-        error_text=i18n.reason(job.error, lang),
+        error_text=i18n.reason(notes.stored(job.error, job.error_notice), lang),
         failed_stage_text=i18n.stage_text(job.failed_stage, lang) if job.failed_stage else "",
         stages=_stages(job, lang),
-        warnings_text=[i18n.reason(w, lang) for w in job.warnings],
+        warnings_text=[i18n.reason(w, lang) for w in notes.warnings(job)],
         files=job.downloads,
         callback_url=job.callback_url or None,
         links={
