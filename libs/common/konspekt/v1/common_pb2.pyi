@@ -28,7 +28,40 @@ Status codes every stage RPC may return (each RPC lists its own cases too):
   DEADLINE_EXCEEDED   the call's deadline passed; the stage stops the work.
   CANCELLED           the caller cancelled; the stage stops the work.
   INTERNAL            a bug in the stage ("internal error (<type>); see the service log").
-Error details are one English sentence for people; do not parse them.
+Error details are one English sentence for people; do not parse them. Programs read the
+google.rpc.ErrorInfo in the status details instead (gRPC's rich error model: trailing metadata
+"grpc-status-details-bin", a google.rpc.Status; grpcio-status, @grpc/grpc-js + google-protobuf,
+Go's status.FromError(err).Details()). Every error a stage sends has one, with domain
+"konspekt.v1" and a reason (UPPER_SNAKE_CASE, stable):
+  BUSY                   UNAVAILABLE: every worker and queue place is taken; retry later
+                         (not a failure: wait for capacity).
+  LOADING                UNAVAILABLE: the model is still loading; retry shortly.
+  DRAINING               UNAVAILABLE: the stage is shutting down; retry shortly, perhaps on
+                         another replica.
+  UNAVAILABLE            UNAVAILABLE: a dependency (object store, model server) failed.
+  INVALID_REQUEST        INVALID_ARGUMENT: the request is malformed (unset input, empty key,
+                         JSON that is not a Transcript or Konspekt, too long an instruction).
+  ENUM_OUT_OF_RANGE      INVALID_ARGUMENT: an enum field holds a number the enum lacks.
+  NO_AUDIO_TRACK         INVALID_ARGUMENT: the media file has no audio track.
+  INVALID_MEDIA          INVALID_ARGUMENT: the file is empty, not media that can be read, or
+                         its audio cannot be decoded.
+  MEDIA_TOO_LONG         INVALID_ARGUMENT: longer than the stage's duration limit.
+  REFERENCES_OTHER_FILES INVALID_ARGUMENT: a playlist or a file pointing at other files/URLs.
+  UNSUPPORTED_LANGUAGE   INVALID_ARGUMENT: a language the ASR model does not know.
+  NOT_FOUND              NOT_FOUND: an object (or, to write, a bucket) does not exist.
+  NO_OBJECT_STORE        FAILED_PRECONDITION: an ObjectRef given to a stage without a store.
+  FAILED_PRECONDITION    FAILED_PRECONDITION: the work ran but gave no valid result (the
+                         model's answer could not be turned into a konspekt, ...).
+  TOO_LARGE              RESOURCE_EXHAUSTED: the answer would not fit in one message.
+  CONFLICT               ABORTED: a conditional write lost to another writer.
+  CANCELLED              CANCELLED: the work was stopped.
+  UNAUTHENTICATED        UNAUTHENTICATED: no known client token.
+  PERMISSION_DENIED      PERMISSION_DENIED: an ObjectRef outside the client's bucket/prefix.
+  INTERNAL               INTERNAL: a bug in the stage.
+New reasons may be added; decide on the status code when the reason is unknown. A status gRPC
+itself gives (a message over 4 MiB, a deadline) has no ErrorInfo. When the English sentence is
+a note (see Notice), ErrorInfo.metadata holds its "code" and its args (e.g. {"code":
+"not_media", "detail": "moov atom not found"}), to say it in another language.
 """
 
 from collections import abc as _abc
@@ -185,17 +218,25 @@ class Notice(_message.Message):
     progress phases (Progress.notice) come as notices.
 
     Codes are lower_snake_case and stable: a code keeps its meaning and its args; new codes may
-    appear in any release (a client that does not know one shows text). The list of codes, each
-    with its English template, is konspekt's registry libs/common/konspekt/notices.py (the
-    README's "calling a stage alone" section lists them too). The main ones:
-      audio: audio_reading, audio_decoding, audio_storing (progress); audio_truncated,
-             audio_more_than_claimed, audio_far_more_than_size, audio_longer_than_claimed.
-      asr:   asr_recognising, asr_position {done, total}, asr_done (progress); no_speech.
-      summarizer progress: summarizer_writing, summarizer_reading {label}, summarizer_merging...
-      summarizer warnings: <kind>_dropped / <kind>_note {text, note} (kind: key_point,
-             decision, action_item) with a nested note (evidence_*, owner_*, due_*,
-             task_*), summary_sentence_dropped, title_dropped, transcript_too_short,
-             answer_cut_off, windows_joined.
+    appear in any release (a client that does not know one shows text). The registry of codes,
+    each with its English template, is libs/common/konspekt/notices.py; the README's "Calling a
+    stage alone" section lists them. What each stage sends:
+      AudioService   progress: audio_reading, audio_decoding, audio_storing; warnings:
+                     audio_truncated, audio_more_than_claimed, audio_far_more_than_size,
+                     audio_longer_than_claimed {decoded, claimed} (seconds, "12.3").
+      AsrService     progress: asr_recognising, asr_position {done, total} (seconds), done;
+                     TranscribeResult: no_speech.
+      SummarizerService progress: call_reading, call_writing (and *_retry) {label}, where label
+                     is a part (label_window {i, n}, label_summary, label_tasks {label},
+                     label_decisions {label}, label_more_lines {label, count}, label_merging,
+                     label_merging_round {round, group, groups}), done. Warnings: an item and
+                     what was done to it, <kind>_dropped or <kind>_note {text} (kind key_point,
+                     decision or action_item) with the part "note" (e.g. not_near {time},
+                     placed_at {at} with the part "problem", owner_unconfirmed {owner},
+                     due_replaced {due, said, at}, task_to_decision with the part "reason",
+                     exchange_left_out {at}, figure_left_out {at}); and summary_sentence_dropped,
+                     title_dropped {text, names}, transcript_too_short {words}, answer_cut_off
+                     {tokens} with the part "label", windows_joined.
     """
 
     DESCRIPTOR: _descriptor.Descriptor

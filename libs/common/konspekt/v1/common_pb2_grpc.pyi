@@ -28,7 +28,40 @@ Status codes every stage RPC may return (each RPC lists its own cases too):
   DEADLINE_EXCEEDED   the call's deadline passed; the stage stops the work.
   CANCELLED           the caller cancelled; the stage stops the work.
   INTERNAL            a bug in the stage ("internal error (<type>); see the service log").
-Error details are one English sentence for people; do not parse them.
+Error details are one English sentence for people; do not parse them. Programs read the
+google.rpc.ErrorInfo in the status details instead (gRPC's rich error model: trailing metadata
+"grpc-status-details-bin", a google.rpc.Status; grpcio-status, @grpc/grpc-js + google-protobuf,
+Go's status.FromError(err).Details()). Every error a stage sends has one, with domain
+"konspekt.v1" and a reason (UPPER_SNAKE_CASE, stable):
+  BUSY                   UNAVAILABLE: every worker and queue place is taken; retry later
+                         (not a failure: wait for capacity).
+  LOADING                UNAVAILABLE: the model is still loading; retry shortly.
+  DRAINING               UNAVAILABLE: the stage is shutting down; retry shortly, perhaps on
+                         another replica.
+  UNAVAILABLE            UNAVAILABLE: a dependency (object store, model server) failed.
+  INVALID_REQUEST        INVALID_ARGUMENT: the request is malformed (unset input, empty key,
+                         JSON that is not a Transcript or Konspekt, too long an instruction).
+  ENUM_OUT_OF_RANGE      INVALID_ARGUMENT: an enum field holds a number the enum lacks.
+  NO_AUDIO_TRACK         INVALID_ARGUMENT: the media file has no audio track.
+  INVALID_MEDIA          INVALID_ARGUMENT: the file is empty, not media that can be read, or
+                         its audio cannot be decoded.
+  MEDIA_TOO_LONG         INVALID_ARGUMENT: longer than the stage's duration limit.
+  REFERENCES_OTHER_FILES INVALID_ARGUMENT: a playlist or a file pointing at other files/URLs.
+  UNSUPPORTED_LANGUAGE   INVALID_ARGUMENT: a language the ASR model does not know.
+  NOT_FOUND              NOT_FOUND: an object (or, to write, a bucket) does not exist.
+  NO_OBJECT_STORE        FAILED_PRECONDITION: an ObjectRef given to a stage without a store.
+  FAILED_PRECONDITION    FAILED_PRECONDITION: the work ran but gave no valid result (the
+                         model's answer could not be turned into a konspekt, ...).
+  TOO_LARGE              RESOURCE_EXHAUSTED: the answer would not fit in one message.
+  CONFLICT               ABORTED: a conditional write lost to another writer.
+  CANCELLED              CANCELLED: the work was stopped.
+  UNAUTHENTICATED        UNAUTHENTICATED: no known client token.
+  PERMISSION_DENIED      PERMISSION_DENIED: an ObjectRef outside the client's bucket/prefix.
+  INTERNAL               INTERNAL: a bug in the stage.
+New reasons may be added; decide on the status code when the reason is unknown. A status gRPC
+itself gives (a message over 4 MiB, a deadline) has no ErrorInfo. When the English sentence is
+a note (see Notice), ErrorInfo.metadata holds its "code" and its args (e.g. {"code":
+"not_media", "detail": "moov atom not found"}), to say it in another language.
 """
 
 from collections import abc as _abc
