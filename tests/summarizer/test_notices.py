@@ -20,7 +20,7 @@ from konspekt_summarizer.settings import SummarizerSettings
 
 from .test_pure import RU_MEETING, ScriptedEngine, ru_konspekt
 
-ANSWER = {
+ANSWER: dict[str, object] = {
     "title": "Запуск приложения",
     "summary": "Обсудили запуск приложения.",
     "decisions": [{"text": "Платная подписка в первой версии нужна или нет?", "time": "00:05"}],
