@@ -11,7 +11,7 @@ import pytest
 from google.protobuf.message import Message
 
 from konspekt.channels import open_channel
-from konspekt.errors import InvalidInput
+from konspekt.errors import InvalidInput, reason_of
 from konspekt.server import StageServer
 from konspekt.v1 import common_pb2, renderer_pb2, renderer_pb2_grpc, summarizer_pb2, summarizer_pb2_grpc
 from konspekt.validation import check_enums
@@ -145,8 +145,10 @@ def test_summarizer_refuses_style_7_as_invalid_argument(summarizer: StageServer)
             "style: 7 is not a konspekt.v1.Style value; expected one of "
             "STYLE_UNSPECIFIED (0), STYLE_MEETING (1), STYLE_LECTURE (2)"
         )
+        assert reason_of(info.value) == "ENUM_OUT_OF_RANGE"
         # a valid style reaches the servicer, which says the model is still loading
         request = summarizer_pb2.SummarizeRequest(transcript=transcript(), style=common_pb2.STYLE_LECTURE)
         with pytest.raises(grpc.RpcError) as info:
             list(stub.Summarize(request, timeout=30))
         assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert reason_of(info.value) == "LOADING"
