@@ -121,7 +121,9 @@ class Replicas(StageCalls):
             self._jobs[job_id] = job
             self._etags[job_id] = records[job_id]
             changed = True
-        unfinished = {j: leases.get(j) for j, job in self._jobs.items() if not job.state.terminal}
+        # in upload order: the queue keeps each owner's jobs in it (jobs.FairQueue)
+        in_order = sorted(self._jobs.values(), key=lambda job: job.created_at)
+        unfinished = {job.id: leases.get(job.id) for job in in_order if not job.state.terminal}
         free = await asyncio.to_thread(self._free, unfinished)
         async with self._wakeup:
             for job_id, ok in free.items():
