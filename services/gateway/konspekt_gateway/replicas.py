@@ -89,6 +89,7 @@ class Replicas(StageCalls):
             return None
         if job is None:
             return None
+        self._etags.setdefault(job_id, "")  # seen in the store: a later listing without it = deleted
         return self._jobs.setdefault(job_id, job)
 
     async def sync(self) -> None:
@@ -123,7 +124,8 @@ class Replicas(StageCalls):
             changed = True
         # in upload order: the queue keeps each owner's jobs in it (jobs.FairQueue)
         in_order = sorted(self._jobs.values(), key=lambda job: job.created_at)
-        unfinished = {job.id: leases.get(job.id) for job in in_order if not job.state.terminal}
+        open_ = [job.id for job in in_order if not job.state.terminal and job.id not in self._held]
+        unfinished = {job_id: leases.get(job_id) for job_id in open_}
         free = await asyncio.to_thread(self._free, unfinished)
         async with self._wakeup:
             for job_id, ok in free.items():
