@@ -37,7 +37,7 @@ class LeaseBody(BaseModel):
     holder: str = ""
     #: writes of this lease so far (by every holder)
     count: int = 0
-    ttl: float = 15.0
+    ttl: float = 30.0
     released: bool = False
 
 

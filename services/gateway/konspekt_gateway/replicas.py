@@ -51,9 +51,11 @@ class Replicas(StageCalls):
         self._held: dict[str, Lease] = {}
         #: jobs whose run stops here: True when the job was deleted, False when taken over
         self._lost: dict[str, bool] = {}
-        #: the record ETags as last read, and jobs deleted here (not read back from a listing
-        #: made before the delete)
+        #: the record ETags as last read; the jobs whose record was in the store (so: a listing
+        #: without it means it was deleted); jobs deleted here (not read back from a listing made
+        #: before the delete)
         self._etags: dict[str, str] = {}
+        self._stored: set[str] = set()
         self._deleted: set[str] = set()
         self._lease_lock = asyncio.Lock()
         self._sharing: list[asyncio.Task[None]] = []
@@ -89,7 +91,7 @@ class Replicas(StageCalls):
             return None
         if job is None:
             return None
-        self._etags.setdefault(job_id, "")  # seen in the store: a later listing without it = deleted
+        self._stored.add(job_id)
         return self._jobs.setdefault(job_id, job)
 
     async def sync(self) -> None:
@@ -109,10 +111,11 @@ class Replicas(StageCalls):
             elif name == LEASE:
                 leases[job_id] = etag
         changed = False
-        gone = [j for j in self._jobs if j in self._etags and j not in records and j not in self._held]
+        gone = [j for j in self._jobs if j in self._stored and j not in records and j not in self._held]
         for job_id in gone:
             self._forget(job_id)  # deleted by another replica (or its reaper)
             changed = True
+        self._stored = (self._stored & self._jobs.keys()) | records.keys()
         self._etags = {j: e for j, e in self._etags.items() if j in records}
         self._deleted &= set(records)
         stale = [j for j, e in records.items() if self._etags.get(j) != e and j not in self._held]
@@ -168,6 +171,7 @@ class Replicas(StageCalls):
         self._jobs.pop(job_id, None)
         self._waiting.remove(job_id)
         self._etags.pop(job_id, None)
+        self._stored.discard(job_id)
         self.leases.forget(job_id)
 
     async def _sync_loop(self) -> None:
@@ -196,8 +200,8 @@ class Replicas(StageCalls):
             log.warning("job %s: could not read its record: %s", job_id[:8], exc)
             await self.hand_back(job_id, lease)
             return None
-        if job is None and job_id not in self._etags and job_id not in self._deleted:
-            job = self._jobs.get(job_id)  # submitted here, its record not stored (store trouble)
+        if job is None and job_id in self._jobs and job_id not in self._stored | self._deleted:
+            job = await self._unsaved(job_id)  # submitted here, its record perhaps never stored
         if job is None:  # deleted meanwhile: the lease just written goes too
             self._held.pop(job_id, None)
             with contextlib.suppress(StageError):
@@ -205,10 +209,21 @@ class Replicas(StageCalls):
             self._forget(job_id)
             return None
         self._jobs[job_id] = job
+        self._stored.add(job_id)
         if job.state.terminal:
             await self.hand_back(job_id, lease)
             return None
         return job, lease
+
+    async def _unsaved(self, job_id: str) -> Job | None:
+        """A job submitted here whose record is not in the store: its first save failed (the
+        upload is there: run it, its saves store it) or it was deleted (nothing is there)."""
+        job = self._jobs[job_id]
+        try:
+            uploaded = await asyncio.to_thread(self.store.exists, job.files.get("upload", ""))
+        except StageError:
+            uploaded = False
+        return job if uploaded else None
 
     async def hand_back(self, job_id: str, lease: Lease) -> None:
         """After a run here, or at stop: release the lease (another replica may take the job at

@@ -163,7 +163,7 @@ class GatewaySettings(BaseSettings):
         "A restarted replica of the same name takes its jobs back at once",
     )
     lease_seconds: float = Field(
-        15.0, ge=1, le=600, description="a job whose replica stopped renewing its lease so long is taken over"
+        30.0, ge=1, le=600, description="a job whose replica stopped renewing its lease so long is taken over"
     )
     sync_seconds: float = Field(
         1.0, gt=0, le=60, description="how often the jobs other replicas run are read from the store"
