@@ -224,7 +224,8 @@ def markdown(result: dict[str, Any]) -> str:
     return (
         f"Two gateway processes on one SeaweedFS, fake stages ({result['stage_seconds']} s a call, "
         f"5 calls a job), leases of {result['lease_seconds']} s; one gateway stopped every few "
-        "seconds and started again under a new name ([how](gateway_replicas.py)).\n\n"
+        "seconds and started again under a new name ([how](gateway_replicas.py)). The counts are the "
+        "point, not the times (the machine may be shared with other work).\n\n"
         + md_table(["", ""], rows, "lr")
     )
 
