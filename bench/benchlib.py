@@ -31,6 +31,7 @@ from konspekt_asr.settings import AsrSettings
 from konspekt_devstack import ROOT, Stack
 
 OUT = ROOT / "bench" / "out"
+RESULTS = ROOT / "bench" / "RESULTS.md"
 TESTDATA = Path(os.environ.get("KONSPEKT_TESTDATA", ROOT.parent / "shared" / "testdata"))
 API = "/api/v1"
 MB = 1024 * 1024
@@ -132,6 +133,21 @@ def save(name: str, info: RunInfo, result: dict[str, Any], markdown: str) -> Pat
     print("\n" + text)
     print(f"written {path} and {path.with_suffix('.md')}", file=sys.stderr)
     return path
+
+
+def publish(script: str, text: str) -> None:
+    """Replaces the section of bench/RESULTS.md that ``script`` (e.g. "cancel.py") writes itself,
+    between its begin and end markers (or adds it at the end)."""
+    begin, end = f"<!-- bench/{script}: begin -->", f"<!-- bench/{script}: end -->"
+    block = f"{begin}\n{text.rstrip()}\n{end}\n"
+    current = RESULTS.read_text(encoding="utf-8")
+    if begin in current and end in current:
+        head, rest = current.split(begin, 1)
+        current = head + block + rest.split(end, 1)[1].lstrip("\n")
+    else:
+        current = current.rstrip("\n") + "\n\n" + block
+    RESULTS.write_text(current, encoding="utf-8")
+    print(f"updated {RESULTS}", file=sys.stderr)
 
 
 def parse_env(pairs: Sequence[str]) -> dict[str, str]:

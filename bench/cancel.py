@@ -21,7 +21,6 @@ import argparse
 import io
 import re
 import statistics
-import sys
 import tempfile
 import time
 import wave
@@ -30,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from benchlib import TESTDATA, RunInfo, extract_wav, md_table, save
+from benchlib import TESTDATA, RunInfo, extract_wav, md_table, publish, save
 
 from konspekt.transcripts import transcript_from_json
 from konspekt.v1 import asr_pb2, asr_pb2_grpc, common_pb2, summarizer_pb2, summarizer_pb2_grpc
@@ -40,8 +39,6 @@ from konspekt_devstack import MODELS, ROOT
 from konspekt_summarizer.server import build_server as build_summarizer
 from konspekt_summarizer.settings import SummarizerSettings
 
-RESULTS = ROOT / "bench" / "RESULTS.md"
-BEGIN, END = "<!-- bench/cancel.py: begin -->", "<!-- bench/cancel.py: end -->"
 ALONE = {"port": 0, "metrics_port": 0, "grace_seconds": 0, "clients": {}, "allow_unauthenticated": True}
 SECONDS_OF_AUDIO = 120  # inline: under the 4 MiB message limit
 MEETING = ROOT / "tests" / "summarizer" / "data" / "meeting_en.json"
@@ -232,19 +229,6 @@ def body(results: dict[str, Figures], models: dict[str, str]) -> str:
     )
 
 
-def publish(text: str) -> None:
-    """Replaces this script's section of bench/RESULTS.md (or adds it at the end)."""
-    block = f"{BEGIN}\n{text.rstrip()}\n{END}\n"
-    current = RESULTS.read_text(encoding="utf-8")
-    if BEGIN in current and END in current:
-        head, rest = current.split(BEGIN, 1)
-        current = head + block + rest.split(END, 1)[1].lstrip("\n")
-    else:
-        current = current.rstrip("\n") + "\n\n" + block
-    RESULTS.write_text(current, encoding="utf-8")
-    print(f"updated {RESULTS}", file=sys.stderr)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -263,7 +247,7 @@ def main() -> int:
         results["summarizer"] = bench_summarizer(args.llm_model, args.repeat)
     text = body(results, models)
     save("cancel", info, {"seconds": results, "models": models}, text)
-    publish("## Cancel, then call — `bench/cancel.py`\n\n" + info.markdown() + "\n" + text)
+    publish("cancel.py", "## Cancel, then call — `bench/cancel.py`\n\n" + info.markdown() + "\n" + text)
     return 0
 
 

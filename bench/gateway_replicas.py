@@ -26,7 +26,7 @@ from typing import Any
 
 import grpc
 import httpx
-from benchlib import RunInfo, md_table, save
+from benchlib import RunInfo, md_table, publish, save
 
 from konspekt.logs import JOB_ID_METADATA
 from konspekt.settings import S3Settings
@@ -37,8 +37,6 @@ sys.path.insert(0, str(ROOT))  # the fake stages and the gateway launcher of the
 from tests.gateway.fake_stages import FakeStages
 from tests.gateway.test_process import gateway_env, start_gateway
 
-RESULTS = ROOT / "bench" / "RESULTS.md"
-BEGIN, END = "<!-- bench/gateway_replicas.py: begin -->", "<!-- bench/gateway_replicas.py: end -->"
 HEADERS = {"Authorization": "Bearer bench-replicas-0123456789"}
 LEASE_SECONDS = 2
 
@@ -230,19 +228,6 @@ def markdown(result: dict[str, Any]) -> str:
     )
 
 
-def publish(text: str) -> None:
-    """Replaces this script's section of bench/RESULTS.md (or adds it at the end)."""
-    block = f"{BEGIN}\n{text.rstrip()}\n{END}\n"
-    current = RESULTS.read_text(encoding="utf-8")
-    if BEGIN in current and END in current:
-        head, rest = current.split(BEGIN, 1)
-        current = head + block + rest.split(END, 1)[1].lstrip("\n")
-    else:
-        current = current.rstrip("\n") + "\n\n" + block
-    RESULTS.write_text(current, encoding="utf-8")
-    print(f"updated {RESULTS}", file=sys.stderr)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -258,7 +243,7 @@ def main() -> int:
     save("gateway_replicas", info, result, text)
     if args.publish:
         title = f"## Two gateway replicas, one stopped every {args.every:g} s — `bench/gateway_replicas.py`"
-        publish(f"{title}\n\n{info.markdown()}\n{text}")
+        publish("gateway_replicas.py", f"{title}\n\n{info.markdown()}\n{text}")
     lost = result["lost"] or result["failed"] or result["overlaps"]
     return 0 if not result["failed_uploads"] and not lost else 1
 
