@@ -180,7 +180,8 @@ class _JobsCollector(Collector):
     def _families(by_state: dict[str, int] | None = None, queued: int = 0) -> Iterator[Metric]:
         jobs = GaugeMetricFamily(
             "konspekt_gateway_jobs",
-            "Jobs the gateway knows, by state (done and failed ones until they expire).",
+            "Jobs by state (done and failed ones until they expire); every gateway replica reports "
+            "every job: aggregate with max.",
             labels=["state"],
         )
         for state, count in (by_state or {}).items():
@@ -188,7 +189,8 @@ class _JobsCollector(Collector):
         yield jobs
         yield GaugeMetricFamily(
             "konspekt_gateway_queue_length",
-            "Jobs waiting for a worker (new ones, and unfinished ones after a restart).",
+            "Jobs waiting for a worker (new ones, and unfinished ones after a restart or a replica's "
+            "end); the same on every replica: aggregate with max.",
             value=queued,
         )
 
