@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Iterator
 
 import grpc
@@ -130,6 +131,38 @@ async def test_the_object_store_gone_mid_job_makes_it_wait_then_resume(
     assert script.calls["asr"] == 2  # the call that could not store, then the one that could
     assert_keeps_only_what_it_claims(bucket_store, job["id"])
     assert [k for k in bucket_store.list_keys("jobs/") if not k.startswith(f"jobs/{job['id']}/")] == []
+
+
+async def test_a_store_outage_longer_than_the_lease_stops_the_run_and_resumes_it_after(
+    bucket_s3: S3Settings, bucket_store: ObjectStore, proxy: TcpProxy
+) -> None:
+    """The gateway cannot renew the lease of the job it runs (the store is gone for longer than
+    the lease): it stops the run itself, since another replica could take the job over (it cannot
+    tell that none can reach the store either). Once the store is back, the job's lease is still
+    its own: it takes the job again and completes it, never in two calls at once."""
+    via_proxy = bucket_s3.model_copy(update={"endpoint": proxy.endpoint})
+    script = Script()
+    fakes = FakeStages(ObjectStore(via_proxy, timeout=5), script).start()
+    gate = script.gate("asr")
+    settings = gateway_settings(fakes.target, lease_seconds=2.0, sync_seconds=0.2)
+    try:
+        async with serve(settings, via_proxy) as client:
+            created = await upload(client, b"data", "a.mp4")
+            await asyncio.to_thread(script.reached("asr").wait, 10)
+            proxy.down()
+            down = time.monotonic()
+            while script.active[created["id"]] and time.monotonic() - down < 10:
+                await asyncio.sleep(0.02)  # the run stops itself: its ASR call is cancelled
+            assert not script.active[created["id"]], "the run went on without its lease"
+            proxy.up()
+            gate.set()
+            job = await wait_state(client, created["id"], TERMINAL)
+    finally:
+        fakes.stop()
+    assert job["state"] == "done", job
+    assert script.calls["asr"] == 2  # the call cut by the stop, then the one that finished
+    assert script.overlaps == []
+    assert_keeps_only_what_it_claims(bucket_store, job["id"])
 
 
 class _Blocking(renderer_pb2_grpc.RendererServiceServicer):

@@ -156,14 +156,22 @@ class StageCalls:
         await self._save(job)
 
     async def _consume(self, job: Job, call: AsyncIterable[Any], result_field: str) -> Any:
-        """Read a stage's event stream: progress updates the job, the result is returned."""
+        """Read a stage's event stream: progress updates the job, the result is returned. A run
+        that is stopped here (cancelled) cancels the call: grpc.aio does so itself only once the
+        call has started, not while it waits for the stage's first answer, and the stage would
+        work on (while another replica may already call it for the same job)."""
         result = None
-        async for event in call:
-            which = event.WhichOneof("event")
-            if which == "progress":
-                await self._progress(job, event.progress)
-            elif which == result_field:
-                result = getattr(event, result_field)
+        try:
+            async for event in call:
+                which = event.WhichOneof("event")
+                if which == "progress":
+                    await self._progress(job, event.progress)
+                elif which == result_field:
+                    result = getattr(event, result_field)
+        except asyncio.CancelledError:
+            if isinstance(call, grpc.aio.Call):
+                call.cancel()
+            raise
         if result is None:
             raise CallFailed(grpc.StatusCode.INTERNAL, "the stage ended its reply without a result")
         return result
