@@ -254,10 +254,8 @@ def _exchange_owner(
     )
 
 
-#: The warning on a task the model left out and the exchange gives (``_exchanges_left_out``).
-LEFT_OUT_WINDOW = 1_000_000  # the items the checks add are a "window" of their own
-EXCHANGE_LEFT_OUT = "the model left it out; taken word for word from {at}"
-EXCHANGE_FOR = "replaced by the request and answer at {at}, which say its deadline {due!r}"
+#: The "window" of the items the checks add (``_exchanges_left_out``, ``_figures_left_out``).
+LEFT_OUT_WINDOW = 1_000_000
 
 
 def _exchanges_left_out(out: Assembly) -> None:
@@ -288,9 +286,6 @@ def _exchanges_left_out(out: Assembly) -> None:
             continue
         _add_action(out, LEFT_OUT_WINDOW, exchange.text, Owner(exchange.owner), Checked(exchange.due), index)
         out.warnings.append(item_note("action item", exchange.text, Note("exchange_left_out", at=at)))
-
-
-FIGURE_LEFT_OUT = "a figure said at {at} that no item has; taken word for word"
 
 
 def _figures_left_out(out: Assembly, summary: str) -> None:

@@ -294,9 +294,6 @@ def firm_decision(text: str, people: frozenset[str] = frozenset()) -> bool:
     return bool(_AGREED_OPENING.match(text)) or states_decision(text)
 
 
-LEFT_OUT = "the model left it out; taken word for word at {at}"
-
-
 def firm_left_out(
     lines: Sequence[Line], items: Sequence[tuple[str, str]], people: frozenset[str] = frozenset()
 ) -> list[Line]:
