@@ -211,3 +211,23 @@ def test_every_note_code_has_english_and_russian_text() -> None:
         assert set(table) == set(TEMPLATES), (lang, set(TEMPLATES) ^ set(table))
         for code, template in table.items():
             assert template and fields(template) == fields(TEMPLATES[code]), (lang, code)
+
+
+def test_a_job_waiting_to_resume_says_so_as_a_note() -> None:
+    """A job another replica left unfinished waits here with a note (replicas.py), so its page
+    says it in its own language, not in English."""
+    from datetime import timedelta
+
+    from konspekt_gateway import notes
+    from konspekt_gateway.jobs import JobState
+    from konspekt_gateway.replicas import RESUMING
+    from konspekt_gateway.views import job_view
+
+    job = Job(filename="a.mp4", state=JobState.SUMMARIZING)
+    notes.say(job, RESUMING)
+    assert job.message == "waiting to resume after a restart"
+    assert job.message_notice is not None and job.message_notice.code == "job_resuming"
+    stored = Job.model_validate_json(job.model_dump_json())  # as another replica reads it
+    ru = job_view(stored, None, "ru", retention=timedelta(hours=24))
+    assert ru["message_text"] == "ожидает продолжения после перезапуска"
+    assert ru["message_notice"]["code"] == "job_resuming"

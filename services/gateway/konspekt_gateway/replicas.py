@@ -18,7 +18,9 @@ import logging
 from pydantic import ValidationError
 
 from konspekt.errors import StageError
+from konspekt.notices import Note
 from konspekt.storage import ObjectStore
+from konspekt_gateway import notes
 from konspekt_gateway.jobs import PREFIX, RECORD, FairQueue, Job, JobState, JobStore, job_key, valid_job_id
 from konspekt_gateway.lease import LEASE, SELF_FENCE, Held, LeaseLost, Leases
 from konspekt_gateway.settings import GatewaySettings
@@ -26,7 +28,8 @@ from konspekt_gateway.stagecalls import StageCalls, StageClients
 
 log = logging.getLogger(__name__)
 
-RESUMING = "waiting to resume after a restart"
+#: The message of a job that waits here to go on where a stopped replica left it.
+RESUMING = Note("job_resuming")
 
 
 class Lease:
@@ -137,7 +140,7 @@ class Replicas(StageCalls):
                     continue
                 if ok and job_id not in self._waiting:
                     if cached.state is not JobState.QUEUED:
-                        cached.message = RESUMING
+                        notes.say(cached, RESUMING)
                     self._waiting.append(job_id, cached.owner or "")
                     changed = True
                 elif not ok and job_id in self._waiting:
