@@ -231,3 +231,42 @@ def test_a_job_waiting_to_resume_says_so_as_a_note() -> None:
     ru = job_view(stored, None, "ru", retention=timedelta(hours=24))
     assert ru["message_text"] == "ожидает продолжения после перезапуска"
     assert ru["message_notice"]["code"] == "job_resuming"
+
+
+def test_a_renderer_error_in_an_api_error_is_said_in_the_request_language() -> None:
+    """An edited konspekt the renderer could not render (edits.py): the reason is the note the
+    renderer's error carries (its code and args in the ErrorInfo), said in the page's language."""
+    from google.protobuf import any_pb2
+    from google.rpc import status_pb2
+
+    from konspekt.errors import STATUS_DETAILS_KEY, error_info
+    from konspekt.notices import Note
+    from konspekt_gateway import i18n, notes
+
+    note = Note("store_read_failed", detail="NoSuchKey")
+    detail = any_pb2.Any()
+    detail.Pack(error_info("INVALID_REQUEST", note))
+    status = status_pb2.Status(code=3, message=str(note), details=[detail])
+
+    class FailedCall:
+        def trailing_metadata(self) -> tuple[tuple[str, bytes], ...]:
+            return ((STATUS_DETAILS_KEY, status.SerializeToString()),)
+
+    reason = notes.from_error(FailedCall(), str(note))
+    assert isinstance(reason, Note) and reason.code == "store_read_failed"
+    error = i18n.LocalizedError(503, "unavailable", "render_failed", reason=reason)
+    assert str(note) in error.message
+    ru = error.text("ru")
+    assert "NoSuchKey" in ru and str(note) not in ru and "не удалось собрать документы" in ru
+    stored_nothing = i18n.LocalizedError(
+        503, "unavailable", "render_failed", reason=Note("renderer_stored_nothing")
+    )
+    assert "этап подготовки документов не сохранил файлов" in stored_nothing.text("ru")
+    # a reason without a code (another service's plain text) stays as it is
+    plain = notes.from_error(object(), "connection reset")
+    assert (
+        i18n.LocalizedError(503, "unavailable", "render_failed", reason=plain)
+        .text("ru")
+        .count("connection reset")
+        == 1
+    )

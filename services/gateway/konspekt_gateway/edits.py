@@ -22,8 +22,10 @@ from fastapi.responses import Response
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from konspekt.errors import StageError
+from konspekt.notices import Note
 from konspekt.transcripts import konspekt_from_json, to_json
 from konspekt.v1 import common_pb2, renderer_pb2
+from konspekt_gateway import notes
 from konspekt_gateway.i18n import LocalizedError
 from konspekt_gateway.jobs import Job, JobState, utcnow
 from konspekt_gateway.pipeline import Orchestrator
@@ -191,12 +193,13 @@ async def _save(orchestrator: Orchestrator, job: Job, edit: KonspektIn) -> Respo
         )
     except grpc.aio.AioRpcError as exc:
         log.warning("job %s: the edited konspekt was not rendered: %s", job.short_id, exc.details())
-        reason = str(exc.details() or exc.code().name)
+        # the renderer's note (code and args in its ErrorInfo), said in the page's language
+        reason = notes.from_error(exc, str(exc.details() or exc.code().name))
         raise LocalizedError(503, "unavailable", "render_failed", reason=reason) from None
     made = {f.name: f.ref.key for f in response.files if f.name in EDITED.values() and f.ref.key}
     stray = [f.ref.key for f in response.files if f.ref.key and f.ref.key not in made.values()]
     if set(made) != set(EDITED.values()):
-        raise LocalizedError(503, "unavailable", "render_failed", reason="the renderer stored no documents")
+        raise LocalizedError(503, "unavailable", "render_failed", reason=Note("renderer_stored_nothing"))
 
     data = to_json(konspekt)
     previous = job.key(f"konspekt.v{job.konspekt_version}.json")

@@ -273,7 +273,9 @@ class LocalizedError(Exception):
         return self.text("en")
 
     def text(self, lang: Lang) -> str:
-        return message(self.key, lang, **self.params)
+        """The message in ``lang``; a parameter that is a Note (a stage's reason) in ``lang`` too."""
+        params = {k: reason(v, lang) if isinstance(v, Note) else v for k, v in self.params.items()}
+        return message(self.key, lang, **params)
 
 
 def message(code: str, lang: Lang, **params: object) -> str:
