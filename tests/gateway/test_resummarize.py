@@ -14,6 +14,7 @@ import grpc
 import httpx
 import pytest
 
+from konspekt.notices import Note
 from konspekt.settings import S3Settings
 from konspekt.storage import ObjectStore
 from konspekt.v1 import common_pb2, renderer_pb2
@@ -223,12 +224,13 @@ async def test_a_failed_run_keeps_the_konspekt_before_and_may_be_asked_again(
         prefix = f"jobs/{job['id']}/"
         before = (await owner.get(base + "/konspekt")).json()
 
-        script.fail["summarizer"] = (grpc.StatusCode.FAILED_PRECONDITION, "the model refused")
+        # a note (its code in the error's ErrorInfo), as the summarizer sends its reasons
+        script.fail["summarizer"] = (grpc.StatusCode.FAILED_PRECONDITION, Note("transcript_empty"))
         assert (await owner.post(base + "/resummarize", json={"instruction": WISH})).status_code == 202
         failed = await wait_state(owner, job["id"], TERMINAL)
         assert failed["state"] == "failed" and failed["failed_stage"] == "summarizer"
         assert stage(failed, "summarizer")["status"] == "failed"
-        assert "the model refused" in failed["error"]
+        assert "the transcript is empty" in failed["error"]
         # the konspekt before and its documents are still there
         assert (await owner.get(base + "/konspekt")).json() == before
         assert failed["files"] == job["files"] and failed["konspekt_version"] == 1
@@ -242,6 +244,15 @@ async def test_a_failed_run_keeps_the_konspekt_before_and_may_be_asked_again(
         done = await wait_state(owner, job["id"], TERMINAL)
         assert done["state"] == "done" and done["error"] == "" and done["konspekt_version"] == 2
         assert [r["state"] for r in done["runs"]] == ["done", "failed"]
+        # the failed run's error keeps its note, and says it in the page's language like the job did
+        ru = {"Accept-Language": "ru"}
+        failed_ru = (await owner.get(base, headers=ru)).json()["runs"][-1]
+        assert failed_ru["error"] == failed["error"] and failed_ru["error_notice"] == failed["error_notice"]
+        assert failed["error_notice"]["code"] == "transcript_empty"
+        assert failed_ru["error_text"] == "расшифровка пустая"
+        assert failed_ru["failed_stage_text"] and failed_ru["failed_stage_text"] != "summarizer"
+        assert done["runs"][-1]["error_text"] == failed["error_text"] == "the transcript is empty"
+        assert done["error_notice"] is None  # the new run's own error is cleared with its text
         assert (await owner.get(base + "/konspekt")).json()["title"] == f"Weekly sync ({WISH})"
 
         # a job with no transcript (its ASR failed) cannot be summarized again

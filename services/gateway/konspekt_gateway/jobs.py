@@ -130,6 +130,8 @@ class PastRun(BaseModel):
     state: JobState = JobState.DONE
     error: str = ""
     failed_stage: str = ""
+    #: the error as data, like the job's error_notice (None in a record from before it)
+    error_notice: Notice | None = None
     style: Style = "meeting"
     konspekt_language: str = ""
     instruction: str = ""

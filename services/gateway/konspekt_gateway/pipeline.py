@@ -132,6 +132,7 @@ class Orchestrator(Replicas, StageSteps):
                 state=job.state,
                 error=job.error,
                 failed_stage=job.failed_stage,
+                error_notice=job.error_notice,
                 style=job.style,
                 konspekt_language=job.konspekt_language,
                 instruction=job.instruction,
@@ -147,6 +148,7 @@ class Orchestrator(Replicas, StageSteps):
         job.state = JobState.QUEUED  # at once: a second request now finds it running
         job.progress = 0.0
         job.message = job.error = job.failed_stage = ""
+        job.message_notice = job.error_notice = None
         job.started_at = job.finished_at = job.stage_started_at = None
         job.stage_seconds, job.attempts, job.model_usage = {}, {}, None
         job.resummarized_at = utcnow()

@@ -42,6 +42,12 @@ class JobLinks(BaseModel):
     files: dict[str, str]
 
 
+class PastRunOut(PastRun):
+    error_notice: notes.Notice | None = Field(None, description="error as data, like the job's error_notice")
+    error_text: str = Field("", description="why it failed, in the request's language")
+    failed_stage_text: str = Field("", description="the stage it failed in, in the request's language")
+
+
 class JobOut(BaseModel):
     id: str = Field(description="128 random bits, URL-safe")
     short_id: str
@@ -95,7 +101,7 @@ class JobOut(BaseModel):
         "and the renderer from the stored transcript (resummarize); stage_seconds, attempts and "
         "model_usage are this run's (a stage that did not run is not in them)",
     )
-    runs: list[PastRun] = Field(default_factory=list, description="the runs before, oldest first")
+    runs: list[PastRunOut] = Field(default_factory=list, description="the runs before, oldest first")
     resummarized_at: datetime | None = Field(None, description="when the konspekt was last asked for again")
     callback_url: str | None
     links: JobLinks
@@ -128,6 +134,16 @@ class KonspektOut(BaseModel):
     decisions: list[Point] = Field(default_factory=list)
     action_items: list[ActionItem] = Field(default_factory=list)
     style: str | int = ""
+
+
+def _past_run(run: PastRun, lang: i18n.Lang) -> dict[str, Any]:
+    """An earlier run, its error in ``lang`` as the job's own is (``error_text``)."""
+    data = run.model_dump(mode="json")
+    data.update(
+        error_text=i18n.reason(notes.stored(run.error, run.error_notice), lang),
+        failed_stage_text=i18n.stage_text(run.failed_stage, lang) if run.failed_stage else "",
+    )
+    return data
 
 
 def _stages(job: Job, lang: i18n.Lang) -> list[dict[str, Any]]:
@@ -189,6 +205,7 @@ def job_view(
         queue_position=position,
         message_text=message_text,
         error_text=i18n.reason(notes.stored(job.error, job.error_notice), lang),
+        runs=[_past_run(run, lang) for run in job.runs],
         failed_stage_text=i18n.stage_text(job.failed_stage, lang) if job.failed_stage else "",
         stages=_stages(job, lang),
         warnings_text=[i18n.reason(w, lang) for w in notes.warnings(job)],
