@@ -35,6 +35,7 @@ from konspekt_summarizer.evidence import (
     stems,
 )
 from konspekt_summarizer.exchanges import Exchange, find_exchanges, half_of
+from konspekt_summarizer.exchanges import at as exchange_at
 from konspekt_summarizer.figures import figures_left_out
 from konspekt_summarizer.owners import Names, Owner, addressed, assigned, check_owner, same_name
 from konspekt_summarizer.prompts import Prompts
@@ -187,7 +188,7 @@ def _action(out: Assembly, window: int, x: ActionOut, names: Names) -> None:
     if index < 0 or found_by_another_window(window, x.task, index, out.placed["action item"]):
         return
     owner = _owner(x.owner, out.segments, index, names)
-    exchange = next((e for e in out.exchanges if e.holds(index)), None)
+    exchange = exchange_at(out.exchanges, index)
     task = x.task
     if exchange is not None:
         owner = _exchange_owner(owner, exchange, index, out.segments)
