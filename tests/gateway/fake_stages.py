@@ -21,6 +21,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from konspekt.errors import abort
 from konspekt.logs import JOB_ID_METADATA
+from konspekt.notices import note, notices
 from konspekt.storage import ObjectStore
 from konspekt.transcripts import konspekt_from_json, to_json, transcript_from_json
 from konspekt.v1 import (
@@ -232,13 +233,21 @@ class Summarizer(summarizer_pb2_grpc.SummarizerServiceServicer):
         yield summarizer_pb2.SummarizeResponse(progress=_progress(0.5, "window 1/2"))
         self.store.put_bytes(request.output.key, to_json(konspekt), "application/json")
         # what the real checks write when they drop invented text (the page folds several notes)
-        warnings = [
-            "summary sentence 'Thomas Jefferson chaired the review.' dropped: Thomas, Jefferson not said",
-            "title 'Jefferson review' dropped: Jefferson not said",
-        ]
+        warnings: list[str] = (
+            [
+                note(
+                    "summary_sentence_dropped",
+                    text="Thomas Jefferson chaired the review.",
+                    names="Thomas, Jefferson",
+                ),
+                note("title_dropped", text="Jefferson review", names="Jefferson"),
+            ]
+            if transcript.segments
+            else []
+        )
         yield summarizer_pb2.SummarizeResponse(
             result=summarizer_pb2.SummarizeResult(
-                konspekt=konspekt, stored=request.output, warnings=warnings if transcript.segments else []
+                konspekt=konspekt, stored=request.output, warnings=warnings, notices=notices(warnings)
             )
         )
 
