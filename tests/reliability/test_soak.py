@@ -38,6 +38,7 @@ from konspekt.settings import S3Settings
 from konspekt.storage import ObjectStore
 from konspekt_devstack import ROOT, Proc, free_port
 from konspekt_gateway.jobs import DOWNLOADS
+from konspekt_gateway.lease import LEASE
 from tests.gateway.fake_stages import STAGES, FakeStages, Script, rendered
 from tests.gateway.test_process import gateway_env, start_gateway
 from tests.reliability.proxy import TcpProxy
@@ -215,7 +216,8 @@ def stored_problems(store: ObjectStore, job: dict[str, Any]) -> list[str]:
     except NotFound:
         return ["no record"]
     claimed = {prefix + "job.json", *record["files"].values()}
-    keys = set(store.list_keys(prefix))
+    # the job's lease (konspekt_gateway.lease) is bookkeeping of the job's own, deleted with it
+    keys = set(store.list_keys(prefix)) - {prefix + LEASE}
     problems += [f"unclaimed {key}" for key in sorted(keys - claimed)]
     problems += [f"missing {key}" for key in sorted(claimed - keys)]
     if job["state"] == "done":
