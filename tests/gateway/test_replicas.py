@@ -11,7 +11,8 @@ import pytest
 
 from konspekt.settings import S3Settings
 from konspekt.storage import ObjectStore
-from tests.gateway.conftest import gateway_settings, serve, upload, wait_state
+from konspekt_gateway.app import create_app
+from tests.gateway.conftest import TOKEN, client_for, gateway_settings, serve, upload, wait_state
 from tests.gateway.fake_stages import FakeStages
 
 pytestmark = pytest.mark.anyio
@@ -67,3 +68,24 @@ async def test_a_job_deleted_elsewhere_stops_its_run(
         await asyncio.sleep(0.5)  # and nothing comes back
         assert list(bucket_store.list_keys(f"jobs/{job['id']}/")) == []
         assert (await a.get(f"/api/v1/jobs/{job['id']}")).status_code == 404
+
+
+async def test_a_job_running_here_is_not_claimed_here_again(
+    stages: FakeStages, bucket_s3: S3Settings, bucket_store: ObjectStore
+) -> None:
+    """A job queued a second time while a worker takes or holds its lease (a sync listed it in
+    between) is not run twice: this replica's own lease is free to it, so the claim must check
+    what runs here."""
+    gate = stages.script.gate("asr")
+    app = create_app(gateway_settings(stages.target, **replica("a")), bucket_s3)
+    async with app.router.lifespan_context(app), client_for(app, TOKEN) as client:
+        job = await upload(client, b"video", "meeting.mp4")
+        await asyncio.to_thread(stages.script.reached("asr").wait, 10)
+        orchestrator = app.state.gateway.orchestrator
+        claims = await asyncio.gather(*(orchestrator.claim(job["id"]) for _ in range(2)))
+        assert claims == [None, None]
+        gate.set()
+        done = await wait_state(client, job["id"], {"done", "failed"})
+    assert done["state"] == "done", done
+    assert stages.script.calls["asr"] == 1
+    assert stages.script.overlaps == []

@@ -52,6 +52,8 @@ class Replicas(StageCalls):
         self._running: dict[str, asyncio.Task[None]] = {}
         self.leases = Leases(store, settings.replica_name(), settings.lease_seconds)
         self._held: dict[str, Lease] = {}
+        #: jobs a worker is taking the lease of (popped from the queue, not yet held)
+        self._claiming: set[str] = set()
         #: jobs whose run stops here: True when the job was deleted, False when taken over
         self._lost: dict[str, bool] = {}
         #: the record ETags as last read; the jobs whose record was in the store (so: a listing
@@ -136,7 +138,7 @@ class Replicas(StageCalls):
         async with self._wakeup:
             for job_id, ok in free.items():
                 cached = self._jobs.get(job_id)
-                if cached is None or cached.state.terminal or job_id in self._held:
+                if cached is None or cached.state.terminal or self._here(job_id):
                     continue
                 if ok and job_id not in self._waiting:
                     if cached.state is not JobState.QUEUED:
@@ -186,9 +188,24 @@ class Replicas(StageCalls):
                 log.exception("reading the jobs from the store failed")
 
     # -- leases -------------------------------------------------------------------------------
+    def _here(self, job_id: str) -> bool:
+        """Whether a worker here is taking, holding or still stopping the job's run (a lease of
+        this replica's is free to it: the job must not run here twice)."""
+        return job_id in self._claiming or job_id in self._held or job_id in self._running
+
     async def claim(self, job_id: str) -> tuple[Job, Lease] | None:
         """Take the job's lease and read its record afresh; None when another replica holds
-        it, or the job ended or went meanwhile."""
+        it, the job ended or went meanwhile, or it runs here already (queued twice: a sync
+        listed it between the queue and the lease)."""
+        if self._here(job_id):
+            return None
+        self._claiming.add(job_id)
+        try:
+            return await self._claim(job_id)
+        finally:
+            self._claiming.discard(job_id)
+
+    async def _claim(self, job_id: str) -> tuple[Job, Lease] | None:
         try:
             held = await asyncio.to_thread(self.leases.claim, job_id)
         except StageError as exc:
