@@ -31,7 +31,7 @@ from konspekt_summarizer.answer import (
 )
 from konspekt_summarizer.checks import check_free_text, clean_field
 from konspekt_summarizer.cli import guess_language, transcript_from_text
-from konspekt_summarizer.cues import uncovered
+from konspekt_summarizer.cues import MAX_CANDIDATES, uncovered
 from konspekt_summarizer.engine import Completion
 from konspekt_summarizer.evidence import (
     Evidence,
@@ -403,6 +403,24 @@ def test_what_the_model_got_wrong_about_decisions_is_put_right() -> None:
         "the model left it out; taken word for word at 00:15",
         "action item 'Анна согласует финальный дизайн с заказчиком до конца недели.': "
         "the model left it out; taken word for word from 00:20",
+    ]
+
+
+def test_a_plain_decision_after_many_other_candidates_is_still_kept() -> None:
+    """The model is shown again only the first ``MAX_CANDIDATES`` lines that look like a
+    decision or a task; a line further on that says plainly it was decided (a long meeting: the
+    parents' committee's "Решили: покупаем шторы…" was its 13th) is still kept as said."""
+    promises = [f"Я позвоню поставщику номер {i} до пятницы." for i in range(MAX_CANDIDATES + 2)]
+    said = [*promises, "Решили: покупаем шторы из фонда класса, но не дороже пятнадцати тысяч."]
+    segments = [seg(5.0 * i, 5.0 * i + 5.0, text) for i, text in enumerate(said)]
+    engine = ScriptedEngine(
+        {"title": "Комитет", "summary": "Комитет.", "decisions": [], "action_items": [], "key_points": []}
+    )
+    settings = SummarizerSettings(engine="openai", base_url="http://model-server/v1")
+    transcript = common_pb2.Transcript(language="ru", segments=segments, duration=5.0 * len(said))
+    k, _, _ = Summarizer(engine, settings).summarize(transcript)
+    assert [(d.text, d.segment_index) for d in k.decisions] == [
+        ("Решили: покупаем шторы из фонда класса, но не дороже пятнадцати тысяч.", len(promises))
     ]
 
 

@@ -166,9 +166,9 @@ def covered(line: Line, items: Iterable[tuple[str, str]]) -> bool:
 def uncovered(
     window: Sequence[Line], items: Sequence[tuple[str, str]], people: frozenset[str] = frozenset()
 ) -> list[Line]:
-    """The candidate lines of ``window`` that none of ``items`` covers, at most ``MAX_CANDIDATES``."""
-    found = [ln for ln in window if kind_of(ln.text, people) and not covered(ln, items)]
-    return found[:MAX_CANDIDATES]
+    """The candidate lines of ``window`` that none of ``items`` covers (the model is shown the
+    first ``MAX_CANDIDATES`` of them)."""
+    return [ln for ln in window if kind_of(ln.text, people) and not covered(ln, items)]
 
 
 def repeats(text: str, items: Sequence[tuple[str, str]]) -> bool:

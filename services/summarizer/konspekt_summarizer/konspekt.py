@@ -42,7 +42,7 @@ from konspekt_summarizer.answer import (
 )
 from konspekt_summarizer.assemble import assemble
 from konspekt_summarizer.checks import firm_left_out
-from konspekt_summarizer.cues import repeats, uncovered
+from konspekt_summarizer.cues import MAX_CANDIDATES, repeats, uncovered
 from konspekt_summarizer.engine import TEMPLATE_OVERHEAD, Completion, LLMEngine
 from konspekt_summarizer.evidence import item_note
 from konspekt_summarizer.owners import Names
@@ -323,12 +323,15 @@ class Summarizer:
         left = uncovered(window, items, job.people)
         if not left:
             return
+        # the model sees the first lines only (its answer stays short); a plain decision among
+        # the others is still kept below (firm_left_out costs no call)
+        shown = left[:MAX_CANDIDATES]
         call = Call(
-            text + job.prompts.ask_review.format(kind=job.kind, lines="\n".join(ln.render() for ln in left)),
+            text + job.prompts.ask_review.format(kind=job.kind, lines="\n".join(ln.render() for ln in shown)),
             konspekt_schema(job.style, only=("decisions", "action_items")),
             self.max_tokens,
             span,
-            Note("label_more_lines", label=label, count=str(len(left))),
+            Note("label_more_lines", label=label, count=str(len(shown))),
         )
         found = self._ask(call, ItemsOut, job)
         # what the answer repeats of the lists is left out here: items of one window are not
@@ -340,7 +343,7 @@ class Summarizer:
             label,
             len(found.decisions),
             len(found.action_items),
-            len(left),
+            len(shown),
         )
         found_items = [(d.text, d.time) for d in found.decisions]
         found_items += [(f"{x.task} {x.owner} {x.due}", x.time) for x in found.action_items]
