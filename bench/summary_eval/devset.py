@@ -75,6 +75,33 @@ def transcript(meeting: Path, language: str) -> common_pb2.Transcript:
     return out
 
 
+class Replay:
+    """The engine with its answers kept in ``folder`` by request: a second run with the same
+    requests answers from there at once, so a change of the checks is judged on the same model
+    answers in seconds (a request the change altered goes to the model). Bench only."""
+
+    def __init__(self, engine: Any, folder: Path) -> None:
+        self.engine, self.folder = engine, folder
+        self.name, self.context_size, self.parallel = engine.name, engine.context_size, engine.parallel
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def count_tokens(self, text: str) -> int:
+        return int(self.engine.count_tokens(text))
+
+    def complete_json(
+        self, messages: list[dict[str, str]], schema: dict[str, Any], max_tokens: int, *args: Any, **kw: Any
+    ) -> Any:
+        from konspekt_summarizer.engine import Completion
+
+        key = json.dumps([messages, schema, max_tokens], ensure_ascii=False, sort_keys=True)
+        kept = self.folder / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.json"
+        if kept.exists():
+            return Completion(**json.loads(kept.read_text(encoding="utf-8")))
+        done = self.engine.complete_json(messages, schema, max_tokens, *args, **kw)
+        kept.write_text(json.dumps(vars(done), ensure_ascii=False), encoding="utf-8")
+        return done
+
+
 def hit(text: str, groups: list[list[str]]) -> bool:
     low = text.lower().replace("ё", "е")
     return all(any(alt.lower().replace("ё", "е") in low for alt in g) for g in groups)
@@ -108,6 +135,7 @@ def main() -> int:
     ap.add_argument("--model", default=str(MODEL))
     ap.add_argument("--out", default=str(ROOT / "bench" / "out" / "devset"))
     ap.add_argument("meetings", nargs="*")
+    ap.add_argument("--replay", help="keep the model's answers in this folder and answer from it (Replay)")
     ap.add_argument("--log", default="WARNING", help="log level of the summarizer (INFO: every call)")
     a = ap.parse_args()
     logging.basicConfig(level=a.log, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
@@ -117,7 +145,8 @@ def main() -> int:
     facts = {d: json.loads((d / "facts.json").read_text(encoding="utf-8")) for d in dirs}
     transcripts = {d: transcript(d, facts[d]["language"]) for d in dirs}
     settings = SummarizerSettings(engine="llamacpp", model=a.model)
-    summarizer = Summarizer(load_engine(settings), settings)
+    engine = load_engine(settings)
+    summarizer = Summarizer(Replay(engine, Path(a.replay)) if a.replay else engine, settings)
     totals: dict[str, dict[str, list[int]]] = {}
     cost = {"seconds": 0.0, "one_pass": 0.0, "calls": 0}
     print("| meeting | decisions | action items | numbers | s | calls | prompt+answer tok | missed |")
