@@ -19,6 +19,7 @@ from konspekt.errors import FailedPrecondition
 from konspekt.v1 import common_pb2
 from konspekt_summarizer.answer import (
     ACTION_ITEMS_MAX,
+    DECISIONS_MAX,
     KEY_POINTS_MAX,
     SUMMARY_MAX,
     TIME_PATTERN,
@@ -422,6 +423,24 @@ def test_a_plain_decision_after_many_other_candidates_is_still_kept() -> None:
     assert [(d.text, d.segment_index) for d in k.decisions] == [
         ("Решили: покупаем шторы из фонда класса, но не дороже пятнадцати тысяч.", len(promises))
     ]
+
+
+def test_what_the_second_look_adds_is_not_cut_at_the_answer_limit() -> None:
+    """Each model answer holds at most ``DECISIONS_MAX`` decisions; what the second look and the
+    checks add comes after them and is kept (the window's lists were validated again and cut
+    there: a meeting's ninth decision, found by the second look, was lost)."""
+    said = [f"Решили: закупаем оборудование номер {i} для склада." for i in range(DECISIONS_MAX)]
+    said.append("Итак, решили: с понедельника вводим ночную смену на складе.")
+    segments = [seg(5.0 * i, 5.0 * i + 5.0, text) for i, text in enumerate(said)]
+    decisions = [{"text": text, "time": f"00:{5 * i:02d}"} for i, text in enumerate(said[:DECISIONS_MAX])]
+    engine = ScriptedEngine(
+        {"title": "Склад", "summary": "Склад.", "decisions": decisions, "action_items": [], "key_points": []}
+    )
+    settings = SummarizerSettings(engine="openai", base_url="http://model-server/v1")
+    transcript = common_pb2.Transcript(language="ru", segments=segments, duration=5.0 * len(said))
+    k, _, _ = Summarizer(engine, settings).summarize(transcript)
+    assert len(k.decisions) == DECISIONS_MAX + 1
+    assert k.decisions[-1].text == "Итак, решили: с понедельника вводим ночную смену на складе."
 
 
 def test_summarizer_drops_items_without_evidence(tmp_path: Path) -> None:

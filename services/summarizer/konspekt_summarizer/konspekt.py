@@ -304,7 +304,9 @@ class Summarizer:
             )
             answer = self._ask(call, KonspektOut if "title" in fields else ItemsOut, job)
             parts.update({name: getattr(answer, name) for name in fields})
-        return KonspektOut.model_validate(parts)
+        # the lists as they are: each call's answer was held to its limits, and what the second
+        # look and the checks added comes after them (validating again would cut it off)
+        return KonspektOut.model_construct(**parts)
 
     def _review(
         self,
@@ -347,7 +349,7 @@ class Summarizer:
         )
         found_items = [(d.text, d.time) for d in found.decisions]
         found_items += [(f"{x.task} {x.owner} {x.due}", x.time) for x in found.action_items]
-        for line in firm_left_out(left, [*items, *found_items], job.people):
+        for line in firm_left_out(window, [*items, *found_items], job.people):
             found.decisions.append(PointOut(text=line.text, time=line.label))
             job.warnings.append(item_note("decision", line.text, Note("left_out_at", at=line.label)))
         parts["decisions"] = [*parts["decisions"], *found.decisions]
