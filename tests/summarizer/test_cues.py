@@ -13,7 +13,7 @@ from konspekt_summarizer.checks import check_due, firm_decision, firm_left_out
 from konspekt_summarizer.cues import acknowledges_only, covered, kind_of, named, repeats, uncovered
 from konspekt_summarizer.konspekt import Summarizer
 from konspekt_summarizer.settings import SummarizerSettings
-from konspekt_summarizer.windows import Line
+from konspekt_summarizer.windows import Line, utterances
 
 from .test_owners import lines
 from .test_pure import ScriptedEngine
@@ -303,6 +303,10 @@ def test_the_person_a_task_s_own_line_gives_it_to_is_its_owner() -> None:
         ("Договорились.", True),
         ("Okay, agreed.", True),
         ("Sure.", True),
+        ("Спасибо всем!", True),
+        ("Отлично, до связи.", True),
+        ("Thank you all, that's everything.", True),
+        ("Thanks, everyone.", True),
         ("We go with Zoom.", False),
         ("Решено: переносим на среду.", False),
         ("Да, это третье решение. Пробная кампания с блогерами.", False),
@@ -354,6 +358,9 @@ def test_a_rule_written_as_a_thing_s_task_is_a_decision() -> None:
         ("Значит, решаем: праздник проводим в классе, а не в кафе.", True),
         # agreement, then what the group does
         ("Хорошо, про субботу забудьте, едем в воскресенье, 13-го.", True),
+        # says after it that this was a decision ("that's a decision", "второе решение")
+        ("From now on, the on-call engineer updates the status page, that's a decision.", True),
+        ("Второе решение: пробная кампания с блогерами, не больше 200 тысяч.", True),
         ("Okay, let's start with the budget.", False),
         # the group's plan without saying it was agreed, a bare agreement, a deferral
         ("Выкатываем постепенно.", False),
@@ -378,6 +385,25 @@ def test_a_firm_decision_takes_the_decision_line_after_it() -> None:
     assert [(ln.index, ln.text) for ln in firm_left_out(said, [])] == [
         (11, "Решаем так, без шлема на площадку. Никого не пускаем, даже на пять минут.")
     ]
+
+
+def test_a_firm_decision_cut_over_two_lines_is_kept_whole() -> None:
+    """ASR cuts lines by time: the sentence goes on in the next line, which starts in lower
+    case; it is kept whole, at the time of its start. A line that opens a new sentence is not
+    joined."""
+    said = [
+        Line(
+            41,
+            "03:14",
+            "Then from now on, the on-call engineer updates the status page within 15 minutes of any",
+        ),
+        Line(42, "03:19", "outage, that's a decision."),
+        Line(43, "03:22", "We'll need a template, so people don't have to write it from scratch."),
+    ]
+    assert [(ln.index, ln.label, ln.text) for ln in firm_left_out(said, [])] == [
+        (41, "03:14", f"{said[0].text} {said[1].text}")
+    ]
+    assert utterances(said)[1] == (said[2], 43)
 
 
 def test_a_task_given_to_no_one_its_decision_line_names_is_a_decision() -> None:

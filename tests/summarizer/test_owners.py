@@ -172,9 +172,11 @@ def test_interjections_are_not_names() -> None:
         "Sure, I'll do it.",
         "Да, я сделаю.",
         "Ладно, я возьму.",
+        "Agreed, I think I'll need until Thursday.",  # "agreed" never said in lower case here
+        "Absolutely, I'll send it.",
     )
     names = Names.of(segments)
-    assert not names.people & {"okay", "хорошо", "sure", "да", "ладно"}
+    assert not names.people & {"okay", "хорошо", "sure", "да", "ладно", "agreed", "absolutely"}
     for index in range(len(segments)):
         assert check_owner("I", segments, index, names) == Owner(""), segments[index].text
         assert addressed(segments, index, names) == ""

@@ -24,7 +24,7 @@ from konspekt_summarizer.evidence import (
     same_word,
 )
 from konspekt_summarizer.owners import Names, assigned, same_name, vocatives
-from konspekt_summarizer.windows import Line
+from konspekt_summarizer.windows import Line, utterances
 
 
 def grounded(value: str, transcript_words: set[str]) -> bool:
@@ -173,7 +173,9 @@ SENTENCE = re.compile(r"[^.!?]+")
 #: "решили", "договорились") and is not a refusal to decide ("we are not deciding", "не решаем").
 _DECISION_CUE = re.compile(
     r"\b(?:decided|decide to|we decide|agree to|agreed|we agree|the decision is|carried|approved"
+    r"|(?:that's|that is|this is) (?:a|the|our) decision|(?:first|second|third|next|last|final) decision"
     r"|решили|решаем|договорились|согласовали|"
+    r"(?:первое|второе|третье|следующее|последнее)\s+решение|"
     r"решение\s+(?:такое|—|-|:))",
     re.IGNORECASE,
 )
@@ -294,21 +296,28 @@ def firm_decision(text: str, people: frozenset[str] = frozenset()) -> bool:
     return bool(_AGREED_OPENING.match(text)) or states_decision(text)
 
 
+#: A firm decision line of at most this many words announces what the next line says.
+ANNOUNCING_WORDS = 8
+
+
 def firm_left_out(
     lines: Sequence[Line], items: Sequence[tuple[str, str]], people: frozenset[str] = frozenset()
 ) -> list[Line]:
     """The lines that say plainly a decision was taken ("Согласна, выкатываем постепенно…") and
-    that no item covers even after the model's second look: kept as said, the sentences that
+    that no item covers even after the model's second look: kept as said (a sentence that goes on
+    in the next line whole), the sentences that
     decide only ("Everyone okay with that?" and "Good, decided." left out). A decision line
-    right after one that announces it ("Решаем так: без шлема на площадку" — "Никого не
-    пускаем") is part of it."""
+    right after a short one that announces it ("Решаем так: без шлема на площадку" — "Никого не
+    пускаем") is part of it; after a whole sentence, the next line is a matter of its own."""
     kept: list[Line] = []
-    for i, ln in enumerate(lines):
+    joined = utterances(lines)  # "…within 15 minutes of any" + "outage, that's a decision."
+    for i, (ln, last) in enumerate(joined):
         said = decision_sentences(ln.text, people)
         if not (said and firm_decision(ln.text, people) and not covered(ln, items)):
             continue
-        after = lines[i + 1] if i + 1 < len(lines) else None
-        if after is not None and after.index == ln.index + 1 and not firm_decision(after.text, people):
+        after = joined[i + 1][0] if i + 1 < len(joined) else None
+        short = len(ln.text.split()) <= ANNOUNCING_WORDS
+        if short and after is not None and after.index == last + 1 and not firm_decision(after.text, people):
             more = decision_sentences(after.text, people)
             if more and not covered(after, items):
                 said = f"{said} {more}"

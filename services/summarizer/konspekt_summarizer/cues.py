@@ -85,13 +85,15 @@ NOT_DECIDED = re.compile(
     r"ничего не решаем|пока не решили)",
     re.IGNORECASE,
 )
-#: Words that only agree or acknowledge ("Договорились.", "Это решение.", "Sure.", "Okay,
-#: agreed."): an item made of them alone says nothing of what was decided.
+#: Words that only agree, acknowledge, thank or take leave ("Договорились.", "Это решение.",
+#: "Sure.", "Okay, agreed.", "Спасибо всем!"): an item made of them alone says nothing of what
+#: was decided.
 _ACKNOWLEDGING = re.compile(
     r"^(?:\W*\b(?:yes|yeah|yep|sure|okay|ok|agreed|agree|deal|fine|good|great|right|so|that's|that|is"
     r"|it's|it|the|a|decision|decided|done|settled|sounds|perfect|then|alright|all|да|ок|окей|хорошо"
     r"|ладно|отлично|договорились|согласен|согласна|согласны|решено|решили|принято|это|и|так|тогда"
-    r"|решение|значит|вот|всё|все|понятно)\b)+\W*$",
+    r"|решение|значит|вот|всё|все|понятно|thanks|thank|you|everyone|everybody|everything|bye|goodbye|спасибо|всем"
+    r"|благодарю|пока|до|свидания|связи)\b)+\W*$",
     re.IGNORECASE,
 )
 _RU_DECIDED = re.compile(r"\b(?:решили|договорились|согласовали|утвердили|решение)\b", re.IGNORECASE)

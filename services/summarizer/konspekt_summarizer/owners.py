@@ -50,6 +50,11 @@ NOT_NAMES = frozenset(
     # words that open a sentence before a comma like a name does ("Okay, we'll do that")
     | {"yes", "no", "okay", "ok", "sure", "well", "great", "good", "right", "so", "thanks", "hi"}
     | {"hello", "morning", "honestly", "alright", "fine", "then", "now", "also", "and", "but"}
+    # English has no dictionary here: the discourse words that open a sentence the same way
+    | {"agreed", "absolutely", "exactly", "perfect", "cool", "indeed", "correct", "true", "definitely"}
+    | {"wait", "look", "listen", "actually", "anyway", "sorry", "please", "cheers", "understood"}
+    | {"noted", "done", "deal", "excellent", "wonderful", "nice", "awesome", "first", "second", "third"}
+    | {"next", "finally", "lastly", "basically", "anyone", "someone", "nobody"}
     | {"да", "нет", "хорошо", "ладно", "отлично", "так", "ну", "окей", "конечно", "спасибо", "итак"}
     | {"понятно", "привет", "значит", "тогда", "а", "и", "но", "давайте", "коллеги", "друзья"}
 )

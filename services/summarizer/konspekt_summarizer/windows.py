@@ -26,6 +26,26 @@ class Line:
         return f"[{self.label}] {self.text}"
 
 
+def continues(before: str, text: str) -> bool:
+    """Whether ``text`` goes on with the sentence ``before`` left open: ASR cuts segments by
+    time, not by sentence ("…within 15 minutes of any" / "outage, that's a decision.")."""
+    first = text.lstrip()[:1]
+    return bool(first) and first.islower() and not before.rstrip().endswith((".", "!", "?", "…"))
+
+
+def utterances(lines: Sequence[Line]) -> list[tuple[Line, int]]:
+    """``lines`` with each line that continues the sentence of the one just before it joined
+    to that one (its index and time), each with the index of its last line."""
+    joined: list[tuple[Line, int]] = []
+    for ln in lines:
+        if joined and ln.index == joined[-1][1] + 1 and continues(joined[-1][0].text, ln.text):
+            first = joined[-1][0]
+            joined[-1] = (Line(first.index, first.label, f"{first.text} {ln.text}"), ln.index)
+        else:
+            joined.append((ln, ln.index))
+    return joined
+
+
 def transcript_lines(transcript: common_pb2.Transcript) -> list[Line]:
     lines = []
     for i, seg in enumerate(transcript.segments):
