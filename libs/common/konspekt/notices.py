@@ -111,6 +111,8 @@ TEMPLATES: dict[str, str] = {
     "task_to_key_point": "no one is to do it; {reason}; listed as a key point",
     "line_states_decision": "its line states a decision",
     "line_states_decision_unnamed": "its line states a decision and does not name {owner}",
+    "proposal_taken_up": "a proposal the next line agrees to: the group's decision",
+    "proposal_taken_up_unnamed": "a proposal the next line agrees to, without {owner}: a decision",
     "no_due_no_one": "no due date and no one asked or promising",
     # items the checks add from the transcript
     "exchange_left_out": "the model left it out; taken word for word from {at}",

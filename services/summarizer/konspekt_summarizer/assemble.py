@@ -23,7 +23,7 @@ from konspekt_summarizer.checks import (
     said_words,
     states_decision,
 )
-from konspekt_summarizer.cues import NOT_DECIDED, acknowledges_only, kind_of, named
+from konspekt_summarizer.cues import NOT_DECIDED, acknowledges_only, kind_of, named, taken_up
 from konspekt_summarizer.dates import find_dates
 from konspekt_summarizer.evidence import (
     WORD_RE,
@@ -206,7 +206,8 @@ def _action(out: Assembly, window: int, x: ActionOut, names: Names) -> None:
         # the deadline of the exchange the item comes from, not one said nearby for another task
         was = f"due {due.value!r} replaced by" if due.value else "due"
         due = Checked(exchange.due, note=f"{was} {exchange.due!r}, said in the request or its answer")
-    moved, reason = _not_a_task(out.segments[index].text, x.task, owner, due.value, names)
+    reply = out.segments[index + 1].text if index + 1 < len(out.segments) else ""
+    moved, reason = _not_a_task(out.segments[index].text, reply, x.task, owner, due.value, names)
     if moved:
         # what it repeats is already listed (with a decision the 1.5B often writes each line as a
         # task too); anything else is kept under its kind
@@ -315,21 +316,29 @@ def _owner(said: str, segments: Sequence[common_pb2.Segment], index: int, names:
     return Owner(person, warning=Note("owner_replaced_named", owner=owner.value, person=person))
 
 
-def _not_a_task(line: str, task: str, owner: Owner, due: str, names: Names) -> tuple[str, str]:
+def _not_a_task(line: str, reply: str, task: str, owner: Owner, due: str, names: Names) -> tuple[str, str]:
     """The kind an action item with no one to do it really is, and why ("", "" for a task).
 
     "Решить отказаться от подписки" from a line that says "решили": the model's decision written
     as a task. "Магазин приложений проверяет сборку" with "Магазин" as the owner: a fact. "В 800
     тысяч переводим в контекстную рекламу" with no owner, no due and no one asked or promising in
-    its line: what was said, not a task."""
+    its line: what was said, not a task. "Предложить импортировать базу ночью" from "Предлагаю
+    импортировать базу ночью…" — "Давайте так и сделаем.": a proposal the group took up."""
+    proposal = taken_up(line, reply, names.people)
     if owner.value:
         named_here = any(same_name(owner.value, w) for w in WORD_RE.findall(line))
-        if not named_here and states_decision(line) and kind_of(line, names.people) != "task":
-            # "Решили: покупаем шторы из фонда класса" given by the model to someone it does not name
-            return "decision", Note("line_states_decision_unnamed", owner=owner.value)
+        if not named_here and kind_of(line, names.people) != "task":
+            if states_decision(line):
+                # "Решили: покупаем шторы из фонда класса" given by the model to someone it does not name
+                return "decision", Note("line_states_decision_unnamed", owner=owner.value)
+            if proposal:
+                return "decision", Note("proposal_taken_up_unnamed", owner=owner.value)
         return "", ""
-    if states_decision(line):
+    promise = kind_of(line, names.people) == "task"  # "Agreed, I'll need until Thursday": whoever speaks
+    if states_decision(line) and not promise:
         return "decision", Note("line_states_decision")
+    if proposal and not promise:
+        return "decision", Note("proposal_taken_up")
     kinds = (kind_of(line, names.people), kind_of(task, names.people))
     kind = "decision" if "decision" in kinds and "task" not in kinds else "key point"
     if owner.warning:  # "From now on the shop checks every build" with the owner "Shop"

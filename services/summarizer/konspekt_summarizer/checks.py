@@ -12,7 +12,15 @@ from dataclasses import dataclass
 from konspekt.cli import fmt_time
 from konspekt.notices import Note
 from konspekt.v1 import common_pb2
-from konspekt_summarizer.cues import NOT_DECIDED, acknowledges_only, covered, decision_sentences, kind_of
+from konspekt_summarizer.cues import (
+    NOT_DECIDED,
+    acknowledges_only,
+    agrees,
+    covered,
+    decision_sentences,
+    kind_of,
+    proposal_sentences,
+)
 from konspekt_summarizer.dates import is_date_word, number_of, pick_due
 from konspekt_summarizer.evidence import (
     NEAR_LINES,
@@ -308,14 +316,25 @@ def firm_left_out(
     in the next line whole), the sentences that
     decide only ("Everyone okay with that?" and "Good, decided." left out). A decision line
     right after a short one that announces it ("Решаем так: без шлема на площадку" — "Никого не
-    пускаем") is part of it; after a whole sentence, the next line is a matter of its own."""
+    пускаем") is part of it; after a whole sentence, the next line is a matter of its own. A
+    proposal taken up by the next line ("Предлагаю импортировать базу ночью" — "Давайте так и
+    сделаем.") is a decision too: the proposal, with what the reply says the group does."""
     kept: list[Line] = []
     joined = utterances(lines)  # "…within 15 minutes of any" + "outage, that's a decision."
     for i, (ln, last) in enumerate(joined):
-        said = decision_sentences(ln.text, people)
-        if not (said and firm_decision(ln.text, people) and not covered(ln, items)):
-            continue
         after = joined[i + 1][0] if i + 1 < len(joined) else None
+        if covered(ln, items):
+            continue
+        taken_up = after is not None and after.index == last + 1 and agrees(after.text)
+        proposed = proposal_sentences(ln.text, people) if taken_up and after is not None else ""
+        if proposed and after is not None:
+            # "Тогда предлагаю импортировать базу ночью…" — "Давайте так и сделаем."
+            said = " ".join(filter(None, [proposed, decision_sentences(after.text, people)]))
+            kept.append(Line(ln.index, ln.label, said))
+            continue
+        said = decision_sentences(ln.text, people)
+        if not (said and firm_decision(ln.text, people)):
+            continue
         short = len(ln.text.split()) <= ANNOUNCING_WORDS
         if short and after is not None and after.index == last + 1 and not firm_decision(after.text, people):
             more = decision_sentences(after.text, people)

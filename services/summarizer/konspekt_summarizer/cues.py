@@ -42,7 +42,7 @@ _EN_COURSE = re.compile(
     r"|continue|get started|wrap up|hear|ask|come back|get back|do the)\b",
     re.IGNORECASE,
 )
-_RU_COURSE = frozenset(
+COURSE_VERBS = frozenset(
     [
         "обсуждать",
         "обсудить",
@@ -86,14 +86,14 @@ NOT_DECIDED = re.compile(
     re.IGNORECASE,
 )
 #: Words that only agree, acknowledge, thank or take leave ("Договорились.", "Это решение.",
-#: "Sure.", "Okay, agreed.", "Спасибо всем!"): an item made of them alone says nothing of what
-#: was decided.
+#: "Sure.", "Okay, agreed.", "Давайте так и сделаем.", "Спасибо всем!"): an item made of them
+#: alone says nothing of what was decided.
 _ACKNOWLEDGING = re.compile(
     r"^(?:\W*\b(?:yes|yeah|yep|sure|okay|ok|agreed|agree|deal|fine|good|great|right|so|that's|that|is"
     r"|it's|it|the|a|decision|decided|done|settled|sounds|perfect|then|alright|all|да|ок|окей|хорошо"
     r"|ладно|отлично|договорились|согласен|согласна|согласны|решено|решили|принято|это|и|так|тогда"
     r"|решение|значит|вот|всё|все|понятно|thanks|thank|you|everyone|everybody|everything|bye|goodbye|спасибо|всем"
-    r"|благодарю|пока|до|свидания|связи)\b)+\W*$",
+    r"|благодарю|пока|до|свидания|связи|давайте|сделаем|let's|let’s|do)\b)+\W*$",
     re.IGNORECASE,
 )
 _RU_DECIDED = re.compile(r"\b(?:решили|договорились|согласовали|утвердили|решение)\b", re.IGNORECASE)
@@ -139,7 +139,7 @@ def kind_of(text: str, people: frozenset[str] = frozenset()) -> str:
 
 def _kind(text: str, people: frozenset[str]) -> str:
     words = WORD_RE.findall(text)
-    persons = {morph.person_of_verb(w) for w in words if morph.lemma(w) not in _RU_COURSE}
+    persons = {morph.person_of_verb(w) for w in words if morph.lemma(w) not in COURSE_VERBS}
     if _addressed(text, people, persons) and ("?" in text or _EN_ASK.search(text) or "you" in persons):
         return "task"
     if assigned(text, Names(people, frozenset())):  # "Поручаем Виталию договориться…"
@@ -196,3 +196,55 @@ def decision_sentences(text: str, people: frozenset[str] = frozenset()) -> str:
         if _kind(sentence, people) == "decision" and not acknowledges_only(sentence)
     ]
     return " ".join(said)
+
+
+#: A proposal to the group: "предлагаю…", "I suggest…", "how about…", "давайте попробуем…",
+#: "let's…" (not the meeting's own course: "давайте обсудим", "let's start").
+_PROPOSING = re.compile(
+    r"\b(?:предлага(?:ю|ем)|предложение|давайте|i suggest|i propose|we could|how about|what if we"
+    r"|why don't we|shall we|let's|let’s|let us)\b",
+    re.IGNORECASE,
+)
+#: A reply that takes the proposal up: agreement first, no objection after it ("Да, но…").
+_AGREEING = re.compile(
+    r"^\W*(?:да|давайте|хорошо|ладно|согласн\w*|отлично|поддерживаю|принято|yes|yeah|agreed|okay|ok|sure|fine"
+    r"|good|great|sounds good|i agree|makes sense|deal)\b",
+    re.IGNORECASE,
+)
+_MAYBE = re.compile(r"^\W*(?:может|может быть|maybe|perhaps)\b", re.IGNORECASE)
+_OBJECTING = re.compile(r"\b(?:но|однако|нет|не|but|however|no|not|don't|won't)\b", re.IGNORECASE)
+
+
+def proposal_sentences(text: str, people: frozenset[str] = frozenset()) -> str:
+    """The sentences of ``text`` that put a course of action to the group ("Тогда предлагаю
+    импортировать базу ночью, частями", "Перенесём обучение на среду?", "How about solar
+    lamps?"); "" when there are none. A request to a named person is a task, not a proposal."""
+    said = []
+    for sentence in _SENTENCE.findall(text):
+        words = WORD_RE.findall(sentence)
+        persons = {morph.person_of_verb(w) for w in words}
+        if _addressed(sentence, people, persons) or _EN_COURSE.search(sentence):
+            continue
+        verbs = [morph.lemma(w) for w in words if morph.person_of_verb(w)]
+        if verbs and all(v in COURSE_VERBS for v in verbs) and not re.search(r"предлага", sentence, re.I):
+            continue  # "Давайте обсудим…", "Давайте вернёмся к празднику"
+        # "Перенесём обучение на среду?", "Может, подарочную карту?"
+        we_asks = "?" in sentence and (
+            any(morph.person_of_verb(w) == "we" for w in words) or bool(_MAYBE.match(sentence))
+        )
+        if _PROPOSING.search(sentence) or we_asks:
+            said.append(sentence.strip())
+    return " ".join(said)
+
+
+def agrees(text: str) -> bool:
+    """Whether ``text`` takes up what was just proposed: it opens with agreement and neither
+    asks nor objects ("Давайте так и сделаем.", "Да, обучение переносим на среду.", "Agreed.")."""
+    if "?" in text or not (_AGREEING.match(text) or acknowledges_only(text)):
+        return False
+    return not _OBJECTING.search(text)
+
+
+def taken_up(line: str, reply: str, people: frozenset[str] = frozenset()) -> bool:
+    """Whether ``line`` proposes a course to the group and ``reply`` (the next line) agrees."""
+    return bool(proposal_sentences(line, people)) and agrees(reply)

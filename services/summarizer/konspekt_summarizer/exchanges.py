@@ -21,7 +21,7 @@ from itertools import pairwise
 from konspekt.v1 import common_pb2
 from konspekt_summarizer import morph
 from konspekt_summarizer.checks import assignee
-from konspekt_summarizer.cues import kind_of
+from konspekt_summarizer.cues import COURSE_VERBS, kind_of
 from konspekt_summarizer.dates import find_dates, pick_due
 from konspekt_summarizer.evidence import WORD_RE, stems
 from konspekt_summarizer.owners import NOT_NAMES, Names, assigned, vocatives
@@ -144,7 +144,10 @@ def _promises(text: str, names: Names) -> bool:
     """A first-person promise: "I'll do it today", "Соберу до конца месяца", "Описание обновлю я"."""
     if _PROMISES.search(text):
         return True
-    return any(morph.person_of_verb(w) == "i" for w in WORD_RE.findall(text))
+    # "Предлагаю…", "Думаю, успеем": a proposal or an opinion is no promise
+    return any(
+        morph.person_of_verb(w) == "i" and morph.lemma(w) not in COURSE_VERBS for w in WORD_RE.findall(text)
+    )
 
 
 def _continued(segments: Sequence[common_pb2.Segment], index: int) -> list[str]:

@@ -1,0 +1,107 @@
+"""A proposal the group takes up is a decision (``cues.proposal_sentences``, ``cues.agrees``):
+"Тогда предлагаю импортировать базу ночью, частями" — "Давайте так и сделаем." Kept as said when
+the model passes it over, and a task the model made of it becomes the decision. A proposal that
+is questioned or refused, or the meeting's own course ("давайте обсудим"), is not. No model."""
+
+from __future__ import annotations
+
+import pytest
+
+from konspekt.v1 import common_pb2
+from konspekt_summarizer.checks import firm_left_out
+from konspekt_summarizer.cues import agrees, proposal_sentences, taken_up
+from konspekt_summarizer.konspekt import Summarizer
+from konspekt_summarizer.settings import SummarizerSettings
+from konspekt_summarizer.windows import Line
+
+from .test_owners import lines
+from .test_pure import ScriptedEngine
+
+
+@pytest.mark.parametrize(
+    ("text", "proposes"),
+    [
+        ("Тогда предлагаю импортировать базу ночью, частями по пять тысяч записей.", True),
+        ("Перенесём обучение на следующую среду?", True),
+        ("Давайте попробуем, но не больше 200 тысяч рублей на пробу.", True),
+        ("Может, цветы и подарочную карту в книжный магазин?", True),
+        ("How about solar lamps for the whole park?", True),
+        ("I suggest we cut the menu to sixteen dishes.", True),
+        # the meeting's own course, a request to a named person, a question for information
+        ("Давайте обсудим, как идёт внедрение.", False),
+        ("Давайте вернёмся к празднику.", False),
+        ("Okay, let's start with the budget.", False),
+        ("Андрей, предлагаю тебе позвонить поставщику?", False),
+        ("Сколько записей в базе?", False),
+    ],
+)
+def test_a_proposal_is_found_by_its_form(text: str, proposes: bool) -> None:
+    assert bool(proposal_sentences(text)) is proposes
+
+
+@pytest.mark.parametrize(
+    ("reply", "agreed"),
+    [
+        ("Давайте так и сделаем.", True),
+        ("Да, обучение переносим на среду.", True),
+        ("Agreed.", True),
+        ("Fine, Friday works for me.", True),
+        # a doubt, an objection, a question
+        ("Не много ли?", False),
+        ("Да, но это дорого.", False),
+        ("Можно, но это не наш вопрос сегодня.", False),
+        ("Not this sprint.", False),
+        ("Okay, and who pays for it?", False),
+    ],
+)
+def test_a_reply_takes_a_proposal_up_only_when_it_agrees_and_does_not_object(
+    reply: str, agreed: bool
+) -> None:
+    assert agrees(reply) is agreed
+    assert taken_up("Предлагаю импортировать базу ночью.", reply) is agreed
+
+
+def test_a_proposal_taken_up_and_left_out_is_kept_as_said() -> None:
+    said = [
+        Line(5, "00:27", "Тогда предлагаю импортировать базу ночью, частями по пять тысяч записей."),
+        Line(6, "00:34", "Давайте так и сделаем."),
+        Line(7, "00:37", "Предлагаю, чтобы каждая семья сдала по две тысячи."),
+        Line(8, "00:41", "Не много ли?"),
+    ]
+    assert [(ln.index, ln.text) for ln in firm_left_out(said, [])] == [
+        (5, "Тогда предлагаю импортировать базу ночью, частями по пять тысяч записей.")
+    ]
+    # said by an item already: nothing added
+    assert firm_left_out(said, [("Импортировать базу ночью частями по пять тысяч записей", "00:27")]) == []
+
+
+def test_a_task_the_model_made_of_a_proposal_taken_up_is_the_decision() -> None:
+    """d6 of eval-dev: the 1.5B wrote the accepted proposal as Андрей's task ("Предложить
+    импортировать…"), an owner its line does not name. It is the group's decision."""
+    segments = lines(
+        "Андрей, здравствуйте, импорт базы идёт очень медленно.",
+        "Тогда предлагаю импортировать базу ночью, частями по пять тысяч записей.",
+        "Давайте так и сделаем.",
+    )
+    answer: dict[str, object] = {
+        "title": "Внедрение CRM",
+        "summary": "Обсудили импорт базы.",
+        "key_points": [],
+        "decisions": [],
+        "action_items": [
+            {
+                "task": "Предложить импортировать базу ночью частями",
+                "owner": "Андрей",
+                "due": "",
+                "time": "00:05",
+            }
+        ],
+    }
+    transcript = common_pb2.Transcript(language="ru", segments=segments, duration=15.0)
+    settings = SummarizerSettings(engine="openai", base_url="http://model-server/v1")
+    k, _usage, warnings = Summarizer(ScriptedEngine(answer), settings).summarize(transcript)
+    assert not k.action_items
+    assert [(d.text, d.segment_index) for d in k.decisions] == [
+        ("Предложить импортировать базу ночью частями", 1)
+    ]
+    assert any("a proposal the next line agrees to" in w for w in warnings)
