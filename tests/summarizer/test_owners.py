@@ -302,3 +302,19 @@ def test_owners_and_repeated_key_points_in_the_konspekt() -> None:
     assert [(p.text, p.segment_index) for p in k.key_points] == [
         ("The new office has room for forty people", 6)
     ]
+
+
+def test_an_english_capital_is_a_name_only_where_a_capital_says_so() -> None:
+    """English has no dictionary here: a capitalized word is a name when it is said inside a
+    sentence, or opens one before a comma or a verb said of a person; words that only ever open
+    a sentence ("Because…", "Speaking of…"), contractions and days or months are not."""
+    segments = lines(
+        "Because nobody had a password on the weekend.",
+        "Speaking of prices, did you see the parking rules?",
+        "I'll do it by Thursday, and Let's see in March.",
+        "Laura, can you rewrite the task?",
+        "Walter will look for savings.",
+        "Roger please write to the partners.",
+        "We asked Nora about it.",
+    )
+    assert Names.of(segments).people == {"laura", "walter", "roger", "nora"}

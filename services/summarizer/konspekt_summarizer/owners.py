@@ -25,6 +25,12 @@ from konspekt_summarizer.evidence import PLACEHOLDERS, WORD_RE, same_word
 
 _CAPITALIZED = re.compile(r"(?<![\w'’-])([A-ZА-ЯЁ][a-zа-яё'’-]+)")
 _SENTENCE = re.compile(r"[^.!?]+[.!?]*")
+#: The word that opens a sentence, and the comma after it if there is one.
+_OPENING = re.compile(
+    r"\W*([A-Za-zА-Яа-яЁё][\w'’-]*)(,|\s+(?:will|would|can|could|should|shall|must|please|has|had|is|was"
+    r"|needs|takes|owns|said|says|and|from|agreed|promised|offered)\b)?",
+    re.IGNORECASE,
+)
 #: A name addressed: at the start of a sentence before a comma ("Laura, can you…"), after a
 #: comma at its end ("Can you do it, Laura?"), or alone ("Елена. Найди пять блогеров…": ASR
 #: often closes a vocative with a full stop). Any case: ASR writes some names in lower case;
@@ -55,6 +61,10 @@ NOT_NAMES = frozenset(
     | {"wait", "look", "listen", "actually", "anyway", "sorry", "please", "cheers", "understood"}
     | {"noted", "done", "deal", "excellent", "wonderful", "nice", "awesome", "first", "second", "third"}
     | {"next", "finally", "lastly", "basically", "anyone", "someone", "nobody"}
+    # said capitalized inside a sentence, yet never a person (English)
+    | {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "sundays", "mondays"}
+    | {"january", "february", "march", "april", "june", "july", "august", "september", "october"}
+    | {"november", "december", "mr", "mrs", "ms", "dr"}
     | {"да", "нет", "хорошо", "ладно", "отлично", "так", "ну", "окей", "конечно", "спасибо", "итак"}
     | {"понятно", "привет", "значит", "тогда", "а", "и", "но", "давайте", "коллеги", "друзья"}
 )
@@ -101,14 +111,26 @@ class Names:
     def of(cls, segments: Sequence[common_pb2.Segment]) -> Names:
         capitals: set[str] = set()
         common: set[str] = set()
+        #: English words said capitalized somewhere a capital says something: inside a sentence,
+        #: or opening one before a comma or a verb said of a person ("Laura, can you…", "Walter
+        #: will…", "Roger please…"); "Because we…" or "Speaking of…" only ever open a sentence
+        marked: set[str] = set()
         for s in segments:
             capitals |= {_fold(m) for m in _CAPITALIZED.findall(s.text)}
             common |= {_fold(w) for w in WORD_RE.findall(s.text) if w[:1].islower()}
+            for sentence in _SENTENCE.findall(s.text):
+                opening = _OPENING.match(sentence)
+                first = opening.start(1) if opening else -1
+                marked |= {_fold(m.group(1)) for m in _CAPITALIZED.finditer(sentence) if m.start(1) != first}
+                if opening and opening.group(2):
+                    marked.add(_fold(opening.group(1)))
         people = {
             c
             for c in capitals
             if c not in NOT_NAMES
             and c not in SELF
+            and not any(q in c for q in "'’")  # "I'll", "Let's", "Saturday's"
+            and (morph.cyrillic(c) or c in marked)
             # Russian: the dictionary decides ("Согласен, …" opens a sentence like a name does)
             and (morph.is_name(c) if morph.known(c) else not any(c == w or _inflected(c, w) for w in common))
         }
