@@ -11,6 +11,7 @@ from konspekt.v1 import common_pb2
 from konspekt_summarizer import morph
 from konspekt_summarizer.checks import check_due, firm_decision, firm_left_out
 from konspekt_summarizer.cues import acknowledges_only, covered, kind_of, named, repeats, uncovered
+from konspekt_summarizer.evidence import WORD_RE
 from konspekt_summarizer.konspekt import Summarizer
 from konspekt_summarizer.settings import SummarizerSettings
 from konspekt_summarizer.windows import Line, utterances
@@ -253,7 +254,10 @@ def test_an_action_item_no_one_is_to_do_is_listed_under_its_kind() -> None:
     ]
     assert [p.text for p in k.key_points] == ["В первом квартале потратили на выставки почти миллион"]
     moved = [w for w in warnings if "no due date and no one asked or promising" in w]
-    assert len(moved) == 2  # the repeat of the decision is not listed again
+    assert len(moved) == 1  # the repeat of the decision is not listed again
+    # what the first quarter cost is told in the past: a key point for that reason
+    moved += [w for w in warnings if "it tells what was already done; listed as a key point" in w]
+    assert len(moved) == 2
     from konspekt_gateway import i18n
 
     assert all(i18n.reason(w, "ru") != w for w in moved)
@@ -450,3 +454,43 @@ def test_a_promise_written_as_a_named_person_s_decision_is_their_task() -> None:
     k, _usage, _warnings = Summarizer(ScriptedEngine(answer), settings).summarize(transcript)
     assert not k.decisions
     assert [(a.owner, a.due) for a in k.action_items] == [("Ольга", "понедельник")]
+
+
+@pytest.mark.parametrize(
+    ("text", "past"),
+    [
+        ("В прошлом месяце мы купили краску и моющие средства.", True),
+        ("В первом квартале мы потратили на выставки почти миллион, а пришло всего 40.", True),
+        ("Погрузчик номер три опять сломался.", True),
+        # a verb in the present or future, an imperative, an infinitive, or no verb at all
+        ("Решили: покупаем шторы из фонда класса.", False),
+        ("Релиз переносим с 10 на 17 апреля.", False),
+        ("Мы купили краску, теперь нужно покрасить стены.", False),
+        ("Пробная кампания с блогерами, не больше 200 тысяч.", False),
+        ("We bought the paint last month.", False),  # English: not told apart here
+    ],
+)
+def test_an_item_that_only_tells_the_past(text: str, past: bool) -> None:
+    assert morph.narrates_past(WORD_RE.findall(text)) is past
+
+
+def test_a_decision_told_in_the_past_is_a_key_point() -> None:
+    """ "Мы купили краску" as a decision tells what was done: a key point (with a note); a
+    decision said with "решили" stays one."""
+    segments = lines("В прошлом месяце мы купили краску.", "Решили: покупаем шторы из фонда класса.")
+    answer: dict[str, object] = {
+        "title": "Комитет",
+        "summary": "Комитет.",
+        "key_points": [],
+        "decisions": [
+            {"text": "Мы купили краску", "time": "00:00"},
+            {"text": "Решили: покупаем шторы из фонда класса", "time": "00:05"},
+        ],
+        "action_items": [],
+    }
+    transcript = common_pb2.Transcript(language="ru", segments=segments, duration=10.0)
+    settings = SummarizerSettings(engine="openai", base_url="http://model-server/v1")
+    k, _usage, warnings = Summarizer(ScriptedEngine(answer), settings).summarize(transcript)
+    assert [d.text for d in k.decisions] == ["Решили: покупаем шторы из фонда класса"]
+    assert [p.text for p in k.key_points] == ["Мы купили краску"]
+    assert "decision 'Мы купили краску': it tells what was already done; listed as a key point" in warnings

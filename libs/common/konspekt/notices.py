@@ -109,6 +109,7 @@ TEMPLATES: dict[str, str] = {
     # an action item no one is to do: listed as another kind, and why
     "task_to_decision": "no one is to do it; {reason}; listed as a decision",
     "task_to_key_point": "no one is to do it; {reason}; listed as a key point",
+    "past_to_key_point": "it tells what was already done; listed as a key point",
     "line_states_decision": "its line states a decision",
     "line_states_decision_unnamed": "its line states a decision and does not name {owner}",
     "proposal_taken_up": "a proposal the next line agrees to: the group's decision",

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from konspekt.cli import fmt_time
 from konspekt.notices import Note
 from konspekt.v1 import common_pb2
+from konspekt_summarizer import morph
 from konspekt_summarizer.answer import ActionOut, ItemsOut, PointOut
 from konspekt_summarizer.checks import (
     SENTENCE,
@@ -102,6 +103,14 @@ def assemble(
             continue
         if NOT_DECIDED.search(p.text):
             out.warnings.append(item_note("decision", p.text, Note("not_decided"), dropped=True))
+            continue
+        if _tells_past(p.text):
+            # "В первом квартале мы потратили на выставки почти миллион": what happened
+            index = out.evidence(p.time, p.text, "decision")
+            if index >= 0 and not found_by_another_window(-1, p.text, index, out.placed["key point"]):
+                # as a window of its own: the model's key point of the same line is then a repeat
+                out.add_point("key point", len(answers) + window, p.text, index)
+                out.warnings.append(item_note("decision", p.text, Note("past_to_key_point")))
             continue
         if kind_of(p.text, names.people) == "task":
             # "Светлана, перенеси кампанию…", "Описание обновлю я": a request or a promise
@@ -208,6 +217,8 @@ def _action(out: Assembly, window: int, x: ActionOut, names: Names) -> None:
         due = Checked(exchange.due, note=f"{was} {exchange.due!r}, said in the request or its answer")
     reply = out.segments[index + 1].text if index + 1 < len(out.segments) else ""
     moved, reason = _not_a_task(out.segments[index].text, reply, x.task, owner, due.value, names)
+    if _tells_past(x.task):  # "Погрузчик номер три опять сломался", "Сергей купил краску"
+        moved, reason = "key point", ""
     if moved:
         # what it repeats is already listed (with a decision the 1.5B often writes each line as a
         # task too); anything else is kept under its kind
@@ -215,6 +226,8 @@ def _action(out: Assembly, window: int, x: ActionOut, names: Names) -> None:
         if not found_by_another_window(-1, x.task, index, earlier):
             out.add_point(moved, window, x.task, index)
             listed = Note(f"task_to_{moved.replace(' ', '_')}", reason=reason)
+            if not reason:
+                listed = Note("past_to_key_point")
             out.warnings.append(item_note("action item", x.task, listed))
         return
     _add_action(out, window, task, owner, due, index)
@@ -314,6 +327,13 @@ def _owner(said: str, segments: Sequence[common_pb2.Segment], index: int, names:
     if not owner.value:
         return Owner(person, note=f"owner is {person!r}, named in its line")
     return Owner(person, warning=Note("owner_replaced_named", owner=owner.value, person=person))
+
+
+def _tells_past(text: str) -> bool:
+    """Whether ``text`` only tells what already happened (Russian verbs all in the past tense,
+    and no decision said): a key point, not a decision or a task. English past tense is not told
+    apart from participles here, so English items stay as they are."""
+    return morph.narrates_past(WORD_RE.findall(text)) and not states_decision(text)
 
 
 def _not_a_task(line: str, reply: str, task: str, owner: Owner, due: str, names: Names) -> tuple[str, str]:

@@ -111,3 +111,18 @@ def infinitive(word: str) -> bool:
 _CASES = frozenset({"nomn", "gent", "datv", "accs", "ablt", "loct", "voct"})
 #: Prepositions after which a genitive name is no person given a task ("у Натальи узнать").
 PREPOSITIONS = frozenset({"у", "от", "для", "без", "до", "из", "с", "со", "около", "после", "кроме"})
+
+
+def narrates_past(words: list[str]) -> bool:
+    """Whether the Russian ``words`` speak only of the past: a past-tense verb ("потратили",
+    "купили") and no verb in the present or future, no imperative, no infinitive ("мы купили
+    краску" is no decision; "решили: покупаем" is)."""
+    past = False
+    for word in words:
+        if not cyrillic(word):
+            continue
+        grammemes = _parses(word)[0].tag.grammemes
+        if "INFN" in grammemes or ("VERB" in grammemes and "past" not in grammemes):
+            return False
+        past = past or {"VERB", "past"} <= grammemes
+    return past
