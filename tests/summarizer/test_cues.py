@@ -494,3 +494,32 @@ def test_a_decision_told_in_the_past_is_a_key_point() -> None:
     assert [d.text for d in k.decisions] == ["Решили: покупаем шторы из фонда класса"]
     assert [p.text for p in k.key_points] == ["Мы купили краску"]
     assert "decision 'Мы купили краску': it tells what was already done; listed as a key point" in warnings
+
+
+def test_a_decision_from_a_line_that_announces_it_takes_what_the_next_line_decides() -> None:
+    """m3: the model kept "Решаем так, без шлема на площадку." without "Никого
+    не пускаем, даже на пять минут.", which says what is decided; a long decision line stands
+    alone."""
+    segments = lines(
+        "Решаем так: без защитного шлема на площадку.",
+        "Никого не пускаем, даже на пять минут.",
+        "Итак, решили: каждая семья сдаёт в фонд класса по две тысячи рублей на полугодие.",
+        "Пиццу закажем в пятницу.",
+    )
+    answer: dict[str, object] = {
+        "title": "Планёрка",
+        "summary": "Планёрка.",
+        "key_points": [],
+        "decisions": [
+            {"text": "Решаем так: без защитного шлема на площадку", "time": "00:00"},
+            {"text": "Каждая семья сдаёт в фонд класса по две тысячи рублей на полугодие", "time": "00:10"},
+        ],
+        "action_items": [],
+    }
+    transcript = common_pb2.Transcript(language="ru", segments=segments, duration=20.0)
+    settings = SummarizerSettings(engine="openai", base_url="http://model-server/v1")
+    k, _usage, _warnings = Summarizer(ScriptedEngine(answer), settings).summarize(transcript)
+    assert [d.text for d in k.decisions] == [
+        "Решаем так: без защитного шлема на площадку Никого не пускаем, даже на пять минут.",
+        "Каждая семья сдаёт в фонд класса по две тысячи рублей на полугодие",
+    ]

@@ -17,6 +17,7 @@ from konspekt_summarizer.answer import ActionOut, ItemsOut, PointOut
 from konspekt_summarizer.checks import (
     SENTENCE,
     Checked,
+    announced,
     assignee,
     check_due,
     check_free_text,
@@ -143,7 +144,7 @@ def assemble(
             log.info("decision %r has a deadline and was put to %s: an action item", p.text, person)
             actions.append((len(answers) + window, ActionOut(task=p.text, owner=person, time=p.time)))
         elif not found_by_another_window(window, p.text, index, out.placed["decision"]):
-            out.add_point("decision", window, p.text, index)
+            out.add_point("decision", window, _with_announced(p.text, segments, index, names), index)
     for window, x in actions:
         _action(out, window, x, names)
     _exchanges_left_out(out)
@@ -158,7 +159,7 @@ def assemble(
         if kind_of(p.text, names.people) == "decision":
             # "Релиз переносим на 17 апреля" as a key point: the group says what it does
             log.info("key point %r says what the group does: a decision", p.text)
-            out.add_point("decision", window, p.text, index)
+            out.add_point("decision", window, _with_announced(p.text, segments, index, names), index)
             said.append((window, p.text, index))
             continue
         out.add_point("key point", window, p.text, index)
@@ -327,6 +328,13 @@ def _owner(said: str, segments: Sequence[common_pb2.Segment], index: int, names:
     if not owner.value:
         return Owner(person, note=f"owner is {person!r}, named in its line")
     return Owner(person, warning=Note("owner_replaced_named", owner=owner.value, person=person))
+
+
+def _with_announced(text: str, segments: Sequence[common_pb2.Segment], index: int, names: Names) -> str:
+    """A decision from a short line that announces it ("Решаем так: без шлема на площадку.")
+    with what the next line decides ("Никого не пускаем, даже на пять минут.")."""
+    more = announced(segments, index, names.people)
+    return text if not more or says_mostly_the_same(stems(more), text) else f"{text} {more}"
 
 
 def _tells_past(text: str) -> bool:

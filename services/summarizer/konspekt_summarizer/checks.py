@@ -308,6 +308,26 @@ def firm_decision(text: str, people: frozenset[str] = frozenset()) -> bool:
 ANNOUNCING_WORDS = 8
 
 
+def announced(
+    segments: Sequence[common_pb2.Segment], index: int, people: frozenset[str] = frozenset()
+) -> str:
+    """What the line after segment ``index`` decides, when segment ``index`` is a short firm
+    decision that announces it ("Решаем так: без шлема на площадку." — "Никого не пускаем, даже
+    на пять минут."); "" otherwise."""
+    if index + 1 >= len(segments):
+        return ""
+    return _follows(segments[index].text, segments[index + 1].text, people)
+
+
+def _follows(line: str, after: str, people: frozenset[str]) -> str:
+    """The decision sentences of ``after`` when ``line`` is a short firm decision announcing it."""
+    if len(line.split()) > ANNOUNCING_WORDS or not firm_decision(line, people):
+        return ""
+    if firm_decision(after, people):
+        return ""
+    return decision_sentences(after, people)
+
+
 def firm_left_out(
     lines: Sequence[Line], items: Sequence[tuple[str, str]], people: frozenset[str] = frozenset()
 ) -> list[Line]:
@@ -335,9 +355,8 @@ def firm_left_out(
         said = decision_sentences(ln.text, people)
         if not (said and firm_decision(ln.text, people)):
             continue
-        short = len(ln.text.split()) <= ANNOUNCING_WORDS
-        if short and after is not None and after.index == last + 1 and not firm_decision(after.text, people):
-            more = decision_sentences(after.text, people)
+        if after is not None and after.index == last + 1:
+            more = _follows(ln.text, after.text, people)
             if more and not covered(after, items):
                 said = f"{said} {more}"
         kept.append(Line(ln.index, ln.label, said))
