@@ -70,6 +70,8 @@ class Script:
     entered: dict[str, threading.Event] = field(default_factory=dict)
     metadata: list[dict[str, str]] = field(default_factory=list)
     deadlines: dict[str, list[float | None]] = field(default_factory=dict)
+    #: per stage, when each call came in (time.monotonic())
+    arrived: dict[str, list[float]] = field(default_factory=dict)
     #: Called at the start of every call with the stage name and the context; may abort or hang.
     chaos: Callable[[str, grpc.ServicerContext], None] | None = None
     #: Calls in progress per job id, and (job id, stage) of each call that came while another
@@ -97,6 +99,7 @@ class Script:
             self.requests.setdefault(stage, []).append(request)
             self.metadata.append(metadata)
             self.deadlines.setdefault(stage, []).append(context.time_remaining())
+            self.arrived.setdefault(stage, []).append(time.monotonic())
             if job_id:
                 if self.active[job_id]:
                     self.overlaps.append((job_id, stage))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import urllib.parse
 from pathlib import Path
@@ -17,6 +18,7 @@ from konspekt.storage import ObjectStore
 from konspekt.v1 import common_pb2
 from konspekt_devstack import free_port
 from konspekt_gateway.jobs import DOWNLOADS
+from konspekt_gateway.stagecalls import DEADLINE_SETTLE_SECONDS
 from tests.gateway.conftest import TERMINAL, gateway_settings, serve, upload, wait_state
 from tests.gateway.fake_stages import FakeStages, rendered
 
@@ -212,6 +214,10 @@ async def test_a_hanging_stage_hits_its_deadline_and_fails_after_the_retries(
     assert job["error"] == "the summarizer stage did not finish within 0.4 s (tried 3 times)"
     assert stages.script.calls["summarizer"] == 3
     assert "renderer" not in stages.script.calls
+    # a retry after a deadline waits for the stage's own deadline to pass: never two at once
+    arrived = stages.script.arrived["summarizer"]
+    assert all(b - a >= 0.4 + DEADLINE_SETTLE_SECONDS for a, b in itertools.pairwise(arrived))
+    assert stages.script.overlaps == []
 
 
 async def test_deadlines_scale_with_the_media_duration(stages: FakeStages, bucket_s3: S3Settings) -> None:
