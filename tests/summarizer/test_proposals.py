@@ -105,3 +105,36 @@ def test_a_task_the_model_made_of_a_proposal_taken_up_is_the_decision() -> None:
         ("Предложить импортировать базу ночью частями", 1)
     ]
     assert any("a proposal the next line agrees to" in w for w in warnings)
+
+
+@pytest.mark.parametrize("kind", ["decisions", "action_items"])
+def test_an_item_that_only_agrees_to_a_proposal_gives_way_to_the_proposal(kind: str) -> None:
+    """d6 through the service: the 1.5B listed "Давайте так сделаем." (as a task of Андрей, or as a
+    decision) and the proposal it agrees to nowhere. The proposal is the decision; an agreement
+    with nothing proposed before it is dropped."""
+    segments = lines(
+        "Сколько записей в базе?",
+        "Тогда предлагаю импортировать базу ночью, частями по пять тысяч записей.",
+        "Давайте так сделаем.",
+        "Отлично, до связи.",
+    )
+    item: dict[str, str] = {"text": "Давайте так сделаем.", "time": "00:10"}
+    if kind == "action_items":
+        item = {"task": "Давайте так сделаем.", "owner": "Андрей", "due": "до пятницы", "time": "00:10"}
+    answer: dict[str, object] = {
+        "title": "Внедрение CRM",
+        "summary": "Обсудили импорт базы.",
+        "key_points": [],
+        "decisions": [],
+        "action_items": [],
+        kind: [item, {"text": "Отлично, до связи.", "task": "Отлично, до связи.", "time": "00:15"}],
+    }
+    transcript = common_pb2.Transcript(language="ru", segments=segments, duration=20.0)
+    settings = SummarizerSettings(engine="openai", base_url="http://model-server/v1")
+    k, _usage, warnings = Summarizer(ScriptedEngine(answer), settings).summarize(transcript)
+    assert [(d.text, d.segment_index) for d in k.decisions] == [
+        ("Тогда предлагаю импортировать базу ночью, частями по пять тысяч записей.", 1)
+    ]
+    assert not k.action_items
+    assert any("it only agrees to the proposal before it" in w for w in warnings)
+    assert any("'Отлично, до связи.' dropped" in w for w in warnings)

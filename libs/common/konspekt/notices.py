@@ -112,6 +112,7 @@ TEMPLATES: dict[str, str] = {
     "past_to_key_point": "it tells what was already done; listed as a key point",
     "line_states_decision": "its line states a decision",
     "line_states_decision_unnamed": "its line states a decision and does not name {owner}",
+    "agrees_to_proposal": "it only agrees to the proposal before it, which is listed as a decision",
     "proposal_taken_up": "a proposal the next line agrees to: the group's decision",
     "proposal_taken_up_unnamed": "a proposal the next line agrees to, without {owner}: a decision",
     "no_due_no_one": "no due date and no one asked or promising",

@@ -25,7 +25,14 @@ from konspekt_summarizer.checks import (
     said_words,
     states_decision,
 )
-from konspekt_summarizer.cues import NOT_DECIDED, acknowledges_only, kind_of, named, taken_up
+from konspekt_summarizer.cues import (
+    NOT_DECIDED,
+    acknowledges_only,
+    kind_of,
+    named,
+    proposal_sentences,
+    taken_up,
+)
 from konspekt_summarizer.dates import find_dates
 from konspekt_summarizer.evidence import (
     WORD_RE,
@@ -100,7 +107,8 @@ def assemble(
             out.warnings.append(item_note("decision", p.text, Note("question_not_decision"), dropped=True))
             continue
         if acknowledges_only(p.text):
-            out.warnings.append(item_note("decision", p.text, Note("agrees_only"), dropped=True))
+            if not _proposal_taken_up(out, window, p.text, p.time, "decision", names):
+                out.warnings.append(item_note("decision", p.text, Note("agrees_only"), dropped=True))
             continue
         if NOT_DECIDED.search(p.text):
             out.warnings.append(item_note("decision", p.text, Note("not_decided"), dropped=True))
@@ -194,6 +202,10 @@ def _tasks_written_as_decisions(
 
 
 def _action(out: Assembly, window: int, x: ActionOut, names: Names) -> None:
+    if acknowledges_only(x.task):  # "Давайте так сделаем." as a task
+        if not _proposal_taken_up(out, window, x.task, x.time, "action item", names):
+            out.warnings.append(item_note("action item", x.task, Note("agrees_only"), dropped=True))
+        return
     index = out.evidence(x.time, x.task, "action item")
     if index < 0 or found_by_another_window(window, x.task, index, out.placed["action item"]):
         return
@@ -335,6 +347,20 @@ def _with_announced(text: str, segments: Sequence[common_pb2.Segment], index: in
     with what the next line decides ("Никого не пускаем, даже на пять минут.")."""
     more = announced(segments, index, names.people)
     return text if not more or says_mostly_the_same(stems(more), text) else f"{text} {more}"
+
+
+def _proposal_taken_up(out: Assembly, window: int, text: str, time: str, what: str, names: Names) -> bool:
+    """An item that only agrees ("Давайте так сделаем.") on a line that takes up the proposal
+    just before it ("Тогда предлагаю импортировать базу ночью…"): that proposal is the decision.
+    False when its line takes up no proposal."""
+    index = out.evidence(time, text, what)
+    if index < 1 or not taken_up(out.segments[index - 1].text, out.segments[index].text, names.people):
+        return False
+    proposed = proposal_sentences(out.segments[index - 1].text, names.people)
+    if not found_by_another_window(-1, proposed, index - 1, out.placed["decision"]):
+        out.add_point("decision", window, proposed, index - 1)
+        out.warnings.append(item_note(what, text, Note("agrees_to_proposal")))
+    return True
 
 
 def _tells_past(text: str) -> bool:

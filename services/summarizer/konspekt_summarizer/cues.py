@@ -223,7 +223,9 @@ def proposal_sentences(text: str, people: frozenset[str] = frozenset()) -> str:
     for sentence in _SENTENCE.findall(text):
         words = WORD_RE.findall(sentence)
         persons = {morph.person_of_verb(w) for w in words}
-        if _addressed(sentence, people, persons) or _EN_COURSE.search(sentence):
+        # a request to a person, the meeting's own course, "Давайте так и сделаем."
+        course = _EN_COURSE.search(sentence) or acknowledges_only(sentence)
+        if course or _addressed(sentence, people, persons):
             continue
         verbs = [morph.lemma(w) for w in words if morph.person_of_verb(w)]
         if verbs and all(v in COURSE_VERBS for v in verbs) and not re.search(r"предлага", sentence, re.I):
