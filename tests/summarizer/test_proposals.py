@@ -138,3 +138,14 @@ def test_an_item_that_only_agrees_to_a_proposal_gives_way_to_the_proposal(kind: 
     assert not k.action_items
     assert any("it only agrees to the proposal before it" in w for w in warnings)
     assert any("'Отлично, до связи.' dropped" in w for w in warnings)
+
+
+def test_a_proposal_whose_agreement_is_listed_already_is_not_added_again() -> None:
+    """d4 through the service: "Предлагаю сначала 10%, потом всех." — "Согласна, выкатываем
+    постепенно, сначала 10% пользователей." with the reply already a decision: not listed twice."""
+    said = [
+        Line(7, "00:38", "Предлагаю сначала 10% потом всех."),
+        Line(8, "00:42", "Согласна, выкатываем постепенно сначала 10% пользователей."),
+    ]
+    assert firm_left_out(said, [("Выкатываем постепенно сначала 10% пользователей", "00:42")]) == []
+    assert [ln.index for ln in firm_left_out(said, [])] == [7]

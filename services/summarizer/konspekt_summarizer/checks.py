@@ -340,22 +340,25 @@ def firm_left_out(
     proposal taken up by the next line ("Предлагаю импортировать базу ночью" — "Давайте так и
     сделаем.") is a decision too: the proposal, with what the reply says the group does."""
     kept: list[Line] = []
+    replies: set[int] = set()  # reply lines already kept with the proposal they take up
     joined = utterances(lines)  # "…within 15 minutes of any" + "outage, that's a decision."
     for i, (ln, last) in enumerate(joined):
-        after = joined[i + 1][0] if i + 1 < len(joined) else None
-        if covered(ln, items):
+        after = joined[i + 1][0] if i + 1 < len(joined) and joined[i + 1][0].index == last + 1 else None
+        if ln.index in replies or covered(ln, items):
             continue
-        taken_up = after is not None and after.index == last + 1 and agrees(after.text)
-        proposed = proposal_sentences(ln.text, people) if taken_up and after is not None else ""
-        if proposed and after is not None:
-            # "Тогда предлагаю импортировать базу ночью…" — "Давайте так и сделаем."
-            said = " ".join(filter(None, [proposed, decision_sentences(after.text, people)]))
-            kept.append(Line(ln.index, ln.label, said))
-            continue
+        # a reply an item covers says the decision already ("Согласна, выкатываем постепенно…")
+        if after is not None and agrees(after.text) and not covered(after, items):
+            proposed = proposal_sentences(ln.text, people)
+            if proposed:
+                # "Тогда предлагаю импортировать базу ночью…" — "Давайте так и сделаем."
+                said = " ".join(filter(None, [proposed, decision_sentences(after.text, people)]))
+                kept.append(Line(ln.index, ln.label, said))
+                replies.add(after.index)
+                continue
         said = decision_sentences(ln.text, people)
         if not (said and firm_decision(ln.text, people)):
             continue
-        if after is not None and after.index == last + 1:
+        if after is not None:
             more = _follows(ln.text, after.text, people)
             if more and not covered(after, items):
                 said = f"{said} {more}"
