@@ -228,10 +228,11 @@ def _action(out: Assembly, window: int, x: ActionOut, names: Names) -> None:
         # the deadline of the exchange the item comes from, not one said nearby for another task
         was = f"due {due.value!r} replaced by" if due.value else "due"
         due = Checked(exchange.due, note=f"{was} {exchange.due!r}, said in the request or its answer")
-    reply = out.segments[index + 1].text if index + 1 < len(out.segments) else ""
-    moved, reason = _not_a_task(out.segments[index].text, reply, x.task, owner, due.value, names)
     if _tells_past(x.task):  # "Погрузчик номер три опять сломался", "Сергей купил краску"
         moved, reason = "key point", ""
+    else:
+        reply = out.segments[index + 1].text if index + 1 < len(out.segments) else ""
+        moved, reason = _not_a_task(out.segments[index].text, reply, x.task, owner, due.value, names)
     if moved:
         # what it repeats is already listed (with a decision the 1.5B often writes each line as a
         # task too); anything else is kept under its kind

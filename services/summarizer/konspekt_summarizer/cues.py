@@ -221,19 +221,16 @@ def proposal_sentences(text: str, people: frozenset[str] = frozenset()) -> str:
     lamps?"); "" when there are none. A request to a named person is a task, not a proposal."""
     said = []
     for sentence in _SENTENCE.findall(text):
-        words = WORD_RE.findall(sentence)
-        persons = {morph.person_of_verb(w) for w in words}
+        verbs = {w: person for w in WORD_RE.findall(sentence) if (person := morph.person_of_verb(w))}
         # a request to a person, the meeting's own course, "Давайте так и сделаем."
         course = _EN_COURSE.search(sentence) or acknowledges_only(sentence)
-        if course or _addressed(sentence, people, persons):
+        if course or _addressed(sentence, people, set(verbs.values())):
             continue
-        verbs = [morph.lemma(w) for w in words if morph.person_of_verb(w)]
-        if verbs and all(v in COURSE_VERBS for v in verbs) and not re.search(r"предлага", sentence, re.I):
+        lemmas = [morph.lemma(w) for w in verbs]
+        if lemmas and all(v in COURSE_VERBS for v in lemmas) and not re.search(r"предлага", sentence, re.I):
             continue  # "Давайте обсудим…", "Давайте вернёмся к празднику"
         # "Перенесём обучение на среду?", "Может, подарочную карту?"
-        we_asks = "?" in sentence and (
-            any(morph.person_of_verb(w) == "we" for w in words) or bool(_MAYBE.match(sentence))
-        )
+        we_asks = "?" in sentence and ("we" in verbs.values() or bool(_MAYBE.match(sentence)))
         if _PROPOSING.search(sentence) or we_asks:
             said.append(sentence.strip())
     return " ".join(said)
